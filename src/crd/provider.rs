@@ -1,0 +1,180 @@
+//! The provider account kinds: namespaced `SipProvider` and cluster-scoped `ClusterSipProvider`.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::trunk::SecretKeyRef;
+
+/// One provider account, usable by SipTrunks in the same namespace.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "siptrunk.dev",
+    version = "v1alpha1",
+    kind = "SipProvider",
+    plural = "sipproviders",
+    shortname = "sipp",
+    category = "siptrunk-operator",
+    category = "voice",
+    namespaced,
+    status = "SipProviderStatus",
+    printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type","description":"autocalls, famulor or bolna"}"#,
+    printcolumn = r#"{"name":"Base URL","type":"string","jsonPath":".spec.baseUrl","priority":1,"description":"API base URL when not the provider's default"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SipProviderSpec {
+    /// Which provider API this account speaks. Immutable.
+    #[serde(rename = "type")]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "type cannot change: create a new provider object"}]))]
+    pub type_: ProviderType,
+    /// The token Secret in this namespace: the provider's API key, sent as a Bearer token.
+    pub api_token_secret_ref: SecretKeyRef,
+    /// Connection, rate-limit and drift settings shared with ClusterSipProvider.
+    #[serde(flatten)]
+    pub settings: ProviderSettings,
+}
+
+/// One provider account, usable by SipTrunks in every namespace. Its token Secret lives in the
+/// namespace named by apiTokenSecretRef.namespace.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "siptrunk.dev",
+    version = "v1alpha1",
+    kind = "ClusterSipProvider",
+    plural = "clustersipproviders",
+    shortname = "csipp",
+    category = "siptrunk-operator",
+    category = "voice",
+    status = "SipProviderStatus",
+    printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type","description":"autocalls, famulor or bolna"}"#,
+    printcolumn = r#"{"name":"Base URL","type":"string","jsonPath":".spec.baseUrl","priority":1,"description":"API base URL when not the provider's default"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSipProviderSpec {
+    /// Which provider API this account speaks. Immutable.
+    #[serde(rename = "type")]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "type cannot change: create a new provider object"}]))]
+    pub type_: ProviderType,
+    /// The token Secret, in the namespace named here (the only namespace this provider reads from).
+    pub api_token_secret_ref: NamespacedSecretKeyRef,
+    /// Connection, rate-limit and drift settings shared with SipProvider.
+    #[serde(flatten)]
+    pub settings: ProviderSettings,
+}
+
+/// Settings common to both provider kinds.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "!has(self.baseUrl) || self.baseUrl.startsWith('https://') || (self.baseUrl.startsWith('http://') && has(self.allowInsecureHttp) && self.allowInsecureHttp)",
+    "message": "baseUrl must use https:// (plain http:// only with allowInsecureHttp: true, meant for a local emulator)",
+    "fieldPath": ".baseUrl"
+}]))]
+pub struct ProviderSettings {
+    /// API base URL. Defaults per type: https://app.autocalls.ai/api, https://app.famulor.de/api,
+    /// https://api.bolna.ai.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 8, max = 2048))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "isURL(self)", "message": "baseUrl must be an absolute URL"}]))]
+    pub base_url: Option<String>,
+    /// Permit a plain http:// baseUrl. Only for a local emulator; tokens would cross the network unencrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_insecure_http: Option<bool>,
+    /// Extra PEM CA certificates trusted for this provider, besides the system roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
+    pub ca_bundle: Option<String>,
+    /// Client-side request rate limit for this account. Defaults follow the provider's published limits
+    /// (famulor 100/min with bursts of 20 per 10 s; bolna 1000/min; autocalls, undocumented, 60/min).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// How often every trunk of this account is compared with the provider (default 5m; minimum 10s).
+    /// One list call per interval serves all trunks of the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(s|m|h))+$"))]
+    pub drift_check_interval: Option<String>,
+    /// Timeout of each provider request (default 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m))+$"))]
+    pub request_timeout: Option<String>,
+}
+
+/// A client-side token bucket.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimit {
+    /// Sustained requests per minute.
+    #[schemars(range(min = 1, max = 100000))]
+    pub requests_per_minute: u32,
+    /// Requests allowed at once before the sustained rate applies (default: the provider's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub burst: Option<u32>,
+}
+
+/// The provider APIs the operator speaks.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderType {
+    /// autocalls.ai.
+    Autocalls,
+    /// famulor (the autocalls API on another host).
+    Famulor,
+    /// bolna.ai.
+    Bolna,
+}
+
+impl ProviderType {
+    /// The type as written in YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderType::Autocalls => "autocalls",
+            ProviderType::Famulor => "famulor",
+            ProviderType::Bolna => "bolna",
+        }
+    }
+
+    /// The provider's production base URL.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            ProviderType::Autocalls => "https://app.autocalls.ai/api",
+            ProviderType::Famulor => "https://app.famulor.de/api",
+            ProviderType::Bolna => "https://api.bolna.ai",
+        }
+    }
+}
+
+/// A key in a Secret in a named namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespacedSecretKeyRef {
+    /// Namespace of the Secret.
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: String,
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key in the Secret's data (default token).
+    #[serde(default = "default_token_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+fn default_token_key() -> String {
+    "token".to_string()
+}
+
+/// Observed state of a provider account object.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SipProviderStatus {
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready: the token was found and the provider answered the last list call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
