@@ -5,3 +5,6 @@
 //! `kubeemu` (Kubernetes API stand-in), `demo` (everything in one process).
 
 pub mod crd;
+pub mod metrics;
+pub mod model;
+pub mod provider;

@@ -1,0 +1,87 @@
+//! The typed error of every provider call, with a bounded reason and a retry classification.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What went wrong talking to a provider. Messages come from the provider's error body, never
+/// from request bodies, so they carry no passwords; callers still pass them through `redact`.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum ProviderError {
+    /// The API token was refused (401) or lacks permission (403).
+    #[error("the provider refused the API token (HTTP {status}): {message}")]
+    Unauthorized {
+        /// 401 or 403.
+        status: u16,
+        /// The provider's message.
+        message: String,
+    },
+    /// The object does not exist (404).
+    #[error("not found at the provider: {message}")]
+    NotFound {
+        /// The provider's message.
+        message: String,
+    },
+    /// The provider rejected the request's content (400/422).
+    #[error("the provider rejected the request (HTTP {status}): {}", summarize(.message, .fields))]
+    Invalid {
+        /// 400 or 422.
+        status: u16,
+        /// The provider's overall message.
+        message: String,
+        /// Messages per field, where the provider gave them.
+        fields: BTreeMap<String, Vec<String>>,
+    },
+    /// A uniqueness rule was violated (409), e.g. the same number + username + address exists.
+    #[error("conflict at the provider: {message}")]
+    Conflict {
+        /// The provider's message.
+        message: String,
+    },
+    /// Too many requests (429).
+    #[error("rate limited by the provider{}", .retry_after.map(|d| format!("; retry after {}s", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        /// From `Retry-After` or a body `retry_after`.
+        retry_after: Option<Duration>,
+    },
+    /// A server error, a timeout or a broken connection. For writes the outcome is unknown:
+    /// list and match before retrying.
+    #[error("transient provider failure: {0}")]
+    Transient(String),
+    /// A response that does not have the documented shape (HTML, truncated JSON, wrong types).
+    #[error("unexpected provider response: {0}")]
+    Protocol(String),
+}
+
+fn summarize(message: &str, fields: &BTreeMap<String, Vec<String>>) -> String {
+    if fields.is_empty() {
+        return message.to_string();
+    }
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", v.join("; ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl ProviderError {
+    /// A bounded, CamelCase reason for conditions and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ProviderError::Unauthorized { .. } => "Unauthorized",
+            ProviderError::NotFound { .. } => "NotFound",
+            ProviderError::Invalid { .. } => "ProviderRejected",
+            ProviderError::Conflict { .. } => "Conflict",
+            ProviderError::RateLimited { .. } => "RateLimited",
+            ProviderError::Transient(_) => "ProviderUnavailable",
+            ProviderError::Protocol(_) => "ProviderProtocolError",
+        }
+    }
+
+    /// Whether retrying later without any change can succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::RateLimited { .. } | ProviderError::Transient(_) | ProviderError::Protocol(_)
+        )
+    }
+}
