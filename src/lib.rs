@@ -8,3 +8,4 @@ pub mod crd;
 pub mod metrics;
 pub mod model;
 pub mod provider;
+pub mod controller;

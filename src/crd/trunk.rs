@@ -477,6 +477,11 @@ pub struct SipTrunkStatus {
     /// Short, human-oriented view for kubectl columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<TrunkSummary>,
+    /// Written just before a create call and cleared once the provider's id is recorded: if the
+    /// operator loses the create's response (crash, timeout), the trunk it finds with this
+    /// natural key is its own and is adopted, never duplicated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_intent: Option<CreateIntent>,
     /// Spec fields that differ at the provider while writes are paused or observe-only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_changes: Option<Vec<String>>,
@@ -505,4 +510,17 @@ pub struct ObservedDid {
     pub number: String,
     /// The provider's phone-number id.
     pub id: String,
+}
+
+/// A create the operator started and has not yet seen answered.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateIntent {
+    /// The natural key of the trunk being created (autocalls/famulor: number|username|address; bolna: name).
+    pub natural_key: String,
+    /// credentialsHash of the password sent with the create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_hash: Option<String>,
+    /// When the create was started (RFC 3339).
+    pub started_at: String,
 }

@@ -4,6 +4,8 @@
 pub mod autocalls;
 pub mod bolna;
 
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
 
 /// The ownership token the operator writes into a field it controls: `op:` and ten hex digits
@@ -96,6 +98,21 @@ impl Remote {
         }
     }
 
+    /// The `op:` marker token this trunk carries, if any (whoever's it is).
+    pub fn marker_token(&self) -> Option<String> {
+        match self {
+            Remote::Autocalls(t) => t
+                .nickname
+                .as_ref()
+                .and_then(|n| n.as_deref())
+                .and_then(|n| n.split_whitespace().find(|w| w.starts_with("op:")).map(str::to_string)),
+            Remote::Bolna(t) => t
+                .description
+                .as_deref()
+                .and_then(|d| d.split_whitespace().find_map(|w| w.strip_prefix("key=")).map(str::to_string)),
+        }
+    }
+
     /// Inbound and outbound internal trunk ids, where the response carried them.
     pub fn trunk_ids(&self) -> (Option<String>, Option<String>) {
         match self {
@@ -165,27 +182,90 @@ pub struct MatchInput<'a> {
     pub adopt_existing: bool,
 }
 
-/// Finds the remote trunk for a spec: recorded id, then marker, then natural key (API.md §4.2).
-pub fn find<'a>(trunks: impl IntoIterator<Item = &'a Remote> + Clone, input: &MatchInput<'_>) -> Match {
-    if let Some(id) = input.recorded_id
-        && let Some(t) = trunks.clone().into_iter().find(|t| t.id() == id)
-    {
-        return Match::Owned(t.clone());
-    }
-    if let Some(t) = trunks.clone().into_iter().find(|t| t.marker_state(input.marker) == MarkerState::Ours) {
-        return Match::Adoptable(t.clone(), AdoptReason::Marker);
-    }
-    let keyed = |key: &str| trunks.clone().into_iter().find(|t| t.natural_key() == key).cloned();
-    if let Some(pending) = input.pending_create_key
-        && let Some(t) = keyed(pending)
-    {
-        return Match::Adoptable(t, AdoptReason::PendingCreate);
-    }
-    if let Some(t) = keyed(input.natural_key) {
-        if input.adopt_existing {
-            return Match::Adoptable(t, AdoptReason::Allowed);
+/// The account's trunks indexed by id, marker token and natural key, so matching one trunk is
+/// O(1) however many the account holds.
+#[derive(Clone, Debug, Default)]
+pub struct TrunkIndex {
+    by_id: HashMap<String, Remote>,
+    by_marker: HashMap<String, String>,
+    by_key: HashMap<String, Vec<String>>,
+}
+
+impl TrunkIndex {
+    /// Indexes a full list.
+    pub fn new(trunks: Vec<Remote>) -> Self {
+        let mut idx = TrunkIndex::default();
+        for t in trunks {
+            idx.upsert(t);
         }
-        return Match::Conflict(t);
+        idx
     }
-    Match::Missing
+
+    /// Number of trunks.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// True when the account holds no trunk.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// The trunk with this id.
+    pub fn get(&self, id: &str) -> Option<&Remote> {
+        self.by_id.get(id)
+    }
+
+    /// Inserts or replaces a trunk (the controller's own writes keep the snapshot current).
+    pub fn upsert(&mut self, t: Remote) {
+        let id = t.id();
+        self.remove(&id);
+        if let Some(m) = t.marker_token() {
+            self.by_marker.insert(m, id.clone());
+        }
+        self.by_key.entry(t.natural_key()).or_default().push(id.clone());
+        self.by_id.insert(id, t);
+    }
+
+    /// Removes a trunk.
+    pub fn remove(&mut self, id: &str) {
+        if let Some(old) = self.by_id.remove(id) {
+            if let Some(m) = old.marker_token()
+                && self.by_marker.get(&m).map(String::as_str) == Some(id)
+            {
+                self.by_marker.remove(&m);
+            }
+            let key = old.natural_key();
+            if let Some(ids) = self.by_key.get_mut(&key) {
+                ids.retain(|i| i != id);
+                if ids.is_empty() {
+                    self.by_key.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn by_key(&self, key: &str) -> Option<&Remote> {
+        self.by_key.get(key).and_then(|ids| ids.first()).and_then(|id| self.by_id.get(id))
+    }
+
+    /// Finds the remote trunk for a spec: recorded id, then marker, then natural key (API.md §4.2).
+    pub fn find(&self, input: &MatchInput<'_>) -> Match {
+        if let Some(t) = input.recorded_id.and_then(|id| self.by_id.get(id)) {
+            return Match::Owned(t.clone());
+        }
+        if let Some(t) = self.by_marker.get(input.marker).and_then(|id| self.by_id.get(id)) {
+            return Match::Adoptable(t.clone(), AdoptReason::Marker);
+        }
+        if let Some(t) = input.pending_create_key.and_then(|k| self.by_key(k)) {
+            return Match::Adoptable(t.clone(), AdoptReason::PendingCreate);
+        }
+        if let Some(t) = self.by_key(input.natural_key) {
+            if input.adopt_existing {
+                return Match::Adoptable(t.clone(), AdoptReason::Allowed);
+            }
+            return Match::Conflict(t.clone());
+        }
+        Match::Missing
+    }
 }

@@ -1,0 +1,133 @@
+//! Step 3, observe: one client, one rate limiter and one shared snapshot per provider account.
+//! The list endpoint is called once per refresh for all trunks of the account (single flight:
+//! concurrent reconciles wait for the call in progress), and the controller's own writes
+//! update the snapshot in place.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::deref::ResolvedProvider;
+use super::error::Error;
+use super::validate::parse_duration;
+use crate::metrics::Metrics;
+use crate::model::{Match, MatchInput, Remote, TrunkIndex};
+use crate::provider::http::default_rate;
+use crate::provider::{ClientConfig, ProviderClient, ProviderError};
+
+/// Default interval between drift checks.
+pub const DEFAULT_DRIFT: Duration = Duration::from_secs(300);
+/// Default provider request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One provider account.
+pub struct Account {
+    /// The account's client.
+    pub client: ProviderClient,
+    /// How often trunks of this account are compared with the provider.
+    pub drift_interval: Duration,
+    fingerprint: String,
+    token: SecretString,
+    snapshot: tokio::sync::Mutex<Snapshot>,
+}
+
+#[derive(Default)]
+struct Snapshot {
+    index: TrunkIndex,
+    fetched_at: Option<Instant>,
+}
+
+impl Account {
+    /// Matches a desired trunk against a snapshot no older than `max_age`, refreshing it
+    /// (one list call) when it is older. Concurrent callers share one refresh.
+    pub async fn find(&self, max_age: Duration, input: &MatchInput<'_>) -> Result<Match, ProviderError> {
+        let mut snap = self.snapshot.lock().await;
+        let stale = snap.fetched_at.is_none_or(|t| t.elapsed() >= max_age);
+        if stale {
+            let trunks = self.client.list().await?;
+            snap.index = TrunkIndex::new(trunks);
+            snap.fetched_at = Some(Instant::now());
+        }
+        Ok(snap.index.find(input))
+    }
+
+    /// Records the controller's own write.
+    pub async fn upsert(&self, remote: Remote) {
+        self.snapshot.lock().await.index.upsert(remote);
+    }
+
+    /// Records the controller's own delete.
+    pub async fn remove(&self, id: &str) {
+        self.snapshot.lock().await.index.remove(id);
+    }
+
+    /// Forces the next `find` to list again (after an update with unknown outcome, or a 409).
+    pub async fn invalidate(&self) {
+        self.snapshot.lock().await.fetched_at = None;
+    }
+
+    /// The API token (the key of credential hashes).
+    pub fn token(&self) -> &SecretString {
+        &self.token
+    }
+}
+
+/// All accounts, keyed by provider object.
+#[derive(Default)]
+pub struct Accounts {
+    map: Mutex<HashMap<String, Arc<Account>>>,
+}
+
+impl Accounts {
+    /// The account for a resolved provider and token, rebuilt when either changed.
+    pub fn get(
+        &self,
+        p: &ResolvedProvider,
+        token: SecretString,
+        metrics: &Arc<Metrics>,
+    ) -> Result<Arc<Account>, Error> {
+        let fingerprint = format!("{:?}|{:?}", p.type_, p.settings);
+        let mut map = self.map.lock().map_err(|_| Error::blocked("InternalError", "account registry poisoned"))?;
+        if let Some(a) = map.get(&p.key)
+            && a.fingerprint == fingerprint
+            && a.token.expose_secret() == token.expose_secret()
+        {
+            return Ok(a.clone());
+        }
+        let s = &p.settings;
+        let (default_rate_per_sec, default_burst) = default_rate(p.type_);
+        let (rate, burst) = match &s.rate_limit {
+            Some(r) => (f64::from(r.requests_per_minute) / 60.0, r.burst.unwrap_or(default_burst)),
+            None => (default_rate_per_sec, default_burst),
+        };
+        let cfg = ClientConfig {
+            provider: p.type_,
+            base_url: s.base_url.clone().unwrap_or_else(|| p.type_.default_base_url().to_string()),
+            token: token.clone(),
+            timeout: s.request_timeout.as_deref().and_then(parse_duration).unwrap_or(DEFAULT_TIMEOUT),
+            rate_per_second: rate,
+            burst,
+            ca_bundle: s.ca_bundle.clone(),
+            allow_insecure_http: s.allow_insecure_http.unwrap_or(false),
+        };
+        let client = ProviderClient::new(cfg, metrics.clone())
+            .map_err(|m| Error::blocked("ProviderConfigInvalid", format!("{}: {m}", p.key)))?;
+        let drift_interval = s
+            .drift_check_interval
+            .as_deref()
+            .and_then(parse_duration)
+            .filter(|d| *d >= Duration::from_secs(10))
+            .unwrap_or(DEFAULT_DRIFT);
+        let account = Arc::new(Account {
+            client,
+            drift_interval,
+            fingerprint,
+            token,
+            snapshot: tokio::sync::Mutex::new(Snapshot::default()),
+        });
+        map.insert(p.key.clone(), account.clone());
+        Ok(account)
+    }
+}

@@ -1,0 +1,280 @@
+//! The SipTrunk controller: shared context, watches (trunks, providers, Secrets) and the
+//! kube-runtime `Controller` that drives `reconcile`.
+
+pub mod accounts;
+pub mod deref;
+pub mod error;
+pub mod reconcile;
+pub mod status;
+pub mod validate;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{Future, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use tracing::{info, warn};
+
+use crate::crd::{ClusterSipProvider, ProviderKind, SipProvider, SipTrunk};
+use crate::metrics::Metrics;
+pub use error::Error;
+
+/// What to watch and how hard to work.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Only this namespace (None: all).
+    pub namespace: Option<String>,
+    /// Only SipTrunks with these labels (sharding).
+    pub label_selector: Option<String>,
+    /// Reconciles running at once.
+    pub concurrency: u16,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { namespace: None, label_selector: None, concurrency: 16 }
+    }
+}
+
+/// Everything a reconcile needs, shared by all of them.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Cached SipProviders.
+    pub providers: Store<SipProvider>,
+    /// Cached ClusterSipProviders.
+    pub cluster_providers: Store<ClusterSipProvider>,
+    /// Cached Secrets.
+    pub secrets: Store<Secret>,
+    /// One client and snapshot per provider account.
+    pub accounts: accounts::Accounts,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Events publisher.
+    pub recorder: Recorder,
+    backoff: Mutex<HashMap<String, u32>>,
+    intervals: Mutex<HashMap<String, Duration>>,
+}
+
+fn key(trunk: &SipTrunk) -> String {
+    format!("{}/{}", trunk.namespace().unwrap_or_default(), trunk.name_any())
+}
+
+impl Context {
+    /// Exponential backoff per object with jitter: 1 s, 2 s, 4 s ... capped at 5 min.
+    pub fn next_backoff(&self, trunk: &SipTrunk) -> Duration {
+        let attempt = match self.backoff.lock() {
+            Ok(mut m) => {
+                let n = m.entry(key(trunk)).or_insert(0);
+                *n = n.saturating_add(1);
+                *n
+            }
+            Err(_) => 8,
+        };
+        let base = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(8)).min(Duration::from_secs(300));
+        base / 2 + reconcile::jitter(base)
+    }
+
+    /// Forgets an object's backoff after a success.
+    pub fn reset_backoff(&self, trunk: &SipTrunk) {
+        if let Ok(mut m) = self.backoff.lock() {
+            m.remove(&key(trunk));
+        }
+    }
+
+    fn remember_account_interval(&self, trunk: &SipTrunk, d: Duration) {
+        if let Ok(mut m) = self.intervals.lock() {
+            m.insert(key(trunk), d);
+        }
+    }
+
+    fn last_account_interval(&self, trunk: &SipTrunk) -> Option<Duration> {
+        self.intervals.lock().ok().and_then(|m| m.get(&key(trunk)).copied())
+    }
+}
+
+/// Changes that deserve a reconcile: spec (generation), annotations (pause), deletion and
+/// finalizers. Status-only updates, including the operator's own, are ignored.
+fn trunk_predicate(t: &SipTrunk) -> Option<u64> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    t.metadata.generation.hash(&mut h);
+    t.annotations().get(reconcile::PAUSED_ANNOTATION).hash(&mut h);
+    t.metadata.deletion_timestamp.is_some().hash(&mut h);
+    t.finalizers().hash(&mut h);
+    Some(h.finish())
+}
+
+fn watcher_config(label_selector: Option<&str>) -> watcher::Config {
+    let cfg = watcher::Config::default().any_semantic();
+    match label_selector {
+        Some(s) => cfg.labels(s),
+        None => cfg,
+    }
+}
+
+/// Readiness: becomes true once every cache has synced.
+#[derive(Clone, Default)]
+pub struct Readiness(Arc<std::sync::atomic::AtomicBool>);
+
+impl Readiness {
+    /// True once caches are synced.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    cfg: Config,
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let (trunks_api, providers_api, secrets_api): (Api<SipTrunk>, Api<SipProvider>, Api<Secret>) = match &cfg.namespace {
+        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns), Api::all(client.clone())),
+        None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client.clone())),
+    };
+    let cluster_api: Api<ClusterSipProvider> = Api::all(client.clone());
+
+    let (providers, providers_w) = reflector::store();
+    let (cluster_providers, cluster_w) = reflector::store();
+    let (secrets, secrets_w) = reflector::store();
+    let (trunks, trunks_w) = reflector::store();
+
+    let provider_stream = watcher(providers_api, watcher_config(None))
+        .default_backoff()
+        .modify(|p: &mut SipProvider| p.managed_fields_mut().clear())
+        .reflect(providers_w)
+        .applied_objects();
+    let cluster_stream = watcher(cluster_api, watcher_config(None))
+        .default_backoff()
+        .modify(|p: &mut ClusterSipProvider| p.managed_fields_mut().clear())
+        .reflect(cluster_w)
+        .applied_objects();
+    let secret_stream = watcher(secrets_api, watcher_config(None))
+        .default_backoff()
+        .modify(|s: &mut Secret| {
+            s.managed_fields_mut().clear();
+            s.annotations_mut().clear();
+        })
+        .reflect(secrets_w)
+        .applied_objects();
+    let trunk_stream = watcher(trunks_api, watcher_config(cfg.label_selector.as_deref()))
+        .default_backoff()
+        .modify(|t: &mut SipTrunk| {
+            t.managed_fields_mut().clear();
+            t.annotations_mut().remove("kubectl.kubernetes.io/last-applied-configuration");
+        })
+        .reflect(trunks_w)
+        .applied_objects()
+        .predicate_filter(trunk_predicate, kube::runtime::utils::PredicateConfig::default());
+
+    let reporter = Reporter { controller: "siptrunk-operator".into(), instance: std::env::var("POD_NAME").ok() };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        providers: providers.clone(),
+        cluster_providers: cluster_providers.clone(),
+        secrets: secrets.clone(),
+        accounts: accounts::Accounts::default(),
+        metrics: metrics.clone(),
+        recorder: Recorder::new(client.clone(), reporter),
+        backoff: Mutex::default(),
+        intervals: Mutex::default(),
+    });
+
+    let t1 = trunks.clone();
+    let t2 = trunks.clone();
+    let t3 = trunks.clone();
+    let t4 = trunks.clone();
+    let controller = Controller::for_stream(trunk_stream, trunks.clone())
+        .with_config(ControllerConfig::default().concurrency(cfg.concurrency).debounce(Duration::from_millis(5)))
+        .watches_stream(secret_stream, {
+            let (p, c) = (providers.clone(), cluster_providers.clone());
+            move |s: Secret| trunks_using_secret(&t1, &p, &c, &s)
+        })
+        .watches_stream(provider_stream, move |p: SipProvider| {
+            let ns = p.namespace().unwrap_or_default();
+            let name = p.name_any();
+            refs(&t2, |t| {
+                t.spec.provider_ref.kind == ProviderKind::SipProvider
+                    && t.spec.provider_ref.name == name
+                    && t.namespace().as_deref() == Some(ns.as_str())
+            })
+        })
+        .watches_stream(cluster_stream, move |p: ClusterSipProvider| {
+            let name = p.name_any();
+            refs(&t3, |t| t.spec.provider_ref.kind == ProviderKind::ClusterSipProvider && t.spec.provider_ref.name == name)
+        })
+        .graceful_shutdown_on(shutdown);
+
+    let ready_watch = {
+        let readiness = readiness.clone();
+        let metrics = metrics.clone();
+        async move {
+            let ok = tokio::try_join!(
+                t4.wait_until_ready(),
+                providers.wait_until_ready(),
+                cluster_providers.wait_until_ready(),
+                secrets.wait_until_ready()
+            );
+            if ok.is_ok() {
+                info!("caches synced; ready");
+                readiness.set();
+            }
+            loop {
+                metrics.trunks_watched.set(t4.len() as i64);
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    };
+    let ready_task = tokio::spawn(ready_watch);
+    controller
+        .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                match e {
+                    kube::runtime::controller::Error::ReconcilerFailed(err, obj) => {
+                        warn!(trunk = %obj, reason = err.reason(), error = %err, "reconcile failed")
+                    }
+                    other => warn!(error = %other, "controller error"),
+                }
+            }
+        })
+        .await;
+    ready_task.abort();
+    info!("controller stopped");
+}
+
+fn refs(store: &Store<SipTrunk>, pred: impl Fn(&SipTrunk) -> bool) -> Vec<ObjectRef<SipTrunk>> {
+    store.state().iter().filter(|t| pred(t)).map(|t| ObjectRef::from_obj(t.as_ref())).collect()
+}
+
+/// Trunks that read this Secret: as their password, or as the API token of their provider.
+fn trunks_using_secret(
+    store: &Store<SipTrunk>,
+    providers: &Store<SipProvider>,
+    cluster_providers: &Store<ClusterSipProvider>,
+    s: &Secret,
+) -> Vec<ObjectRef<SipTrunk>> {
+    let ns = s.namespace().unwrap_or_default();
+    let name = s.name_any();
+    refs(store, |t| {
+        let same_ns = t.namespace().as_deref() == Some(ns.as_str());
+        if same_ns && t.spec.auth.password_secret_ref.as_ref().is_some_and(|r| r.name == name) {
+            return true;
+        }
+        deref::provider(t, providers, cluster_providers)
+            .is_ok_and(|p| p.token_ref.0 == ns && p.token_ref.1 == name)
+    })
+}

@@ -1,0 +1,486 @@
+//! The reconcile pipeline of one SipTrunk: dereference → validate → observe → match → diff →
+//! act → record, and the guarded cleanup behind the finalizer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+use tracing::{debug, info, warn};
+
+use super::Context;
+use super::accounts::Account;
+use super::deref;
+use super::error::{Error, redact};
+use super::status::{self, Health};
+use super::validate;
+use crate::crd::{CreateIntent, DeletionPolicy, ProviderType, SipTrunk, SipTrunkStatus, TrunkSummary};
+use crate::model::{self, AdoptReason, Desired, Match, MatchInput, Remote};
+use crate::provider::{Deleted, ProviderError};
+
+/// Finalizer that guards the remote trunk.
+pub const FINALIZER: &str = "siptrunk.dev/cleanup";
+/// Annotation that stops every write while status keeps reporting.
+pub const PAUSED_ANNOTATION: &str = "siptrunk.dev/paused";
+
+/// Keyed hash of a password: HMAC-SHA256 keyed with the account's API token, so status never
+/// holds anything from which the password could be guessed offline without the token.
+pub fn credentials_hash(token: &SecretString, password: &SecretString) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(token.expose_secret().as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(b"siptrunk.dev/credentials/v1\0");
+    mac.update(password.expose_secret().as_bytes());
+    format!("hmac-sha256:{}", &hex::encode(mac.finalize().into_bytes())[..32])
+}
+
+/// Entry point called by the kube-runtime Controller.
+pub async fn reconcile(trunk: Arc<SipTrunk>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile_timer();
+    let ns = trunk.namespace().ok_or(Error::MissingMetadata("namespace"))?;
+    let api: Api<SipTrunk> = Api::namespaced(ctx.client.clone(), &ns);
+    let result = finalizer(&api, FINALIZER, trunk.clone(), |event| async {
+        match event {
+            Finalizer::Apply(t) => apply(&t, &ctx, &api).await,
+            Finalizer::Cleanup(t) => cleanup(&t, &ctx, &api).await,
+        }
+    })
+    .await;
+    match result {
+        Ok(action) => {
+            ctx.reset_backoff(&trunk);
+            Ok(action)
+        }
+        Err(kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e)) => Err(e),
+        Err(kube::runtime::finalizer::Error::AddFinalizer(e) | kube::runtime::finalizer::Error::RemoveFinalizer(e)) => {
+            Err(Error::Kube(e))
+        }
+        Err(kube::runtime::finalizer::Error::UnnamedObject) => Err(Error::MissingMetadata("name")),
+        Err(kube::runtime::finalizer::Error::InvalidFinalizer) => Err(Error::MissingMetadata("valid finalizer")),
+    }
+}
+
+/// Called by the Controller when `reconcile` fails: transient errors back off per object with
+/// jitter (or as long as the provider asked); permanent ones wait for a change.
+pub fn error_policy(trunk: Arc<SipTrunk>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_errors.get_or_create(&crate::metrics::ReasonLabels { reason: err.reason() }).inc();
+    if let Error::Provider(ProviderError::RateLimited { retry_after: Some(d) }) = err {
+        return Action::requeue(*d + jitter(Duration::from_millis(500)));
+    }
+    if err.is_transient() {
+        Action::requeue(ctx.next_backoff(&trunk))
+    } else {
+        Action::await_change()
+    }
+}
+
+/// Up to `max` of random extra delay.
+pub fn jitter(max: Duration) -> Duration {
+    let ms = max.as_millis().max(1) as u64;
+    Duration::from_millis(rand::random_range(0..ms))
+}
+
+fn paused(trunk: &SipTrunk) -> bool {
+    trunk.annotations().get(PAUSED_ANNOTATION).is_some_and(|v| v == "true")
+}
+
+struct Observed {
+    remote: Option<Remote>,
+    credentials_hash: Option<String>,
+    action: Option<&'static str>,
+    changed: Vec<&'static str>,
+}
+
+async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<Action, Error> {
+    let outcome = run_pipeline(trunk, ctx, api).await;
+    let prev = trunk.status.clone().unwrap_or_default();
+    let generation = trunk.metadata.generation;
+    let (health, mut status, err) = match outcome {
+        Ok((status, health)) => (health, status, None),
+        Err(e) => {
+            let msg = redact(&e.to_string(), &[]);
+            let health = if e.is_transient() {
+                Health::Progressing { reason: e.reason(), message: msg }
+            } else {
+                Health::Stalled { reason: e.reason(), message: msg }
+            };
+            (health, prev.clone(), Some(e))
+        }
+    };
+    status.observed_generation = generation;
+    status.conditions = status::conditions(&prev.conditions, &health, generation);
+    publish_transition(ctx, trunk, &prev, &health).await;
+    status::write(api, trunk, status).await?;
+    if let Some(e) = err {
+        return Err(e);
+    }
+    let interval = drift_interval(trunk, ctx);
+    Ok(Action::requeue(interval + jitter(interval / 10)))
+}
+
+fn drift_interval(trunk: &SipTrunk, ctx: &Context) -> Duration {
+    trunk
+        .spec
+        .drift_check_interval
+        .as_deref()
+        .and_then(validate::parse_duration)
+        .filter(|d| *d >= Duration::from_secs(10))
+        .or_else(|| ctx.last_account_interval(trunk))
+        .unwrap_or(super::accounts::DEFAULT_DRIFT)
+}
+
+async fn run_pipeline(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<(SipTrunkStatus, Health), Error> {
+    let ns = trunk.namespace().ok_or(Error::MissingMetadata("namespace"))?;
+    let name = trunk.name_any();
+    let mut status = trunk.status.clone().unwrap_or_default();
+
+    // 1. Dereference.
+    let provider = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)?;
+    status.summary = Some(summary(trunk, provider.type_));
+    let token = deref::token(&provider, &ctx.secrets)?;
+    let password = deref::password(trunk, &ctx.secrets)?;
+    let secrets: Vec<String> = [Some(&token), password.as_ref()].into_iter().flatten().map(|s| s.expose_secret().to_string()).collect();
+    let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+
+    // 2. Validate.
+    let errors = validate::validate(&trunk.spec, provider.type_);
+    if !errors.is_empty() {
+        return Err(Error::blocked("InvalidSpec", validate::describe(&errors)));
+    }
+    let desired = validate::desired(&trunk.spec, provider.type_, &ns, &name);
+    let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
+    ctx.remember_account_interval(trunk, account.drift_interval);
+
+    let observed = observe_and_act(trunk, ctx, api, &account, &desired, password, &mut status)
+        .await
+        .map_err(|e| match e {
+            Error::Provider(p) => Error::Provider(redact_provider(p, &secret_refs)),
+            other => other,
+        })?;
+    if let Some(remote) = &observed.remote {
+        record_remote(&mut status, remote);
+    }
+    if observed.credentials_hash.is_some() {
+        status.credentials_hash = observed.credentials_hash.clone();
+    }
+    if let Some(action) = observed.action {
+        info!(trunk = %format!("{ns}/{name}"), action, fields = ?observed.changed, "provider write");
+        status.last_sync_time = Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        ctx.metrics.actions.get_or_create(&crate::metrics::ActionLabels { action }).inc();
+        let note = if observed.changed.is_empty() { None } else { Some(format!("fields: {}", observed.changed.join(", "))) };
+        publish(ctx, trunk, EventType::Normal, action_reason(action), action_reason(action), note).await;
+    }
+    let suspended = if paused(trunk) { Some("Paused") } else if trunk.spec.observe_only { Some("ObserveOnly") } else { None };
+    let pending: Vec<String> = status.pending_changes.clone().unwrap_or_default();
+    let health = match suspended {
+        Some(reason) if !pending.is_empty() => Health::Suspended { reason, pending },
+        _ => Health::InSync,
+    };
+    if status.last_sync_time.is_none() && health == Health::InSync {
+        status.last_sync_time = Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    }
+    Ok((status, health))
+}
+
+fn redact_provider(e: ProviderError, secrets: &[&str]) -> ProviderError {
+    match e {
+        ProviderError::Unauthorized { status, message } => ProviderError::Unauthorized { status, message: redact(&message, secrets) },
+        ProviderError::NotFound { message } => ProviderError::NotFound { message: redact(&message, secrets) },
+        ProviderError::Invalid { status, message, fields } => ProviderError::Invalid {
+            status,
+            message: redact(&message, secrets),
+            fields: fields.into_iter().map(|(k, v)| (k, v.iter().map(|m| redact(m, secrets)).collect())).collect(),
+        },
+        ProviderError::Conflict { message } => ProviderError::Conflict { message: redact(&message, secrets) },
+        ProviderError::Transient(m) => ProviderError::Transient(redact(&m, secrets)),
+        ProviderError::Protocol(m) => ProviderError::Protocol(redact(&m, secrets)),
+        other @ ProviderError::RateLimited { .. } => other,
+    }
+}
+
+fn action_reason(action: &str) -> &'static str {
+    match action {
+        "created" => "Created",
+        "updated" => "Updated",
+        "adopted" => "Adopted",
+        "deleted" => "Deleted",
+        "orphaned" => "Orphaned",
+        _ => "Changed",
+    }
+}
+
+fn summary(trunk: &SipTrunk, t: ProviderType) -> TrunkSummary {
+    let s = &trunk.spec;
+    let (number, address) = match t {
+        ProviderType::Bolna => {
+            let b = s.bolna.as_ref();
+            let numbers = b
+                .and_then(|b| b.phone_numbers.as_ref())
+                .map(|v| v.iter().map(|n| n.number.clone()).collect::<Vec<_>>().join(","));
+            let gateway = b.and_then(|b| b.gateways.iter().min_by_key(|g| g.priority)).map(|g| format!("{}:{}", g.address, g.port));
+            (numbers, gateway)
+        }
+        _ => (s.phone_number.clone(), s.sip_address.clone()),
+    };
+    TrunkSummary { provider_type: Some(t.as_str().to_string()), number, address }
+}
+
+fn record_remote(status: &mut SipTrunkStatus, remote: &Remote) {
+    let new_id = remote.id();
+    if status.trunk_id.as_deref() != Some(new_id.as_str()) {
+        status.inbound_trunk_id = None;
+        status.outbound_trunk_id = None;
+    }
+    status.trunk_id = Some(new_id);
+    let (inbound, outbound) = remote.trunk_ids();
+    if inbound.is_some() {
+        status.inbound_trunk_id = inbound;
+    }
+    if outbound.is_some() {
+        status.outbound_trunk_id = outbound;
+    }
+    if let Remote::Bolna(t) = remote {
+        let live: Vec<crate::crd::ObservedDid> =
+            t.live_numbers().map(|n| crate::crd::ObservedDid { number: n.phone_number.clone(), id: n.id.clone() }).collect();
+        status.phone_numbers = (!live.is_empty()).then_some(live);
+    }
+    status.create_intent = None;
+}
+
+/// Steps 3-6: observe through the shared snapshot, match, diff, act.
+async fn observe_and_act(
+    trunk: &SipTrunk,
+    ctx: &Context,
+    api: &Api<SipTrunk>,
+    account: &Arc<Account>,
+    desired: &Desired,
+    password: Option<SecretString>,
+    status: &mut SipTrunkStatus,
+) -> Result<Observed, Error> {
+    let ns = trunk.namespace().unwrap_or_default();
+    let name = trunk.name_any();
+    let marker = model::marker(&ns, &name);
+    let natural_key = desired.natural_key();
+    let cred_hash = password.as_ref().map(|p| credentials_hash(account.token(), p));
+    let writes = !paused(trunk) && !trunk.spec.observe_only;
+    let intent = status.create_intent.clone();
+    let input = MatchInput {
+        recorded_id: status.trunk_id.as_deref(),
+        marker: &marker,
+        natural_key: &natural_key,
+        pending_create_key: intent.as_ref().map(|i| i.natural_key.as_str()),
+        adopt_existing: trunk.spec.adopt_existing,
+    };
+    let max_age = drift_interval(trunk, ctx);
+    let found = account.find(max_age, &input).await?;
+    status.pending_changes = None;
+    match found {
+        Match::Conflict(remote) => Err(Error::blocked(
+            "Conflict",
+            format!(
+                "the account already has trunk {} with the same {} and without this operator's marker; \
+                 set spec.adoptExisting: true to take it over, or change the spec",
+                remote.id(),
+                if matches!(remote, Remote::Bolna(_)) { "name" } else { "number, username and address" }
+            ),
+        )),
+        Match::Missing => {
+            if !writes {
+                status.pending_changes = Some(vec!["create trunk".into()]);
+                return Ok(Observed { remote: None, credentials_hash: None, action: None, changed: vec![] });
+            }
+            // Write-ahead intent: if the create's response is lost, the next reconcile adopts.
+            status.create_intent = Some(CreateIntent {
+                natural_key: natural_key.clone(),
+                credentials_hash: cred_hash.clone(),
+                started_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            });
+            status.trunk_id = None;
+            status::write(api, trunk, status.clone()).await?;
+            let created = match account.client.create(desired, password).await {
+                Ok(r) => r,
+                Err(e) => {
+                    if matches!(e, ProviderError::Conflict { .. } | ProviderError::Transient(_) | ProviderError::Protocol(_)) {
+                        account.invalidate().await;
+                    }
+                    return Err(e.into());
+                }
+            };
+            account.upsert(created.clone()).await;
+            Ok(Observed { remote: Some(created), credentials_hash: cred_hash, action: Some("created"), changed: vec![] })
+        }
+        Match::Owned(remote) | Match::Adoptable(remote, _) if !writes => {
+            let applied = status.credentials_hash.clone();
+            let pw = password.filter(|_| cred_hash != applied);
+            let change = desired.diff(&remote, pw);
+            let fields: Vec<String> = change.map(|c| c.fields().into_iter().map(String::from).collect()).unwrap_or_default();
+            status.pending_changes = (!fields.is_empty()).then_some(fields);
+            Ok(Observed { remote: Some(remote), credentials_hash: None, action: None, changed: vec![] })
+        }
+        Match::Owned(remote) => {
+            // List items lack the internal trunk ids (trap 2): one GET when status has none.
+            let remote = if matches!(remote, Remote::Autocalls(_)) && status.inbound_trunk_id.is_none() {
+                account.client.get(&remote.id()).await?
+            } else {
+                remote
+            };
+            let applied = status.credentials_hash.clone();
+            update_if_needed(account, desired, remote, password, cred_hash, applied, None).await
+        }
+        Match::Adoptable(remote, reason) => {
+            let remote = match remote {
+                Remote::Autocalls(_) => account.client.get(&remote.id()).await?,
+                other => other,
+            };
+            let applied = applied_hash(status, &intent, reason);
+            update_if_needed(account, desired, remote, password, cred_hash, applied, Some("adopted")).await
+        }
+    }
+}
+
+fn applied_hash(status: &SipTrunkStatus, intent: &Option<CreateIntent>, reason: AdoptReason) -> Option<String> {
+    match reason {
+        AdoptReason::PendingCreate => intent.as_ref().and_then(|i| i.credentials_hash.clone()),
+        _ => status.credentials_hash.clone(),
+    }
+}
+
+async fn update_if_needed(
+    account: &Arc<Account>,
+    desired: &Desired,
+    remote: Remote,
+    password: Option<SecretString>,
+    cred_hash: Option<String>,
+    applied_hash: Option<String>,
+    action_if_unchanged: Option<&'static str>,
+) -> Result<Observed, Error> {
+    let pw = password.filter(|_| cred_hash.is_some() && cred_hash != applied_hash);
+    let Some(change) = desired.diff(&remote, pw) else {
+        return Err(Error::blocked("InvalidSpec", "the trunk at the provider belongs to another API family"));
+    };
+    if change.is_empty() {
+        return Ok(Observed { remote: Some(remote), credentials_hash: cred_hash, action: action_if_unchanged, changed: vec![] });
+    }
+    let fields = change.fields();
+    debug!(fields = ?fields, "updating trunk");
+    match account.client.update(&remote, &change).await {
+        Ok(updated) => {
+            account.upsert(updated.clone()).await;
+            Ok(Observed {
+                remote: Some(updated),
+                credentials_hash: cred_hash,
+                action: Some(action_if_unchanged.unwrap_or("updated")),
+                changed: fields,
+            })
+        }
+        Err(e) => {
+            // An update 500 leaves an unknown state (trap 13): re-read before deciding again.
+            account.invalidate().await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Deletion behind the finalizer. Never blocked by validation or a missing password Secret.
+async fn cleanup(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<Action, Error> {
+    let ns = trunk.namespace().ok_or(Error::MissingMetadata("namespace"))?;
+    let name = trunk.name_any();
+    if trunk.spec.deletion_policy == DeletionPolicy::Orphan {
+        publish(ctx, trunk, EventType::Normal, "Orphaned", "Delete", Some("deletionPolicy Orphan: the provider's trunk is kept".into())).await;
+        return Ok(Action::await_change());
+    }
+    let result = delete_remote(trunk, ctx, &ns, &name).await;
+    match result {
+        Ok(Some(id)) => {
+            ctx.metrics.actions.get_or_create(&crate::metrics::ActionLabels { action: "deleted" }).inc();
+            publish(ctx, trunk, EventType::Normal, "Deleted", "Delete", Some(format!("removed trunk {id} from the provider"))).await;
+            Ok(Action::await_change())
+        }
+        Ok(None) => Ok(Action::await_change()),
+        Err(e) => {
+            let prev = trunk.status.clone().unwrap_or_default();
+            let health = Health::Stalled { reason: "DeletionBlocked", message: format!("cannot delete the provider's trunk: {e}") };
+            let mut status = prev.clone();
+            status.conditions = status::conditions(&prev.conditions, &health, trunk.metadata.generation);
+            publish_transition(ctx, trunk, &prev, &health).await;
+            if let Err(w) = status::write(api, trunk, status).await {
+                warn!(error = %w, "status write failed during cleanup");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn delete_remote(trunk: &SipTrunk, ctx: &Context, ns: &str, name: &str) -> Result<Option<String>, Error> {
+    let status = trunk.status.clone().unwrap_or_default();
+    if status.trunk_id.is_none() && status.create_intent.is_none() {
+        // Never created (or never recorded and never attempted): nothing to delete.
+        return Ok(None);
+    }
+    if paused(trunk) {
+        return Err(Error::blocked("Paused", "the siptrunk.dev/paused annotation stops all writes, including deletion"));
+    }
+    if trunk.spec.observe_only {
+        return Err(Error::blocked("ObserveOnly", "observeOnly stops all writes; set deletionPolicy: Orphan or turn observeOnly off"));
+    }
+    let provider = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)?;
+    let token = deref::token(&provider, &ctx.secrets)?;
+    let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
+    let marker = model::marker(ns, name);
+    let id = match status.trunk_id.clone() {
+        Some(id) => id,
+        None => {
+            // A create was in flight when we lost track: find what it made, by marker or key.
+            let key = status.create_intent.as_ref().map(|i| i.natural_key.clone()).unwrap_or_default();
+            let input = MatchInput { recorded_id: None, marker: &marker, natural_key: "\u{0}", pending_create_key: Some(&key), adopt_existing: false };
+            match account.find(Duration::ZERO, &input).await? {
+                Match::Adoptable(r, _) | Match::Owned(r) => r.id(),
+                _ => return Ok(None),
+            }
+        }
+    };
+    match account.client.delete_owned(&id, &marker).await? {
+        Deleted::Removed | Deleted::AlreadyGone => {
+            account.remove(&id).await;
+            Ok(Some(id))
+        }
+    }
+}
+
+async fn publish(ctx: &Context, trunk: &SipTrunk, type_: EventType, reason: &str, action: &str, note: Option<String>) {
+    let ev = Event { type_, reason: reason.into(), note, action: action.into(), secondary: None };
+    if let Err(e) = ctx.recorder.publish(&ev, &trunk.object_ref(&())).await {
+        debug!(error = %e, "event not published");
+    }
+}
+
+/// Publishes an Event when Ready changes reason (not on every reconcile).
+async fn publish_transition(ctx: &Context, trunk: &SipTrunk, prev: &SipTrunkStatus, health: &Health) {
+    let before = status::ready(Some(prev)).map(|c| c.reason.clone());
+    let (reason, message, warning) = match health {
+        Health::InSync => ("Synced", "the provider holds exactly this trunk".to_string(), false),
+        Health::Suspended { reason, pending } => (*reason, format!("writes suspended; pending: {}", pending.join(", ")), false),
+        Health::Stalled { reason, message } | Health::Progressing { reason, message } => (*reason, message.clone(), true),
+    };
+    if before.as_deref() == Some(reason) {
+        return;
+    }
+    if reason == "Synced" && before.is_none() {
+        return;
+    }
+    let event_reason = match reason {
+        "Conflict" => "Conflict",
+        "Synced" | "Paused" | "ObserveOnly" => reason,
+        r if r.starts_with("Provider") || r == "Unauthorized" || r == "RateLimited" || r == "NotFound" => "ProviderError",
+        r => r,
+    };
+    let type_ = if warning { EventType::Warning } else { EventType::Normal };
+    publish(ctx, trunk, type_, event_reason, "Reconcile", Some(message)).await;
+}

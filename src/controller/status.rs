@@ -1,0 +1,103 @@
+//! Step 7, record: conditions that kstatus, Argo CD and Flux read correctly, written with
+//! server-side apply under one field manager, and only when something changed.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use crate::crd::{SipTrunk, SipTrunkStatus};
+
+/// The field manager of every write the operator makes.
+pub const FIELD_MANAGER: &str = "siptrunk-operator";
+
+/// The state a reconcile ended in, as conditions express it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Health {
+    /// The provider holds exactly the desired trunk.
+    InSync,
+    /// Writes are paused or observe-only and the provider differs (listed fields).
+    Suspended {
+        /// Paused or ObserveOnly.
+        reason: &'static str,
+        /// What would change.
+        pending: Vec<String>,
+    },
+    /// Waiting on the user (InvalidSpec, SecretNotFound, Conflict, Unauthorized, ...).
+    Stalled {
+        /// Bounded reason.
+        reason: &'static str,
+        /// What to fix.
+        message: String,
+    },
+    /// Working or retrying (Creating, ProviderUnavailable, RateLimited, ...).
+    Progressing {
+        /// Bounded reason.
+        reason: &'static str,
+        /// What is happening.
+        message: String,
+    },
+}
+
+fn condition(prev: &[Condition], type_: &str, status: bool, reason: &str, message: &str, generation: Option<i64>) -> Condition {
+    let status = if status { "True" } else { "False" }.to_string();
+    let last = prev
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| Time(k8s_openapi::jiff::Timestamp::now()));
+    Condition {
+        type_: type_.to_string(),
+        status,
+        reason: reason.to_string(),
+        message: message.chars().take(1024).collect(),
+        observed_generation: generation,
+        last_transition_time: last,
+    }
+}
+
+/// Conditions for a health: `Ready` always; `Synced`; `Reconciling` and `Stalled` only while true
+/// (kstatus "abnormal-true" conditions are removed when they clear).
+pub fn conditions(prev: &[Condition], health: &Health, generation: Option<i64>) -> Vec<Condition> {
+    let mut out = Vec::new();
+    match health {
+        Health::InSync => {
+            out.push(condition(prev, "Ready", true, "Synced", "the provider holds exactly this trunk", generation));
+            out.push(condition(prev, "Synced", true, "Synced", "no drift at the last check", generation));
+        }
+        Health::Suspended { reason, pending } => {
+            let msg = format!("writes are suspended ({reason}); the provider differs in: {}", pending.join(", "));
+            out.push(condition(prev, "Ready", false, reason, &msg, generation));
+            out.push(condition(prev, "Synced", false, "DriftDetected", &msg, generation));
+        }
+        Health::Stalled { reason, message } => {
+            out.push(condition(prev, "Ready", false, reason, message, generation));
+            out.push(condition(prev, "Stalled", true, reason, message, generation));
+        }
+        Health::Progressing { reason, message } => {
+            out.push(condition(prev, "Ready", false, reason, message, generation));
+            out.push(condition(prev, "Reconciling", true, reason, message, generation));
+        }
+    }
+    out
+}
+
+/// The Ready condition of a status, if any.
+pub fn ready(status: Option<&SipTrunkStatus>) -> Option<&Condition> {
+    status.and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+}
+
+/// Applies `status` unless it equals what the object already has (idempotent; no write,
+/// no watch event, no extra reconcile).
+pub async fn write(api: &Api<SipTrunk>, trunk: &SipTrunk, status: SipTrunkStatus) -> Result<bool, kube::Error> {
+    if trunk.status.as_ref() == Some(&status) {
+        return Ok(false);
+    }
+    let patch = json!({
+        "apiVersion": "siptrunk.dev/v1alpha1",
+        "kind": "SipTrunk",
+        "status": status,
+    });
+    api.patch_status(&trunk.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    Ok(true)
+}
