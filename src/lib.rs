@@ -9,3 +9,7 @@ pub mod metrics;
 pub mod model;
 pub mod provider;
 pub mod controller;
+pub mod leader;
+pub mod server;
+pub mod telemetry;
+pub mod runner;

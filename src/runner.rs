@@ -1,0 +1,157 @@
+//! The `run` command: wires the Kubernetes client, the operating endpoints, leader election,
+//! signal handling and the controller. Also used in-process by `demo` and the tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use kube::Client;
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::controller::{self, Readiness};
+use crate::leader::{Elector, LeaseConfig};
+use crate::metrics::Metrics;
+
+/// Options of one controller instance.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Where /metrics, /healthz and /readyz listen (None: not served).
+    pub http_addr: Option<SocketAddr>,
+    /// What to watch.
+    pub controller: controller::Config,
+    /// Leader election (None: act at once, single replica).
+    pub lease: Option<LeaseConfig>,
+}
+
+/// A running controller instance; stop it with `stop`.
+pub struct Instance {
+    stop: watch::Sender<bool>,
+    done: tokio::task::JoinHandle<()>,
+    /// Its metrics.
+    pub metrics: Arc<Metrics>,
+    /// Its readiness.
+    pub readiness: Readiness,
+}
+
+impl Instance {
+    /// Starts an instance on `client`.
+    pub fn start(client: Client, opts: RunOptions) -> Instance {
+        let metrics = Arc::new(Metrics::default());
+        let readiness = Readiness::default();
+        let (stop, stop_rx) = watch::channel(false);
+        let done = tokio::spawn(run_instance(client, opts, metrics.clone(), readiness.clone(), stop_rx));
+        Instance { stop, done, metrics, readiness }
+    }
+
+    /// Graceful stop: the controller finishes running reconciles, the lease is released.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.done.await;
+    }
+
+    /// Hard stop: the task is aborted mid-flight (a crash, as far as the outside can tell).
+    pub fn kill(self) {
+        self.done.abort();
+    }
+
+    /// Resolves when the instance ended by itself (e.g. lost its lease).
+    pub fn is_finished(&self) -> bool {
+        self.done.is_finished()
+    }
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn run_instance(
+    client: Client,
+    opts: RunOptions,
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
+    stop: watch::Receiver<bool>,
+) {
+    if let Some(addr) = opts.http_addr {
+        let (m, r, s) = (metrics.clone(), readiness.clone(), stopped(stop.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = crate::server::serve(addr, m, r, s).await {
+                error!(error = %e, %addr, "cannot serve operating endpoints");
+            }
+        });
+    }
+    let elector = opts.lease.clone().map(|cfg| Elector::new(client.clone(), cfg));
+    if let Some(el) = &elector {
+        tokio::select! {
+            _ = el.acquire() => {}
+            _ = stopped(stop.clone()) => return,
+        }
+    }
+    let lost = async {
+        match &elector {
+            Some(el) => el.hold().await,
+            None => futures::future::pending::<()>().await,
+        }
+    };
+    let stop_fut = stopped(stop.clone()).shared();
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = {
+        let stop_fut = stop_fut.clone();
+        async move {
+            tokio::select! {
+                _ = stop_fut => {}
+                _ = lost_rx => {}
+            }
+        }
+    };
+    let ctrl = controller::run(client, opts.controller.clone(), metrics, readiness, shutdown);
+    tokio::pin!(ctrl);
+    tokio::select! {
+        _ = &mut ctrl => {}
+        _ = lost => {
+            info!("leadership lost; stopping the controller");
+            let _ = lost_tx.send(());
+            ctrl.await;
+        }
+    }
+    if let Some(el) = &elector {
+        el.release().await;
+    }
+}
+
+/// The `run` command: until SIGTERM/SIGINT.
+pub async fn run_until_signal(opts: RunOptions) -> Result<(), String> {
+    let client = Client::try_default().await.map_err(|e| format!("cannot reach Kubernetes: {e}"))?;
+    let instance = Instance::start(client, opts);
+    shutdown_signal().await;
+    info!("signal received; shutting down");
+    instance.stop().await;
+    Ok(())
+}
+
+/// SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
