@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import CHART_DIR
+from chartlib import CHART_DIR
 
 LUA = shutil.which("lua5.4")
 pytestmark = pytest.mark.skipif(

@@ -9,7 +9,7 @@ from collections import defaultdict
 import pytest
 import yaml
 
-from conftest import (
+from chartlib import (
     CHART_DIR,
     RELEASE,
     RELEASE_NS,
@@ -22,7 +22,7 @@ from conftest import (
     render_raw,
 )
 
-kubernetes_validate = pytest.importorskip("kubernetes_validate")
+import kubernetes_validate
 
 FULLNAME = f"{RELEASE}-siptrunk-operator"
 LEASE = f"{FULLNAME}-leader"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import REPO, one, render
+from chartlib import REPO, one, render
 
 DOCKERFILE = REPO / "Dockerfile"
 

@@ -1,5 +1,5 @@
-"""Shared helpers for the chart tests: render the chart with the real Helm v4
-engine (helm-python-sdk binds Helm's Go SDK; no helm binary, no cluster) and
+"""Helpers for the chart tests: render the chart with the real Helm v4 engine
+(helm-python-sdk binds Helm's Go SDK; no helm binary, no cluster) and
 parse the result into Kubernetes objects."""
 
 from __future__ import annotations
@@ -7,10 +7,9 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-import pytest
 import yaml
 
-helm = pytest.importorskip("helm_python", reason="pip install -r tests/chart/requirements.txt")
+import helm_python as helm  # pip install -r tests/chart/requirements.txt
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "siptrunk-operator"
