@@ -332,7 +332,7 @@ CRD_COPY = CHART_DIR / "files" / "crds" / "siptrunk.dev.yaml"
 def test_chart_crd_copy_equals_crds_dir():
     assert CRD_COPY.read_bytes() == CRD_SOURCE.read_bytes(), (
         "charts/siptrunk-operator/files/crds/siptrunk.dev.yaml differs from crds/siptrunk.dev.yaml; "
-        "run: cp crds/siptrunk.dev.yaml charts/siptrunk-operator/files/crds/siptrunk.dev.yaml"
+        "run: python3 tests/chart/sync_chart_files.py"
     )
 
 
