@@ -1,0 +1,456 @@
+"""The Helm chart, rendered by the real Helm v4 engine and checked against the
+Kubernetes schemas, the operator's RBAC needs and the CRDs in crds/."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import defaultdict
+
+import pytest
+import yaml
+
+from chartlib import (
+    CHART_DIR,
+    RELEASE,
+    RELEASE_NS,
+    REPO,
+    by_kind,
+    chart,
+    helm,
+    one,
+    render,
+    render_raw,
+)
+
+import kubernetes_validate
+
+FULLNAME = f"{RELEASE}-siptrunk-operator"
+LEASE = f"{FULLNAME}-leader"
+
+# ---------------------------------------------------------------- value sets
+
+SCENARIOS = {
+    "default": {},
+    "namespaced": {"watchNamespace": "voice", "labelSelector": "siptrunk.dev/shard in (a,b)"},
+    "ha-extras": {
+        "replicas": 2,
+        "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+        "networkPolicy": {
+            "enabled": True,
+            "apiServer": {"cidrs": ["10.0.0.1/32"]},
+            "metrics": {"from": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]},
+            "dns": {"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}]},
+            "extraEgress": [{"to": [{"ipBlock": {"cidr": "10.1.2.3/32"}}], "ports": [{"port": 3128}]}],
+        },
+        "podDisruptionBudget": {"enabled": True},
+    },
+    "no-crds": {"crds": {"install": False}},
+    "no-leader-election": {"leaderElection": {"enabled": False}},
+    "everything-else": {
+        "image": {"repository": "registry.example/sip/op", "tag": "1.2.3", "pullPolicy": "Always"},
+        "imagePullSecrets": [{"name": "regcred"}],
+        "fullnameOverride": "sipop",
+        "logLevel": "debug,kube=info",
+        "logFormat": "text",
+        "leaderElection": {"enabled": True, "leaseName": "my-lease"},
+        "crds": {"install": True, "keep": False},
+        "serviceAccount": {"create": True, "name": "sip-sa", "annotations": {"a": "b"}},
+        "podAnnotations": {"prometheus.io/scrape": "true"},
+        "podLabels": {"team": "voice"},
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}],
+        "affinity": {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "siptrunk-operator"}},
+                        },
+                    }
+                ]
+            }
+        },
+        "priorityClassName": "system-cluster-critical",
+        "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}],
+        "service": {"type": "ClusterIP", "port": 9090, "annotations": {"x": "y"}},
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+    },
+}
+
+
+@pytest.fixture(scope="module", params=sorted(SCENARIOS))
+def scenario(request):
+    return request.param, render(SCENARIOS[request.param])
+
+
+def deployment(objects):
+    return one(objects, "Deployment")
+
+
+def container(objects):
+    containers = deployment(objects)["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+# -------------------------------------------------------- Kubernetes schemas
+
+K8S_VERSION = "1.33.0"
+# Kinds kubernetes-validate has no schema for (not built into Kubernetes).
+# Anything else without a schema fails the test.
+NOT_BUILT_IN = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+
+
+def test_every_rendered_object_matches_the_kubernetes_schemas(scenario):
+    name, objects = scenario
+    assert objects, f"{name}: nothing rendered"
+    for obj in objects:
+        key = (obj["apiVersion"], obj["kind"])
+        label = f"{name}: {obj['kind']}/{obj['metadata']['name']}"
+        if key in NOT_BUILT_IN:
+            with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+                kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+            continue
+        try:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as err:
+            pytest.fail(f"{label}: {err.message} at {list(err.path)}")
+
+
+def test_service_monitor_shape():
+    sm = one(render(SCENARIOS["ha-extras"]), "ServiceMonitor")
+    assert sm["metadata"]["labels"]["release"] == "prometheus"
+    (endpoint,) = sm["spec"]["endpoints"]
+    assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
+    service = one(render(SCENARIOS["ha-extras"]), "Service")
+    for k, v in sm["spec"]["selector"]["matchLabels"].items():
+        assert service["metadata"]["labels"][k] == v, "ServiceMonitor does not select the metrics Service"
+
+
+# --------------------------------------------------------------- the engine
+
+
+def test_helm_lint_is_clean():
+    for name, values in SCENARIOS.items():
+        report = helm.lint(str(CHART_DIR), values, strict=True, namespace=RELEASE_NS, kube_version="v1.33.0")
+        problems = [m for m in report["messages"] if m["severity"] >= 2]
+        assert not problems and not report["errors"], f"{name}: {problems or report['errors']}"
+
+
+def test_install_dry_run_client(tmp_path):
+    """The whole install pipeline (schema, kubeVersion, ordering, NOTES) as
+    `helm install --dry-run=client`: nothing is contacted."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "none", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "contexts": [{"name": "none", "context": {"cluster": "none", "user": "none"}}],
+                "current-context": "none",
+                "users": [{"name": "none", "user": {"token": "unused"}}],
+            }
+        )
+    )
+    with helm.Config(kubeconfig_path=str(kubeconfig), storage_driver="memory", namespace=RELEASE_NS) as cfg:
+        release = cfg.install(str(CHART_DIR), RELEASE, {}, dry_run="client", namespace=RELEASE_NS)
+    assert "rollout status deployment/" + FULLNAME in release["notes"]
+    kinds = [d["kind"] for d in yaml.safe_load_all(release["manifest"]) if d]
+    assert kinds.count("CustomResourceDefinition") == 3
+    assert kinds.index("CustomResourceDefinition") < kinds.index("Deployment"), "CRDs must be applied first"
+
+
+def test_chart_metadata():
+    meta = chart().metadata
+    assert meta["apiVersion"] == "v2"
+    assert meta["kubeVersion"] == ">=1.30.0-0"
+    assert meta["appVersion"] == "0.1.0"
+
+
+# ------------------------------------------------------------ values schema
+
+BAD_VALUES = {
+    "typo at the top": ({"replica": 2}, "additional properties 'replica' not allowed"),
+    "typo nested": ({"image": {"tga": "1"}}, "additional properties 'tga' not allowed"),
+    "wrong type": ({"replicas": "two"}, "/replicas"),
+    "wrong type bool": ({"crds": {"install": "yes"}}, "/crds/install"),
+    "bad enum logFormat": ({"logFormat": "xml"}, "/logFormat"),
+    "bad namespace name": ({"watchNamespace": "Voice_NS"}, "/watchNamespace"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+def test_schema_refuses_bad_values(case):
+    values, needle = BAD_VALUES[case]
+    with pytest.raises(helm.HelmValuesError) as refused:
+        render_raw(values)
+    assert needle in str(refused.value)
+    with pytest.raises(helm.HelmValuesError):
+        chart().validate_schema(values)
+
+
+def test_schema_accepts_every_scenario():
+    for values in SCENARIOS.values():
+        chart().validate_schema(values)
+
+
+def test_schema_is_draft_07_and_closed():
+    schema = chart().schema
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    assert schema["additionalProperties"] is False
+    defaults = chart().values
+    assert set(defaults) <= set(schema["properties"]), "a default value is missing from the schema"
+
+
+# ------------------------------------------------------------ the Deployment
+
+
+def test_pod_security_is_restricted(scenario):
+    _, objects = scenario
+    pod = deployment(objects)["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is True
+    psc = pod["securityContext"]
+    assert psc["runAsNonRoot"] is True and psc["runAsUser"] == 65532
+    assert psc["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = container(objects)["securityContext"]
+    assert sc["runAsNonRoot"] is True
+    assert sc["runAsUser"] == 65532
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    for vol in pod.get("volumes", []):
+        assert "hostPath" not in vol
+
+
+def test_default_deployment():
+    objects = render()
+    dep = deployment(objects)
+    assert dep["spec"]["replicas"] == 1
+    assert dep["metadata"]["namespace"] == RELEASE_NS
+    c = container(objects)
+    assert c["image"] == "ghcr.io/siptrunk/siptrunk-operator:0.1.0"
+    assert c["command"] == ["/siptrunk-operator"]
+    assert c["args"] == [
+        "run",
+        "--http-addr", "0.0.0.0:8080",
+        "--leader-elect",
+        "--lease-name", LEASE,
+        "--lease-namespace", "$(POD_NAMESPACE)",
+        "--log-format", "json",
+    ]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["RUST_LOG"]["value"] == "info"
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert c["resources"] == {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+    kinds = sorted(o["kind"] for o in objects)
+    assert kinds == sorted(
+        ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "CustomResourceDefinition",
+         "CustomResourceDefinition", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]
+    )
+    svc = one(objects, "Service")
+    assert svc["spec"]["ports"][0]["targetPort"] == "http"
+    assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_namespaced_deployment_args():
+    c = container(render(SCENARIOS["namespaced"]))
+    args = c["args"]
+    assert args[args.index("--watch-namespace") + 1] == "voice"
+    assert args[args.index("--label-selector") + 1] == "siptrunk.dev/shard in (a,b)"
+
+
+def test_leader_election_off():
+    objects = render(SCENARIOS["no-leader-election"])
+    args = container(objects)["args"]
+    assert "--leader-elect" not in args and "--lease-name" not in args
+    with pytest.raises(helm.HelmRenderError, match="leaderElection"):
+        render_raw({"replicas": 2, "leaderElection": {"enabled": False}})
+
+
+def test_everything_else_is_passed_through():
+    objects = render(SCENARIOS["everything-else"])
+    dep = deployment(objects)
+    pod = dep["spec"]["template"]["spec"]
+    c = container(objects)
+    assert dep["metadata"]["name"] == "sipop"
+    assert c["image"] == "registry.example/sip/op:1.2.3" and c["imagePullPolicy"] == "Always"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert pod["serviceAccountName"] == "sip-sa"
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert pod["tolerations"][0]["key"] == "dedicated"
+    assert "podAntiAffinity" in pod["affinity"]
+    assert pod["priorityClassName"] == "system-cluster-critical"
+    assert dep["spec"]["template"]["metadata"]["annotations"] == {"prometheus.io/scrape": "true"}
+    assert dep["spec"]["template"]["metadata"]["labels"]["team"] == "voice"
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["HTTPS_PROXY"] == "http://proxy:3128" and env["RUST_LOG"] == "debug,kube=info"
+    assert c["args"][c["args"].index("--log-format") + 1] == "text"
+    assert c["args"][c["args"].index("--lease-name") + 1] == "my-lease"
+    assert c["resources"]["limits"]["memory"] == "512Mi"
+    assert one(objects, "Service")["spec"]["ports"][0]["port"] == 9090
+
+
+def test_optional_objects():
+    default = render()
+    for kind in ("ServiceMonitor", "NetworkPolicy", "PodDisruptionBudget"):
+        assert not by_kind(default, kind), f"{kind} must be off by default"
+    extras = render(SCENARIOS["ha-extras"])
+    assert deployment(extras)["spec"]["replicas"] == 2
+    pdb = one(extras, "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= deployment(extras)["spec"]["template"]["metadata"]["labels"].items()
+    # A PDB over a single replica would block node drains: not rendered.
+    assert not by_kind(render({"podDisruptionBudget": {"enabled": True}}), "PodDisruptionBudget")
+
+
+def test_network_policy_rules():
+    np_ = one(render(SCENARIOS["ha-extras"]), "NetworkPolicy")["spec"]
+    assert sorted(np_["policyTypes"]) == ["Egress", "Ingress"]
+    (ingress,) = np_["ingress"]
+    assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
+    egress_ports = [sorted((p["port"], p.get("protocol", "TCP")) for p in rule["ports"]) for rule in np_["egress"]]
+    assert [(53, "TCP"), (53, "UDP")] in egress_ports
+    assert [(443, "TCP"), (6443, "TCP")] in egress_ports
+    assert [(443, "TCP")] in egress_ports
+    api_rule = np_["egress"][1]
+    assert api_rule["to"] == [{"ipBlock": {"cidr": "10.0.0.1/32"}}]
+
+
+# ------------------------------------------------------------------- CRDs
+
+CRD_SOURCE = REPO / "crds" / "siptrunk.dev.yaml"
+CRD_COPY = CHART_DIR / "files" / "crds" / "siptrunk.dev.yaml"
+
+
+def test_chart_crd_copy_equals_crds_dir():
+    assert CRD_COPY.read_bytes() == CRD_SOURCE.read_bytes(), (
+        "charts/siptrunk-operator/files/crds/siptrunk.dev.yaml differs from crds/siptrunk.dev.yaml; "
+        "run: python3 tests/chart/sync_chart_files.py"
+    )
+
+
+def test_rendered_crds_equal_the_source_plus_labels():
+    source = {d["metadata"]["name"]: d for d in yaml.safe_load_all(CRD_SOURCE.read_text()) if d}
+    assert {d["spec"]["names"]["kind"] for d in source.values()} == {"SipTrunk", "SipProvider", "ClusterSipProvider"}
+    rendered = {d["metadata"]["name"]: d for d in by_kind(render(), "CustomResourceDefinition")}
+    assert rendered.keys() == source.keys()
+    for name, crd in rendered.items():
+        crd = copy.deepcopy(crd)
+        assert crd["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
+        assert crd["metadata"].pop("labels")["app.kubernetes.io/managed-by"] == "Helm"
+        # Type-strict: 253 must stay 253, not 253.0 or 2.53e+02.
+        assert json.dumps(crd, sort_keys=True) == json.dumps(source[name], sort_keys=True), (
+            f"{name}: rendered CRD differs from crds/siptrunk.dev.yaml"
+        )
+
+
+def test_crd_toggles():
+    assert not by_kind(render(SCENARIOS["no-crds"]), "CustomResourceDefinition")
+    for crd in by_kind(render({"crds": {"keep": False}}), "CustomResourceDefinition"):
+        assert "helm.sh/resource-policy" not in crd["metadata"].get("annotations", {})
+    # Not in the chart's crds/ directory, which Helm would never upgrade.
+    assert chart().crds == []
+
+
+# ------------------------------------------------------------------- RBAC
+
+# What the controller needs, and nothing more: (apiGroup, resource) -> verbs.
+NEEDED = {
+    ("siptrunk.dev", "siptrunks"): {"get", "list", "watch", "patch"},
+    ("siptrunk.dev", "siptrunks/status"): {"get", "patch"},
+    ("siptrunk.dev", "siptrunks/finalizers"): {"update"},
+    ("siptrunk.dev", "sipproviders"): {"get", "list", "watch"},
+    ("siptrunk.dev", "clustersipproviders"): {"get", "list", "watch"},
+    ("siptrunk.dev", "sipproviders/status"): {"get", "patch"},
+    ("siptrunk.dev", "clustersipproviders/status"): {"get", "patch"},
+    ("", "secrets"): {"get", "list", "watch"},
+    ("events.k8s.io", "events"): {"create", "patch"},
+}
+LEASES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
+CLUSTER_SCOPED = {"clustersipproviders", "clustersipproviders/status"}
+
+
+def grants(role):
+    """(apiGroup, resource) -> verbs, from a Role or ClusterRole's rules."""
+    out = defaultdict(set)
+    for rule in role.get("rules", []):
+        assert "nonResourceURLs" not in rule
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                assert "*" not in (group, resource) and "*" not in rule["verbs"], f"wildcard in {role['metadata']['name']}"
+                out[(group, resource)] |= set(rule["verbs"])
+    return dict(out)
+
+
+def merged(roles):
+    out = defaultdict(set)
+    for role in roles:
+        for key, verbs in grants(role).items():
+            out[key] |= verbs
+    return dict(out)
+
+
+def bound_roles(objects, kind):
+    """Roles of `kind` that a binding gives to the operator's service account."""
+    sa = one(objects, "ServiceAccount")["metadata"]["name"]
+    binding_kind = kind + "Binding"
+    names = set()
+    for binding in by_kind(objects, binding_kind):
+        assert binding["roleRef"]["kind"] == kind
+        assert {"kind": "ServiceAccount", "name": sa, "namespace": RELEASE_NS} in binding["subjects"]
+        names.add((binding["roleRef"]["name"], binding["metadata"].get("namespace")))
+    roles = []
+    for role in by_kind(objects, kind):
+        key = (role["metadata"]["name"], role["metadata"].get("namespace"))
+        assert key in names, f"{kind} {key} is not bound"
+        roles.append(role)
+    return roles
+
+
+def test_rbac_cluster_mode():
+    objects = render()
+    cluster = merged(bound_roles(objects, "ClusterRole"))
+    assert cluster == NEEDED
+    (lease_role,) = bound_roles(objects, "Role")
+    assert lease_role["metadata"]["namespace"] == RELEASE_NS
+    assert grants(lease_role) == LEASES
+    named = [r for r in lease_role["rules"] if set(r["verbs"]) & {"get", "update"}]
+    assert all(r.get("resourceNames") == [LEASE] for r in named), "get/update must be limited to the Lease"
+
+
+def test_rbac_namespaced_mode():
+    objects = render(SCENARIOS["namespaced"])
+    cluster_roles = bound_roles(objects, "ClusterRole")
+    roles = bound_roles(objects, "Role")
+    cluster = merged(cluster_roles)
+    assert {r for _, r in cluster} == CLUSTER_SCOPED, "only ClusterSipProviders may be granted cluster-wide"
+    in_watched = merged(r for r in roles if r["metadata"]["namespace"] == "voice")
+    in_release = merged(r for r in roles if r["metadata"]["namespace"] == RELEASE_NS)
+    assert in_release == LEASES
+    union = defaultdict(set)
+    for part in (cluster, in_watched):
+        for key, verbs in part.items():
+            union[key] |= verbs
+    assert dict(union) == NEEDED
+    assert {r for _, r in in_watched} == {r for _, r in NEEDED} - CLUSTER_SCOPED
+
+
+def test_rbac_without_leader_election_has_no_leases():
+    for values in (SCENARIOS["no-leader-election"], {**SCENARIOS["namespaced"], "leaderElection": {"enabled": False}}):
+        objects = render(values)
+        everything = merged(by_kind(objects, "Role") + by_kind(objects, "ClusterRole"))
+        assert everything == NEEDED
+
+
+def test_rbac_can_be_left_to_the_user():
+    objects = render({"rbac": {"create": False}})
+    for kind in ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"):
+        assert not by_kind(objects, kind)
