@@ -86,10 +86,14 @@ async fn run_instance(
     }
     let elector = opts.lease.clone().map(|cfg| Elector::new(client.clone(), cfg));
     if let Some(el) = &elector {
+        // A standby is ready: it serves its endpoints, and a rolling update must not wait
+        // for it to win the lease the old pod holds.
+        readiness.set();
         tokio::select! {
             _ = el.acquire() => {}
             _ = stopped(stop.clone()) => return,
         }
+        readiness.unset();
     }
     let lost = async {
         match &elector {

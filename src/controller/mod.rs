@@ -128,8 +128,13 @@ impl Readiness {
     pub fn is_ready(&self) -> bool {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
-    fn set(&self) {
+    /// Marks the instance ready (caches synced, or a standby waiting for the lease).
+    pub fn set(&self) {
         self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// Marks the instance not ready (a new leader whose caches are still syncing).
+    pub fn unset(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
