@@ -69,7 +69,7 @@ impl Default for Metrics {
         let reconciles = Counter::default();
         let reconcile_errors = Family::<ReasonLabels, Counter>::default();
         let reconcile_duration = Histogram::new(
-            [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0].into_iter(),
+            [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
         );
         let provider_calls = Family::<CallLabels, Counter>::default();
         let ratelimit_waits = Family::<ProviderLabels, Counter>::default();

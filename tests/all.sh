@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test of the project: Rust unit, integration and end-to-end suites (against the
+# stand-ins, or a real cluster when SIPTRUNK_E2E_KUBECONFIG is set), lints, the CRD freshness
+# check, and the chart tests with the real Helm engine. Installs what it needs by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo build (all targets)"
+cargo build --all-targets --locked
+
+step "cargo test"
+cargo test --locked --all-targets -- --test-threads 2
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --locked --all-targets -- -D warnings
+
+step "crds/ equals 'siptrunk-operator crd'"
+diff -u crds/siptrunk.dev.yaml <(cargo run --locked --quiet -- crd) && echo "crds/ is fresh"
+
+step "chart tests (Helm v4 engine, Kubernetes schemas, Argo CD Lua)"
+bash tests/chart/run.sh
