@@ -19,6 +19,8 @@ use crate::provider::{ClientConfig, ProviderClient, ProviderError};
 
 /// Default interval between drift checks.
 pub const DEFAULT_DRIFT: Duration = Duration::from_secs(300);
+/// Shortest drift interval accepted (below 30s mostly spends the provider rate limit).
+pub const MIN_DRIFT: Duration = Duration::from_secs(1);
 /// Default provider request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -118,7 +120,7 @@ impl Accounts {
             .drift_check_interval
             .as_deref()
             .and_then(parse_duration)
-            .filter(|d| *d >= Duration::from_secs(10))
+            .filter(|d| *d >= MIN_DRIFT)
             .unwrap_or(DEFAULT_DRIFT);
         let account = Arc::new(Account {
             client,

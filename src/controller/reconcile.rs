@@ -15,7 +15,7 @@ use sha2::Sha256;
 use tracing::{debug, info, warn};
 
 use super::Context;
-use super::accounts::Account;
+use super::accounts::{Account, MIN_DRIFT};
 use super::deref;
 use super::error::{Error, redact};
 use super::status::{self, Health};
@@ -131,7 +131,7 @@ fn drift_interval(trunk: &SipTrunk, ctx: &Context) -> Duration {
         .drift_check_interval
         .as_deref()
         .and_then(validate::parse_duration)
-        .filter(|d| *d >= Duration::from_secs(10))
+        .filter(|d| *d >= MIN_DRIFT)
         .or_else(|| ctx.last_account_interval(trunk))
         .unwrap_or(super::accounts::DEFAULT_DRIFT)
 }

@@ -125,8 +125,8 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
     }
     if let Some(d) = &spec.drift_check_interval {
         match parse_duration(d) {
-            Some(v) if v >= Duration::from_secs(10) => {}
-            Some(_) => err("spec.driftCheckInterval", "must be at least 10s".into()),
+            Some(v) if v >= super::accounts::MIN_DRIFT => {}
+            Some(_) => err("spec.driftCheckInterval", "must be at least 1s".into()),
             None => err("spec.driftCheckInterval", format!("{d:?} is not a duration such as 30s, 5m or 1h")),
         }
     }

@@ -91,7 +91,7 @@ pub struct ProviderSettings {
     /// (famulor 100/min with bursts of 20 per 10 s; bolna 1000/min; autocalls, undocumented, 60/min).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
-    /// How often every trunk of this account is compared with the provider (default 5m; minimum 10s).
+    /// How often every trunk of this account is compared with the provider (default 5m; minimum 1s).
     /// One list call per interval serves all trunks of the account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(s|m|h))+$"))]

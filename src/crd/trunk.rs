@@ -133,7 +133,7 @@ pub struct SipTrunkSpec {
     pub adopt_existing: bool,
 
     /// How often to compare the provider's trunk with this spec, overriding the provider's
-    /// driftCheckInterval. A duration such as 30s, 5m or 1h (minimum 10s).
+    /// driftCheckInterval. A duration such as 30s, 5m or 1h (minimum 1s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(s|m|h))+$"))]
     pub drift_check_interval: Option<String>,
