@@ -154,6 +154,16 @@ fn write_opts(q: &Q) -> WriteOpts {
     }
 }
 
+fn check_json_body(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    if ct.contains("protobuf") || ct.contains("cbor") {
+        return Err(ApiError::unsupported_media(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct})"
+        )));
+    }
+    Ok(())
+}
+
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded: {e}")))
 }
@@ -172,6 +182,9 @@ async fn resource(
     let rt = &t.rt;
     let ns = t.namespace.as_deref();
     let opts = write_opts(q);
+    if matches!(*method, Method::POST | Method::PUT | Method::DELETE) && !body.is_empty() {
+        check_json_body(headers)?;
+    }
     let include = q.get("includeObject").cloned().unwrap_or_else(|| "Metadata".into());
     match (method.clone(), t.name.as_deref()) {
         (Method::GET, None) if qbool(q, "watch") => {

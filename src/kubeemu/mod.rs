@@ -2,6 +2,7 @@
 //! kube-runtime controllers and kubectl. A test instrument; see DIFFERENCES.md for what differs.
 
 pub mod apply;
+pub mod builtins;
 pub mod calls;
 pub mod discovery;
 pub mod faults;

@@ -1,6 +1,7 @@
 //! In-memory object storage: one global resourceVersion, CRUD semantics, watch history.
 
 use super::apply;
+use super::builtins;
 use super::patch::{self, PatchKind};
 use super::registry::{Registry, ResKey, ResourceType};
 use super::selector::{FieldSelector, LabelSelector};
@@ -376,6 +377,9 @@ impl Store {
         if rt.plural == "namespaces" && rt.group.is_empty() {
             obj["status"] = json!({"phase": "Active"});
         }
+        if !rt.custom {
+            builtins::default(&rt.kind, &mut obj);
+        }
         if rt.custom {
             validate::admit(rt, &mut obj, None, opts.field_validation)?;
         }
@@ -481,6 +485,9 @@ impl Store {
         }
         new["apiVersion"] = json!(rt.api_version());
         new["kind"] = json!(rt.kind);
+        if !rt.custom {
+            builtins::default(&rt.kind, &mut new);
+        }
         if str_at(&old, "deletionTimestamp").is_some() {
             let before = finalizers(&old);
             let added: Vec<String> = finalizers(&new).into_iter().filter(|f| !before.contains(f)).collect();

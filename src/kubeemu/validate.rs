@@ -22,7 +22,8 @@ pub fn admit(rt: &ResourceType, obj: &mut Value, old: Option<&Value>, fv: FieldV
     if let Err(errs) = kube_cel::validate(schema, obj, old) {
         for e in errs {
             let field = e.field_path.trim_start_matches('.').to_string();
-            let kind = type_name(lookup(obj, &field));
+            let parent = field.rsplit_once('.').map(|(p, _)| p).unwrap_or_default();
+            let kind = type_name(lookup(obj, &field).or_else(|| lookup(obj, parent)));
             let reason = match e.reason.as_deref() {
                 Some("FieldValueRequired") => "FieldValueRequired",
                 Some("FieldValueForbidden") => "FieldValueForbidden",
