@@ -1,15 +1,18 @@
 //! siptrunk-operator: keeps SIP trunks on voice-AI platforms equal to `SipTrunk` objects.
 //!
 //! Layout: `crd` (API types), `model` (provider wire types, matching and diffing, no I/O),
-//! `provider` (HTTP clients), `controller` (reconcile pipeline), `emulator` (provider stand-in),
-//! `kubeemu` (Kubernetes API stand-in), `demo` (everything in one process).
+//! `provider` (HTTP clients), `controller` (reconcile pipeline), `runner` (wiring of one
+//! controller instance), `leader` (Lease election), `server` (metrics and health endpoints),
+//! `emulator` (provider stand-in), `kubeemu` (Kubernetes API stand-in), `demo` (everything in
+//! one process).
 
+pub mod controller;
 pub mod crd;
+pub mod kubeemu;
+pub mod leader;
 pub mod metrics;
 pub mod model;
 pub mod provider;
-pub mod controller;
-pub mod leader;
+pub mod runner;
 pub mod server;
 pub mod telemetry;
-pub mod runner;

@@ -1,0 +1,111 @@
+//! Runtime-settable fault knobs (watch cuts, forced 410s, write conflicts, latency), all off by default.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug)]
+struct Knobs {
+    watch_cut_after_events: Option<u64>,
+    watch_cut_after: Option<Duration>,
+    expire_watches: u32,
+    conflict_ratio: f64,
+    latency: Duration,
+    rng: StdRng,
+    seed: u64,
+}
+
+/// Fault injection shared by every request. Deterministic for a given seed and request order.
+#[derive(Debug)]
+pub struct Faults {
+    k: Mutex<Knobs>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self::with_seed(0)
+    }
+}
+
+impl Faults {
+    /// All faults off, conflict dice seeded with `seed`.
+    pub fn with_seed(seed: u64) -> Self {
+        Faults {
+            k: Mutex::new(Knobs {
+                watch_cut_after_events: None,
+                watch_cut_after: None,
+                expire_watches: 0,
+                conflict_ratio: 0.0,
+                latency: Duration::ZERO,
+                rng: StdRng::seed_from_u64(seed),
+                seed,
+            }),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Knobs) -> T) -> T {
+        let mut g = self.k.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
+    }
+
+    /// Turns every fault off and re-seeds the dice with the original seed.
+    pub fn reset(&self) {
+        self.with(|k| {
+            let seed = k.seed;
+            *k = Faults::with_seed(seed).k.into_inner().unwrap_or_else(|p| p.into_inner());
+        })
+    }
+    /// Re-seeds the conflict dice.
+    pub fn set_seed(&self, seed: u64) {
+        self.with(|k| {
+            k.seed = seed;
+            k.rng = StdRng::seed_from_u64(seed);
+        })
+    }
+    /// Ends every watch stream (new and running) after it has sent `n` events (bookmarks excluded). None = off.
+    pub fn set_watch_cut_after_events(&self, n: Option<u64>) {
+        self.with(|k| k.watch_cut_after_events = n)
+    }
+    /// Ends every new watch stream after `d`. None = off.
+    pub fn set_watch_cut_after(&self, d: Option<Duration>) {
+        self.with(|k| k.watch_cut_after = d)
+    }
+    /// The next `n` watch requests get an `ERROR` event carrying a 410 Expired Status, then end.
+    pub fn expire_next_watches(&self, n: u32) {
+        self.with(|k| k.expire_watches = n)
+    }
+    /// Share (0.0..=1.0) of PUT/PATCH requests answered with 409 Conflict without being applied.
+    pub fn set_conflict_ratio(&self, ratio: f64) {
+        self.with(|k| k.conflict_ratio = ratio.clamp(0.0, 1.0))
+    }
+    /// Latency added before every request is handled.
+    pub fn set_latency(&self, d: Duration) {
+        self.with(|k| k.latency = d)
+    }
+
+    pub(crate) fn latency(&self) -> Duration {
+        self.with(|k| k.latency)
+    }
+    pub(crate) fn watch_cut_after_events(&self) -> Option<u64> {
+        self.with(|k| k.watch_cut_after_events)
+    }
+    pub(crate) fn watch_cut_after(&self) -> Option<Duration> {
+        self.with(|k| k.watch_cut_after)
+    }
+    /// Consumes one pending forced expiry, if any.
+    pub(crate) fn take_expire(&self) -> bool {
+        self.with(|k| {
+            if k.expire_watches > 0 {
+                k.expire_watches -= 1;
+                true
+            } else {
+                false
+            }
+        })
+    }
+    /// Rolls the dice for one write.
+    pub(crate) fn roll_conflict(&self) -> bool {
+        self.with(|k| k.conflict_ratio > 0.0 && k.rng.random::<f64>() < k.conflict_ratio)
+    }
+}

@@ -1,0 +1,355 @@
+//! End-to-end harness: a Kubernetes API (the in-process emulation, or a real cluster when
+//! SIPTRUNK_E2E_KUBECONFIG is set), the provider emulator, and the real controller, plus
+//! builders for SipTrunks and waits on conditions with deadlines.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Value, json};
+use siptrunk_operator::controller;
+use siptrunk_operator::crd::*;
+use siptrunk_operator::emulator::{EmulatorConfig, Flavor, ProviderEmulator};
+use siptrunk_operator::kubeemu::{EmulatorOptions, KubeEmulator};
+use siptrunk_operator::runner::{Instance, RunOptions};
+
+/// How long any wait may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+/// Name of the SipProvider every test trunk uses.
+pub const PROVIDER: &str = "prov";
+
+/// One test's world.
+pub struct Env {
+    /// Kubernetes client (emulated or real).
+    pub client: Client,
+    /// The emulated API server, when not running against a real cluster.
+    pub kube: Option<KubeEmulator>,
+    /// The provider emulator.
+    pub provider: ProviderEmulator,
+    /// Provider flavor.
+    pub flavor: Flavor,
+    /// Test namespace.
+    pub ns: String,
+    /// The provider API token.
+    pub token: String,
+    controller: Option<Instance>,
+}
+
+/// The provider type of a flavor.
+pub fn provider_type(f: Flavor) -> ProviderType {
+    match f {
+        Flavor::Autocalls => ProviderType::Autocalls,
+        Flavor::Famulor => ProviderType::Famulor,
+        Flavor::Bolna => ProviderType::Bolna,
+    }
+}
+
+async fn kube_client() -> (Client, Option<KubeEmulator>) {
+    siptrunk_operator::kubeemu::install_crypto_provider();
+    if let Ok(path) = std::env::var("SIPTRUNK_E2E_KUBECONFIG") {
+        let kc = kube::config::Kubeconfig::read_from(&path).expect("read SIPTRUNK_E2E_KUBECONFIG");
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("kubeconfig");
+        return (Client::try_from(cfg).expect("client"), None);
+    }
+    let emu = KubeEmulator::start(EmulatorOptions { crds: siptrunk_operator::crd::all(), ..Default::default() })
+        .await
+        .expect("start kube emulation");
+    (emu.client().expect("client"), Some(emu))
+}
+
+impl Env {
+    /// A world with default provider behaviour and a running controller.
+    pub async fn start(flavor: Flavor) -> Env {
+        Self::start_with(flavor, EmulatorConfig::new(flavor).with_rate_limit(None), true).await
+    }
+
+    /// A world with a custom provider emulator; the controller runs when `controller` is set.
+    pub async fn start_with(flavor: Flavor, cfg: EmulatorConfig, controller: bool) -> Env {
+        let (client, kube) = kube_client().await;
+        let token = format!("tok-{}", rand::random::<u32>());
+        let provider = ProviderEmulator::start(EmulatorConfig { tokens: vec![token.clone()], ..cfg }).await.expect("provider emulator");
+        let ns = format!("e2e-{}", rand::random::<u32>());
+        let nss: Api<Namespace> = Api::all(client.clone());
+        nss.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).expect("ns"))
+            .await
+            .expect("create namespace");
+        let mut env = Env { client, kube, provider, flavor, ns, token, controller: None };
+        env.put_secret("provider-token", "token", &env.token.clone()).await;
+        env.apply_provider(json!({})).await;
+        if controller {
+            env.start_controller();
+        }
+        env
+    }
+
+    /// Starts (or restarts) the controller, scoped to the test namespace.
+    pub fn start_controller(&mut self) {
+        let opts = RunOptions {
+            http_addr: None,
+            controller: controller::Config { namespace: Some(self.ns.clone()), label_selector: None, concurrency: 8 },
+            lease: None,
+        };
+        self.controller = Some(Instance::start(self.client.clone(), opts));
+    }
+
+    /// Aborts the controller mid-flight, like a crash.
+    pub fn kill_controller(&mut self) {
+        if let Some(c) = self.controller.take() {
+            c.kill();
+        }
+    }
+
+    /// Stops the controller gracefully.
+    pub async fn stop_controller(&mut self) {
+        if let Some(c) = self.controller.take() {
+            c.stop().await;
+        }
+    }
+
+    /// The controller's metrics text.
+    pub fn metrics(&self) -> String {
+        self.controller.as_ref().map(|c| c.metrics.encode()).unwrap_or_default()
+    }
+
+    /// SipTrunks of the test namespace.
+    pub fn trunks(&self) -> Api<SipTrunk> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Creates or replaces a Secret with one key.
+    pub async fn put_secret(&self, name: &str, key: &str, value: &str) {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
+        let s: Secret = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": self.ns},
+            "data": {key: b64(value)}
+        }))
+        .expect("secret");
+        api.patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(&s)).await.expect("apply secret");
+    }
+
+    /// Deletes a Secret.
+    pub async fn delete_secret(&self, name: &str) {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
+        let _ = api.delete(name, &DeleteParams::default()).await;
+    }
+
+    /// Applies the test SipProvider, merging `extra` into its spec.
+    pub async fn apply_provider(&self, extra: Value) {
+        let mut spec = json!({
+            "type": provider_type(self.flavor).as_str(),
+            "apiTokenSecretRef": {"name": "provider-token", "key": "token"},
+            "baseUrl": self.provider.base_url(),
+            "allowInsecureHttp": true,
+            "requestTimeout": "2s",
+            "rateLimit": {"requestsPerMinute": 60000, "burst": 100}
+        });
+        merge(&mut spec, extra);
+        let api: Api<SipProvider> = Api::namespaced(self.client.clone(), &self.ns);
+        let obj = json!({"apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipProvider", "metadata": {"name": PROVIDER}, "spec": spec});
+        api.patch(PROVIDER, &PatchParams::apply("e2e").force(), &Patch::Apply(&obj)).await.expect("apply provider");
+    }
+
+    /// Server-side applies a SipTrunk (as a GitOps tool would).
+    pub async fn apply(&self, trunk: &Value) -> Result<SipTrunk, kube::Error> {
+        let name = trunk["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        self.trunks().patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(trunk)).await
+    }
+
+    /// Deletes a SipTrunk.
+    pub async fn delete(&self, name: &str) {
+        self.trunks().delete(name, &DeleteParams::default()).await.expect("delete trunk");
+    }
+
+    /// Waits until the trunk satisfies `pred`; panics with `what` and the last status at the deadline.
+    pub async fn wait_for(&self, name: &str, what: &str, pred: impl Fn(&SipTrunk) -> bool) -> SipTrunk {
+        let api = self.trunks();
+        let mut last = None;
+        let ok = wait_until(DEADLINE, || {
+            let api = api.clone();
+            let name = name.to_string();
+            async move { api.get_opt(&name).await.ok().flatten() }
+        }, |t: &Option<SipTrunk>| {
+            last = t.clone();
+            t.as_ref().is_some_and(&pred)
+        })
+        .await;
+        match ok {
+            Some(Some(t)) => t,
+            _ => panic!("timed out waiting for {name}: {what}; last status: {:?}", last.and_then(|t| t.status)),
+        }
+    }
+
+    /// Waits for Ready=True at the current generation.
+    pub async fn wait_ready(&self, name: &str) -> SipTrunk {
+        self.wait_for(name, "Ready=True at its generation", |t| is_ready(t)).await
+    }
+
+    /// Waits for Ready=False with `reason`.
+    pub async fn wait_reason(&self, name: &str, reason: &str) -> SipTrunk {
+        self.wait_for(name, &format!("Ready reason {reason}"), |t| ready_reason(t).as_deref() == Some(reason)).await
+    }
+
+    /// Waits until the object is gone.
+    pub async fn wait_gone(&self, name: &str) {
+        let api = self.trunks();
+        let gone = wait_until(DEADLINE, || {
+            let api = api.clone();
+            let name = name.to_string();
+            async move { api.get_opt(&name).await.ok().flatten().is_none() }
+        }, |g| *g)
+        .await;
+        assert!(gone.is_some(), "timed out waiting for {name} to disappear");
+    }
+
+    /// Stored trunks at the provider.
+    pub fn remote(&self) -> Vec<Value> {
+        self.provider.trunks(&self.token)
+    }
+
+    /// Waits until the provider state satisfies `pred`.
+    pub async fn wait_remote(&self, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let got = wait_until(DEADLINE, || async { self.remote() }, |r| pred(r)).await;
+        got.unwrap_or_else(|| panic!("timed out waiting for provider state: {what}; have {:?}", self.remote()))
+    }
+
+    /// Calls to the provider whose route contains `needle` and whose method is `method`.
+    pub fn calls(&self, method: &str, needle: &str) -> u64 {
+        self.provider.calls().count_matching(method, needle)
+    }
+
+    /// Tears down.
+    pub async fn stop(mut self) {
+        self.stop_controller().await;
+        if let Some(k) = self.kube.take() {
+            k.shutdown().await;
+        } else {
+            let nss: Api<Namespace> = Api::all(self.client.clone());
+            let _ = nss.delete(&self.ns, &DeleteParams::default()).await;
+        }
+    }
+}
+
+/// Polls `probe` until `done` accepts its value or the deadline passes (returns None then).
+pub async fn wait_until<T, F, Fut>(deadline: Duration, mut probe: F, mut done: impl FnMut(&T) -> bool) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        let v = probe().await;
+        if done(&v) {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= end {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn b64(s: &str) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Deep-merges `patch` into `base` (objects merge, everything else replaces; null removes).
+pub fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    b.remove(&k);
+                } else {
+                    merge(b.entry(k).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
+
+/// Ready=True with observedGeneration equal to the generation.
+pub fn is_ready(t: &SipTrunk) -> bool {
+    t.status.as_ref().is_some_and(|s| {
+        s.observed_generation == t.metadata.generation
+            && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+/// The Ready condition's reason.
+pub fn ready_reason(t: &SipTrunk) -> Option<String> {
+    t.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready")).map(|c| c.reason.clone())
+}
+
+/// The Ready condition's message.
+pub fn ready_message(t: &SipTrunk) -> String {
+    t.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready")).map(|c| c.message.clone()).unwrap_or_default()
+}
+
+/// A valid SipTrunk for a flavor, as JSON (tests tweak it with `merge`). The password Secret
+/// is `<name>-sip` with key `password`.
+pub fn trunk(flavor: Flavor, name: &str, n: u32) -> Value {
+    let spec = match flavor {
+        Flavor::Autocalls | Flavor::Famulor => json!({
+            "providerRef": {"kind": "SipProvider", "name": PROVIDER},
+            "displayName": format!("Line {n}"),
+            "phoneNumber": format!("+1415555{:04}", n % 10000),
+            "numberType": "number",
+            "sipAddress": "sip.carrier.example",
+            "auth": {"type": "credentials", "username": format!("user{n:04}"), "passwordSecretRef": {"name": format!("{name}-sip"), "key": "password"}},
+            "callingFormat": "+e164",
+            "countryCode": "US"
+        }),
+        Flavor::Bolna => json!({
+            "providerRef": {"kind": "SipProvider", "name": PROVIDER},
+            "displayName": format!("Line {n}"),
+            "auth": {"type": "credentials", "username": format!("user{n:04}"), "passwordSecretRef": {"name": format!("{name}-sip"), "key": "password"}},
+            "bolna": {
+                "provider": "custom",
+                "gateways": [{"address": "sbc1.carrier.example", "port": 5060, "priority": 1}],
+                "phoneNumbers": [{"number": format!("+1415556{:04}", n % 10000)}],
+                "inboundEnabled": true
+            }
+        }),
+    };
+    json!({"apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipTrunk", "metadata": {"name": name}, "spec": spec})
+}
+
+/// The same trunk with IP authentication for inbound calls.
+pub fn with_ip_auth(mut t: Value, ips: &[&str]) -> Value {
+    merge(&mut t, json!({"spec": {"auth": {"type": "ip", "allowedInboundIps": ips}}}));
+    if t["spec"]["bolna"].is_object() {
+        if let Some(a) = t["spec"]["auth"].as_object_mut() {
+            a.remove("passwordSecretRef");
+        }
+    }
+    t
+}
+
+/// Labels map helper.
+pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// A trunk's name.
+pub fn name_of(t: &SipTrunk) -> String {
+    t.name_any()
+}
