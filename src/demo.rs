@@ -1,0 +1,267 @@
+//! The `demo` command: the emulated Kubernetes API, one emulated provider per flavor and the
+//! real controller in one process; applies the examples and prints trunks as they converge.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::controller;
+use crate::crd::SipTrunk;
+use crate::emulator::{EmulatorConfig, Flavor, ProviderEmulator};
+use crate::kubeemu::{EmulatorOptions, KubeEmulator};
+use crate::runner::{Instance, RunOptions};
+
+/// The examples compiled into the binary, so `demo` works from any directory.
+pub const EMBEDDED_EXAMPLES: &[(&str, &str)] = &[
+    ("autocalls-credentials/provider.yaml", include_str!("../examples/autocalls-credentials/provider.yaml")),
+    ("autocalls-credentials/trunk.yaml", include_str!("../examples/autocalls-credentials/trunk.yaml")),
+    ("autocalls-extension/trunk.yaml", include_str!("../examples/autocalls-extension/trunk.yaml")),
+    ("famulor-ip-allowlist/trunk.yaml", include_str!("../examples/famulor-ip-allowlist/trunk.yaml")),
+    ("bolna-dids/trunk.yaml", include_str!("../examples/bolna-dids/trunk.yaml")),
+    ("bolna-dids/credentials-trunk.yaml", include_str!("../examples/bolna-dids/credentials-trunk.yaml")),
+    ("cluster-provider/trunk.yaml", include_str!("../examples/cluster-provider/trunk.yaml")),
+];
+
+/// Options of the demo.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// Read examples from this directory instead of the embedded ones.
+    pub examples: Option<PathBuf>,
+    /// Give up after this long.
+    pub timeout: Duration,
+    /// Stay up after convergence for kubectl, until Ctrl-C.
+    pub keep_running: bool,
+    /// Where to write the kubeconfig in keep-running mode.
+    pub kubeconfig: PathBuf,
+    /// Address of the emulated API server (keep-running mode; default: a free port).
+    pub kube_addr: Option<std::net::SocketAddr>,
+}
+
+/// Parses every YAML document of the examples.
+pub fn load_examples(dir: Option<&Path>) -> Result<Vec<Value>, String> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    match dir {
+        None => files.extend(EMBEDDED_EXAMPLES.iter().map(|(n, c)| (n.to_string(), c.to_string()))),
+        Some(d) => collect_yaml(d, &mut files)?,
+    }
+    let mut docs = Vec::new();
+    for (name, text) in files {
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| format!("{name}: {e}"))?;
+            if !v.is_null() {
+                docs.push(v);
+            }
+        }
+    }
+    Ok(docs)
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<(String, String)>) -> Result<(), String> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.flatten().collect();
+    entries.sort_by_key(|e| e.path());
+    for e in entries {
+        let p = e.path();
+        if p.is_dir() {
+            collect_yaml(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            out.push((p.display().to_string(), text));
+        }
+    }
+    Ok(())
+}
+
+fn kind_rank(kind: &str) -> u8 {
+    match kind {
+        "Namespace" => 0,
+        "Secret" => 1,
+        "SipProvider" | "ClusterSipProvider" => 2,
+        _ => 3,
+    }
+}
+
+fn api_resource(doc: &Value) -> Option<(ApiResource, bool)> {
+    let api_version = doc["apiVersion"].as_str()?;
+    let kind = doc["kind"].as_str()?;
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let (plural, namespaced) = match kind {
+        "Namespace" => ("namespaces", false),
+        "Secret" => ("secrets", true),
+        "SipProvider" => ("sipproviders", true),
+        "ClusterSipProvider" => ("clustersipproviders", false),
+        "SipTrunk" => ("siptrunks", true),
+        _ => return None,
+    };
+    Some((ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural), namespaced))
+}
+
+fn flavor_of(t: &str) -> Option<Flavor> {
+    match t {
+        "autocalls" => Some(Flavor::Autocalls),
+        "famulor" => Some(Flavor::Famulor),
+        "bolna" => Some(Flavor::Bolna),
+        _ => None,
+    }
+}
+
+/// Points every provider object at the local emulator of its type and registers its token there.
+fn wire_providers(docs: &mut [Value], emulators: &BTreeMap<&'static str, ProviderEmulator>) {
+    let secrets: Vec<Value> = docs.iter().filter(|d| d["kind"] == "Secret").cloned().collect();
+    for d in docs.iter_mut().filter(|d| d["kind"] == "SipProvider" || d["kind"] == "ClusterSipProvider") {
+        let Some(t) = d["spec"]["type"].as_str().map(str::to_string) else { continue };
+        let Some(emu) = emulators.get(t.as_str()) else { continue };
+        let r = &d["spec"]["apiTokenSecretRef"];
+        let ns = r["namespace"].as_str().or_else(|| d["metadata"]["namespace"].as_str()).unwrap_or("default").to_string();
+        let name = r["name"].as_str().unwrap_or_default().to_string();
+        let key = r["key"].as_str().unwrap_or("token").to_string();
+        let token = secrets
+            .iter()
+            .find(|s| s["metadata"]["name"] == name.as_str() && s["metadata"]["namespace"].as_str().unwrap_or("default") == ns)
+            .and_then(|s| s["stringData"][&key].as_str().map(str::to_string));
+        if let Some(tok) = token {
+            emu.add_token(&tok, None);
+        }
+        d["spec"]["baseUrl"] = json!(emu.base_url());
+        d["spec"]["allowInsecureHttp"] = json!(true);
+    }
+}
+
+async fn apply_all(client: &Client, docs: &[Value]) -> Result<(), String> {
+    let mut ordered: Vec<&Value> = docs.iter().collect();
+    ordered.sort_by_key(|d| kind_rank(d["kind"].as_str().unwrap_or_default()));
+    for d in ordered {
+        let Some((ar, namespaced)) = api_resource(d) else {
+            return Err(format!("unsupported kind in examples: {}", d["kind"]));
+        };
+        let name = d["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let api: Api<DynamicObject> = if namespaced {
+            Api::namespaced_with(client.clone(), d["metadata"]["namespace"].as_str().unwrap_or("default"), &ar)
+        } else {
+            Api::all_with(client.clone(), &ar)
+        };
+        api.patch(&name, &PatchParams::apply("siptrunk-demo").force(), &Patch::Apply(d))
+            .await
+            .map_err(|e| format!("apply {} {name}: {e}", d["kind"]))?;
+    }
+    Ok(())
+}
+
+fn row(t: &SipTrunk) -> String {
+    let s = t.status.clone().unwrap_or_default();
+    let ready = s.conditions.iter().find(|c| c.type_ == "Ready");
+    format!(
+        "{:<28} {:<10} {:<18} {:<6} {:<16} {}",
+        format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any()),
+        s.summary.as_ref().and_then(|x| x.provider_type.clone()).unwrap_or_default(),
+        s.trunk_id.clone().unwrap_or_else(|| "-".into()),
+        ready.map(|c| c.status.as_str()).unwrap_or("-"),
+        ready.map(|c| c.reason.as_str()).unwrap_or("-"),
+        s.inbound_trunk_id.clone().unwrap_or_default(),
+    )
+}
+
+/// Runs the demo; Ok when every trunk became Ready in time.
+pub async fn run(opts: DemoOptions) -> Result<(), String> {
+    crate::kubeemu::install_crypto_provider();
+    let mut docs = load_examples(opts.examples.as_deref())?;
+    let kube = KubeEmulator::start(EmulatorOptions {
+        addr: opts.kube_addr,
+        crds: crate::crd::all(),
+        ..EmulatorOptions::default()
+    })
+    .await
+    .map_err(|e| format!("cannot start the Kubernetes API emulation: {e}"))?;
+    let mut emulators = BTreeMap::new();
+    for (name, flavor) in [("autocalls", Flavor::Autocalls), ("famulor", Flavor::Famulor), ("bolna", Flavor::Bolna)] {
+        let emu = ProviderEmulator::start(EmulatorConfig::new(flavor))
+            .await
+            .map_err(|e| format!("cannot start the {name} emulator: {e}"))?;
+        emulators.insert(name, emu);
+    }
+    wire_providers(&mut docs, &emulators);
+    let client = kube.client().map_err(|e| format!("client: {e}"))?;
+    println!("Kubernetes API (emulated): {}", kube.url());
+    for (name, emu) in &emulators {
+        println!("{name:<9} provider (emulated): {}   stored trunks: {}/_emulator/trunks", emu.base_url(), emu_root(emu));
+    }
+    let instance = Instance::start(
+        client.clone(),
+        RunOptions { http_addr: None, controller: controller::Config::default(), lease: None },
+    );
+    apply_all(&client, &docs).await?;
+    let expected = docs.iter().filter(|d| d["kind"] == "SipTrunk").count();
+    println!("\napplied {} objects ({} SipTrunks); waiting for them to converge\n", docs.len(), expected);
+    println!("{:<28} {:<10} {:<18} {:<6} {:<16} {}", "TRUNK", "PROVIDER", "TRUNK ID", "READY", "REASON", "INBOUND TRUNK");
+    let api: Api<SipTrunk> = Api::all(client.clone());
+    let start = Instant::now();
+    let mut printed: BTreeMap<String, String> = BTreeMap::new();
+    let result = loop {
+        let list = api.list(&Default::default()).await.map_err(|e| format!("list: {e}"))?;
+        for t in &list.items {
+            let r = row(t);
+            let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
+            if printed.get(&key) != Some(&r) {
+                println!("{r}");
+                printed.insert(key, r);
+            }
+        }
+        let ready = list.items.iter().filter(|t| is_ready(t)).count();
+        if ready == expected && expected > 0 {
+            println!("\nall {expected} trunks are Ready in {:.2}s", start.elapsed().as_secs_f64());
+            break Ok(());
+        }
+        if start.elapsed() > opts.timeout {
+            let stuck: Vec<String> = list
+                .items
+                .iter()
+                .filter(|t| !is_ready(t))
+                .map(|t| format!("{}: {}", t.name_any(), ready_message(t)))
+                .collect();
+            break Err(format!("not all trunks became Ready within {:?}: {}", opts.timeout, stuck.join("; ")));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    if opts.keep_running && result.is_ok() {
+        kube.write_kubeconfig(&opts.kubeconfig).map_err(|e| format!("kubeconfig: {e}"))?;
+        println!("\nThe demo keeps running. Try:");
+        println!("  export KUBECONFIG={}", opts.kubeconfig.display());
+        println!("  kubectl get siptrunks -A");
+        println!("  kubectl get siptrunk-operator -A -o wide");
+        println!("  kubectl -n telephony edit siptrunk main-line");
+        println!("  kubectl explain siptrunk.spec.auth");
+        for (name, emu) in &emulators {
+            println!("  curl -s {}/_emulator/trunks   # {name}: stored trunks, passwords only as hashes", emu_root(emu));
+        }
+        println!("Ctrl-C stops it.");
+        crate::runner::shutdown_signal().await;
+    }
+    instance.stop().await;
+    for (_, emu) in emulators {
+        emu.shutdown().await;
+    }
+    kube.shutdown().await;
+    result
+}
+
+fn emu_root(emu: &ProviderEmulator) -> String {
+    format!("http://{}", emu.addr())
+}
+
+fn is_ready(t: &SipTrunk) -> bool {
+    t.status.as_ref().is_some_and(|s| {
+        s.observed_generation == t.metadata.generation && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+fn ready_message(t: &SipTrunk) -> String {
+    t.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| format!("{} ({})", c.reason, c.message))
+        .unwrap_or_else(|| "no status yet".into())
+}
