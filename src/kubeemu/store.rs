@@ -70,6 +70,9 @@ pub struct WriteOpts {
     pub field_validation: FieldValidation,
 }
 
+/// (resource, namespace, name) of one object.
+type ObjKey = (ResKey, String, String);
+
 /// Everything the server keeps, guarded by one mutex.
 #[derive(Debug)]
 pub struct Store {
@@ -80,7 +83,7 @@ pub struct Store {
     history: VecDeque<Arc<Change>>,
     history_floor: u64,
     history_limit: usize,
-    applied: HashMap<(ResKey, String, String), BTreeMap<(String, bool), Value>>,
+    applied: HashMap<ObjKey, BTreeMap<(String, bool), Value>>,
     tx: broadcast::Sender<Arc<Change>>,
 }
 
