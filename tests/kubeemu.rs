@@ -434,6 +434,9 @@ async fn kubectl_end_to_end() -> R {
     k.ok(&["apply", "-f", &sec.to_string_lossy()]).await?;
     let out = k.ok(&["get", "secrets"]).await?;
     assert!(out.contains("Opaque") && out.contains("DATA"), "{out}");
+    // kubectl create secret sends protobuf
+    k.ok(&["create", "secret", "generic", "pw", "--from-literal=password=pw"]).await?;
+    assert_eq!(k.ok(&["get", "secret", "pw", "-o", "jsonpath={.data.password}"]).await?, "cHc=");
 
     // delete (waits for the object to go, through a watch)
     let out = k.ok(&["delete", "siptrunk", "main"]).await?;

@@ -543,10 +543,25 @@ impl Store {
             m.remove(&(ns_key.to_string(), name.to_string()));
         }
         self.applied.remove(&(rt.key(), ns_key.to_string(), name.to_string()));
-        if rt.plural == "customresourcedefinitions" {
+        let crd_key = (rt.plural == "customresourcedefinitions").then(|| {
             self.registry.unregister_crd(&last);
-        }
+            let group = last["spec"]["group"].as_str().unwrap_or_default().to_string();
+            let plural = last["spec"]["names"]["plural"].as_str().unwrap_or_default().to_string();
+            (group, plural)
+        });
         self.emit(rt.key(), ns_key.to_string(), EventType::Deleted, last, None);
+        // Deleting a CRD deletes every object of its kind.
+        if let Some(key) = crd_key
+            && let Some(objs) = self.objects.remove(&key)
+        {
+            for ((ns, name), obj) in objs {
+                self.rv += 1;
+                let mut o = (*obj).clone();
+                o["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+                self.applied.remove(&(key.clone(), ns.clone(), name));
+                self.emit(key.clone(), ns, EventType::Deleted, Arc::new(o), None);
+            }
+        }
     }
 
     /// DELETE: finalizers present → deletionTimestamp; absent → removed. Namespaces take their objects along.
