@@ -93,6 +93,16 @@ async fn crud_conflict_and_generation() -> R {
     assert_eq!(page.items.len(), 2);
     let rest = trunks.list(&ListParams::default().limit(10).continue_token(page.metadata.continue_.as_deref().unwrap_or(""))).await?;
     assert_eq!(rest.items.len(), 4);
+    // leases (leader election): create, replace with the current resourceVersion, stale replace conflicts
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), "kube-system");
+    let l = leases.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "leader"}, "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}}))?).await?;
+    let mut l2 = l.clone();
+    if let Some(spec) = l2.spec.as_mut() {
+        spec.holder_identity = Some("b".into());
+    }
+    let l2 = leases.replace("leader", &PostParams::default(), &l2).await?;
+    assert_eq!(l2.spec.and_then(|s| s.holder_identity).as_deref(), Some("b"));
+    assert_eq!(leases.replace("leader", &PostParams::default(), &l).await.err().as_ref().and_then(code), Some(409));
     // delete without finalizers removes
     trunks.delete("t1", &DeleteParams::default()).await?;
     assert_eq!(trunks.get("t1").await.err().as_ref().and_then(code), Some(404));
