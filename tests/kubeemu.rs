@@ -93,6 +93,16 @@ async fn crud_conflict_and_generation() -> R {
     assert_eq!(page.items.len(), 2);
     let rest = trunks.list(&ListParams::default().limit(10).continue_token(page.metadata.continue_.as_deref().unwrap_or(""))).await?;
     assert_eq!(rest.items.len(), 4);
+    // leases (leader election): create, replace with the current resourceVersion, stale replace conflicts
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), "kube-system");
+    let l = leases.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "leader"}, "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}}))?).await?;
+    let mut l2 = l.clone();
+    if let Some(spec) = l2.spec.as_mut() {
+        spec.holder_identity = Some("b".into());
+    }
+    let l2 = leases.replace("leader", &PostParams::default(), &l2).await?;
+    assert_eq!(l2.spec.and_then(|s| s.holder_identity).as_deref(), Some("b"));
+    assert_eq!(leases.replace("leader", &PostParams::default(), &l).await.err().as_ref().and_then(code), Some(409));
     // delete without finalizers removes
     trunks.delete("t1", &DeleteParams::default()).await?;
     assert_eq!(trunks.get("t1").await.err().as_ref().and_then(code), Some(404));
@@ -434,6 +444,9 @@ async fn kubectl_end_to_end() -> R {
     k.ok(&["apply", "-f", &sec.to_string_lossy()]).await?;
     let out = k.ok(&["get", "secrets"]).await?;
     assert!(out.contains("Opaque") && out.contains("DATA"), "{out}");
+    // kubectl create secret sends protobuf
+    k.ok(&["create", "secret", "generic", "pw", "--from-literal=password=pw"]).await?;
+    assert_eq!(k.ok(&["get", "secret", "pw", "-o", "jsonpath={.data.password}"]).await?, "cHc=");
 
     // delete (waits for the object to go, through a watch)
     let out = k.ok(&["delete", "siptrunk", "main"]).await?;
@@ -442,6 +455,65 @@ async fn kubectl_end_to_end() -> R {
     assert!(!ok && err.contains("NotFound"), "{err}");
     let calls = emu.calls();
     assert!(calls.iter().any(|c| c.verb == "delete" && c.resource == "siptrunks"));
+    emu.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_converges_under_faults() -> R {
+    use kube::Resource;
+    use kube::runtime::controller::{Action, Controller};
+    use kube::runtime::events::{Event as KEvent, EventType, Recorder, Reporter};
+    use std::sync::Arc;
+    let (emu, client) = emu().await?;
+    emu.faults().set_seed(7);
+    emu.faults().set_conflict_ratio(0.3);
+    emu.faults().set_watch_cut_after_events(Some(3));
+    emu.faults().set_latency(Duration::from_millis(2));
+    let api: Api<SipTrunk> = Api::default_namespaced(client.clone());
+    let recorder = Recorder::new(client.clone(), Reporter { controller: "kubeemu-test".into(), instance: None });
+    struct Ctx {
+        api: Api<SipTrunk>,
+        recorder: Recorder,
+    }
+    let ctx = Arc::new(Ctx { api: api.clone(), recorder });
+    let reconcile = |t: Arc<SipTrunk>, ctx: Arc<Ctx>| async move {
+        let name = t.metadata.name.clone().unwrap_or_default();
+        let status = json!({"apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipTrunk",
+            "status": {"trunkId": format!("id-{name}"), "observedGeneration": t.metadata.generation}});
+        ctx.api.patch_status(&name, &PatchParams::apply("kubeemu-test").force(), &Patch::Apply(status)).await?;
+        let ev = KEvent { type_: EventType::Normal, reason: "Synced".into(), note: None, action: "Reconcile".into(), secondary: None };
+        ctx.recorder.publish(&ev, &t.object_ref(&())).await?;
+        Ok::<Action, kube::Error>(Action::await_change())
+    };
+    let error_policy = |_: Arc<SipTrunk>, _: &kube::Error, _: Arc<Ctx>| Action::requeue(Duration::from_millis(50));
+    let ctrl = tokio::spawn(Controller::new(api.clone(), watcher::Config::default()).run(reconcile, error_policy, ctx).for_each(|_| async {}));
+    for i in 0..6 {
+        let mut created = false;
+        for _ in 0..20 {
+            if api.create(&PostParams::default(), &trunk(&format!("c{i}"))?).await.is_ok() {
+                created = true;
+                break;
+            }
+        }
+        assert!(created);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = api.list(&ListParams::default()).await?;
+        let done = list.items.iter().filter(|t| t.status.as_ref().and_then(|s| s.trunk_id.as_deref()) == t.metadata.name.as_ref().map(|n| format!("id-{n}")).as_deref()).count();
+        if done == 6 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "only {done}/6 trunks reconciled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ctrl.abort();
+    let calls = emu.calls();
+    assert!(calls.iter().any(|c| c.status == 409), "conflict fault never fired");
+    assert!(calls.iter().any(|c| c.rbac() == "create events.k8s.io/events"), "no events recorded");
+    assert!(calls.iter().filter(|c| c.verb == "watch").count() > 1, "watch cut fault never fired");
+    emu.faults().reset();
     emu.shutdown().await;
     Ok(())
 }

@@ -22,7 +22,7 @@ pub struct ApiCall {
     pub user_agent: String,
     /// `fieldManager` query parameter.
     pub field_manager: Option<String>,
-    /// HTTP status answered (0 while a watch stream is still open... recorded at start: 200).
+    /// HTTP status answered (recorded when the response starts, so a watch records 200 at once).
     pub status: u16,
 }
 

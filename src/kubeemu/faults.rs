@@ -109,3 +109,26 @@ impl Faults {
         self.with(|k| k.conflict_ratio > 0.0 && k.rng.random::<f64>() < k.conflict_ratio)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_dice_are_deterministic_per_seed() {
+        let roll = |seed| {
+            let f = Faults::with_seed(seed);
+            f.set_conflict_ratio(0.5);
+            (0..64).map(|_| f.roll_conflict()).collect::<Vec<_>>()
+        };
+        assert_eq!(roll(1), roll(1));
+        assert_ne!(roll(1), roll(2));
+        let hits = roll(3).iter().filter(|h| **h).count();
+        assert!((16..=48).contains(&hits), "{hits}");
+        let f = Faults::default();
+        assert!(!(0..100).any(|_| f.roll_conflict()), "off by default");
+        f.expire_next_watches(1);
+        assert!(f.take_expire());
+        assert!(!f.take_expire());
+    }
+}

@@ -6,7 +6,7 @@ use super::registry::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::{FieldValidation, WriteOpts};
-use super::{Inner, discovery, openapi, table, watch};
+use super::{Inner, discovery, openapi, proto, table, watch};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, Request, State};
@@ -154,14 +154,18 @@ fn write_opts(q: &Q) -> WriteOpts {
     }
 }
 
-fn check_json_body(headers: &HeaderMap) -> Result<(), ApiError> {
+/// The request body as JSON: JSON as is, protobuf for the few built-ins kubectl sends that way.
+fn body_json(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
-    if ct.contains("protobuf") || ct.contains("cbor") {
+    if ct.contains("protobuf") {
+        return proto::decode(body);
+    }
+    if ct.contains("cbor") {
         return Err(ApiError::unsupported_media(format!(
             "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct})"
         )));
     }
-    Ok(())
+    parse_json(body)
 }
 
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
@@ -182,9 +186,6 @@ async fn resource(
     let rt = &t.rt;
     let ns = t.namespace.as_deref();
     let opts = write_opts(q);
-    if matches!(*method, Method::POST | Method::PUT | Method::DELETE) && !body.is_empty() {
-        check_json_body(headers)?;
-    }
     let include = q.get("includeObject").cloned().unwrap_or_else(|| "Metadata".into());
     match (method.clone(), t.name.as_deref()) {
         (Method::GET, None) if qbool(q, "watch") => {
@@ -235,12 +236,12 @@ async fn resource(
             Ok(json_response(200, &obj))
         }
         (Method::POST, None) => {
-            let obj = parse_json(&body)?;
+            let obj = body_json(headers, &body)?;
             let created = inner.lock_store().create(rt, ns, obj, &opts)?;
             Ok(json_response(201, &created))
         }
         (Method::PUT, Some(name)) => {
-            let obj = parse_json(&body)?;
+            let obj = body_json(headers, &body)?;
             if inner.faults.roll_conflict() {
                 return Err(ApiError::conflict(&rt.group, &rt.plural, name, "the object has been modified; please apply your changes to the latest version and try again (injected by kubeemu faults)"));
             }
@@ -266,7 +267,7 @@ async fn resource(
             Ok(json_response(200, &out))
         }
         (Method::DELETE, Some(name)) => {
-            let delete_opts = if body.is_empty() { Value::Null } else { parse_json(&body)? };
+            let delete_opts = if body.is_empty() { Value::Null } else { body_json(headers, &body).unwrap_or(Value::Null) };
             let opts = WriteOpts { dry_run: opts.dry_run || delete_opts["dryRun"].as_array().is_some_and(|a| !a.is_empty()), ..opts };
             let out = inner.lock_store().delete(rt, ns, name, &delete_opts["preconditions"], &opts)?;
             Ok(json_response(200, &out))

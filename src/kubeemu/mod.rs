@@ -9,6 +9,7 @@ pub mod faults;
 pub mod http;
 pub mod openapi;
 pub mod patch;
+pub mod proto;
 pub mod registry;
 pub mod selector;
 pub mod status;

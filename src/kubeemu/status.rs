@@ -23,7 +23,7 @@ pub struct ApiError {
     /// Status `message`.
     pub message: String,
     /// `details.name`, `details.group`, `details.kind`.
-    pub details: Option<(String, String, String)>,
+    pub details: Option<Box<(String, String, String)>>,
     /// `details.causes`.
     pub causes: Vec<Cause>,
 }
@@ -87,12 +87,12 @@ impl ApiError {
             .collect();
         let joined = if list.len() == 1 { list.join("") } else { format!("[{}]", list.join(", ")) };
         let mut e = Self::new(422, "Invalid", format!("{kg} \"{name}\" is invalid: {joined}"));
-        e.details = Some((name.to_string(), group.to_string(), kind.to_string()));
+        e.details = Some(Box::new((name.to_string(), group.to_string(), kind.to_string())));
         e.causes = causes;
         e
     }
     fn with_details(mut self, name: &str, group: &str, kind: &str) -> Self {
-        self.details = Some((name.to_string(), group.to_string(), kind.to_string()));
+        self.details = Some(Box::new((name.to_string(), group.to_string(), kind.to_string())));
         self
     }
 
@@ -107,7 +107,8 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
-        if let Some((name, group, kind)) = &self.details {
+        if let Some(d) = &self.details {
+            let (name, group, kind) = &**d;
             let mut d = json!({ "name": name, "kind": kind });
             if !group.is_empty() {
                 d["group"] = json!(group);

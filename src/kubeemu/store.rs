@@ -70,6 +70,9 @@ pub struct WriteOpts {
     pub field_validation: FieldValidation,
 }
 
+/// (resource, namespace, name) of one object.
+type ObjKey = (ResKey, String, String);
+
 /// Everything the server keeps, guarded by one mutex.
 #[derive(Debug)]
 pub struct Store {
@@ -80,7 +83,7 @@ pub struct Store {
     history: VecDeque<Arc<Change>>,
     history_floor: u64,
     history_limit: usize,
-    applied: HashMap<(ResKey, String, String), BTreeMap<(String, bool), Value>>,
+    applied: HashMap<ObjKey, BTreeMap<(String, bool), Value>>,
     tx: broadcast::Sender<Arc<Change>>,
 }
 
@@ -540,10 +543,25 @@ impl Store {
             m.remove(&(ns_key.to_string(), name.to_string()));
         }
         self.applied.remove(&(rt.key(), ns_key.to_string(), name.to_string()));
-        if rt.plural == "customresourcedefinitions" {
+        let crd_key = (rt.plural == "customresourcedefinitions").then(|| {
             self.registry.unregister_crd(&last);
-        }
+            let group = last["spec"]["group"].as_str().unwrap_or_default().to_string();
+            let plural = last["spec"]["names"]["plural"].as_str().unwrap_or_default().to_string();
+            (group, plural)
+        });
         self.emit(rt.key(), ns_key.to_string(), EventType::Deleted, last, None);
+        // Deleting a CRD deletes every object of its kind.
+        if let Some(key) = crd_key
+            && let Some(objs) = self.objects.remove(&key)
+        {
+            for ((ns, name), obj) in objs {
+                self.rv += 1;
+                let mut o = (*obj).clone();
+                o["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+                self.applied.remove(&(key.clone(), ns.clone(), name));
+                self.emit(key.clone(), ns, EventType::Deleted, Arc::new(o), None);
+            }
+        }
     }
 
     /// DELETE: finalizers present → deletionTimestamp; absent → removed. Namespaces take their objects along.
