@@ -5,3 +5,4 @@
 //! `kubeemu` (Kubernetes API stand-in), `demo` (everything in one process).
 
 pub mod crd;
+pub mod emulator;
