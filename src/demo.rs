@@ -100,15 +100,6 @@ fn api_resource(doc: &Value) -> Option<(ApiResource, bool)> {
     Some((ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural), namespaced))
 }
 
-fn flavor_of(t: &str) -> Option<Flavor> {
-    match t {
-        "autocalls" => Some(Flavor::Autocalls),
-        "famulor" => Some(Flavor::Famulor),
-        "bolna" => Some(Flavor::Bolna),
-        _ => None,
-    }
-}
-
 /// Points every provider object at the local emulator of its type and registers its token there.
 fn wire_providers(docs: &mut [Value], emulators: &BTreeMap<&'static str, ProviderEmulator>) {
     let secrets: Vec<Value> = docs.iter().filter(|d| d["kind"] == "Secret").cloned().collect();

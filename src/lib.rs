@@ -8,6 +8,8 @@
 
 pub mod controller;
 pub mod crd;
+pub mod demo;
+pub mod emulator;
 pub mod kubeemu;
 pub mod leader;
 pub mod metrics;

@@ -1,0 +1,1 @@
+//! bolna.ai wire behaviour.
