@@ -339,15 +339,17 @@ async fn observe_and_act(
                 Remote::Autocalls(_) => account.client.get(&remote.id()).await?,
                 other => other,
             };
-            let applied = applied_hash(status, &intent, reason);
+            let applied = applied_hash(status, &intent, &remote, reason);
             update_if_needed(account, desired, remote, password, cred_hash, applied, Some("adopted")).await
         }
     }
 }
 
-fn applied_hash(status: &SipTrunkStatus, intent: &Option<CreateIntent>, reason: AdoptReason) -> Option<String> {
-    match reason {
-        AdoptReason::PendingCreate => intent.as_ref().and_then(|i| i.credentials_hash.clone()),
+/// The hash of the password the adopted trunk already has: the one sent by our own create
+/// that lost its response (same natural key), else what status recorded.
+fn applied_hash(status: &SipTrunkStatus, intent: &Option<CreateIntent>, remote: &Remote, reason: AdoptReason) -> Option<String> {
+    match intent {
+        Some(i) if reason == AdoptReason::PendingCreate || i.natural_key == remote.natural_key() => i.credentials_hash.clone(),
         _ => status.credentials_hash.clone(),
     }
 }

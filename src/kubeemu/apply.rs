@@ -106,6 +106,17 @@ pub fn merge(current: &Value, config: &Value, last: Option<&Value>, others: &[(&
         for (path, _) in all_leaves(last) {
             if get(config, &path).is_none() && !others.iter().any(|(_, oc)| get(oc, &path).is_some()) {
                 remove(&mut merged, &path);
+                // A map this manager no longer applies goes with its last field, as with
+                // real managedFields (no empty `{}` left behind).
+                for depth in (1..path.len()).rev() {
+                    let prefix = &path[..depth];
+                    let empty = get(&merged, prefix).and_then(Value::as_object).is_some_and(|m| m.is_empty());
+                    if empty && get(config, prefix).is_none() {
+                        remove(&mut merged, prefix);
+                    } else {
+                        break;
+                    }
+                }
             }
         }
     }
@@ -126,6 +137,15 @@ pub fn without_paths_of(v: &Value, config: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn merge_removes_a_dropped_map_entirely() {
+        let current = json!({"status": {"a": 1, "intent": {"k": "x", "t": "y"}}});
+        let last = json!({"status": {"a": 1, "intent": {"k": "x", "t": "y"}}});
+        let config = json!({"status": {"a": 2}});
+        let merged = merge(&current, &config, Some(&last), &[]);
+        assert_eq!(merged, json!({"status": {"a": 2}}));
+    }
 
     #[test]
     fn merge_removes_dropped_fields_and_keeps_others() {

@@ -49,6 +49,12 @@ pub fn provider_type(f: Flavor) -> ProviderType {
 }
 
 async fn kube_client() -> (Client, Option<KubeEmulator>) {
+    if std::env::var("SIPTRUNK_TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(std::env::var("SIPTRUNK_TEST_LOG").unwrap_or_default()))
+            .with_test_writer()
+            .try_init();
+    }
     siptrunk_operator::kubeemu::install_crypto_provider();
     if let Ok(path) = std::env::var("SIPTRUNK_E2E_KUBECONFIG") {
         let kc = kube::config::Kubeconfig::read_from(&path).expect("read SIPTRUNK_E2E_KUBECONFIG");
