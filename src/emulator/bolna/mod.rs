@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Extension, Router};
 use chrono::{DateTime, Utc};
@@ -25,39 +25,73 @@ use validate::{Bad, Common, NewNumber};
 pub(crate) fn routes() -> Router<Arc<Inner>> {
     Router::new()
         .route("/sip-trunks/trunks", get(list).post(create))
-        .route("/sip-trunks/trunks/{trunk_id}", get(show).patch(update).delete(remove))
-        .route("/sip-trunks/trunks/{trunk_id}/numbers", get(list_numbers).post(add_number))
-        .route("/sip-trunks/trunks/{trunk_id}/numbers/{phone_number_id}", delete(remove_number))
+        .route(
+            "/sip-trunks/trunks/{trunk_id}",
+            get(show).patch(update).delete(remove),
+        )
+        .route(
+            "/sip-trunks/trunks/{trunk_id}/numbers",
+            get(list_numbers).post(add_number),
+        )
+        .route(
+            "/sip-trunks/trunks/{trunk_id}/numbers/{phone_number_id}",
+            delete(remove_number),
+        )
 }
 
-fn err(status: StatusCode, msg: &str) -> Response {
-    wire::error(Flavor::Bolna, status, msg)
+/// A refused request: status and message of a bolna Error body.
+#[derive(Debug)]
+struct Reject(StatusCode, String);
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        wire::error(Flavor::Bolna, self.0, &self.1)
+    }
 }
 
-fn bad_request(b: Bad) -> Response {
-    err(StatusCode::BAD_REQUEST, &b.0)
+impl From<Bad> for Reject {
+    fn from(b: Bad) -> Self {
+        Reject(StatusCode::BAD_REQUEST, b.0)
+    }
 }
 
-fn trunk_not_found() -> Response {
-    err(StatusCode::NOT_FOUND, "Trunk not found")
+type Answer = Result<Response, Reject>;
+
+fn trunk_not_found() -> Reject {
+    Reject(StatusCode::NOT_FOUND, "Trunk not found".into())
 }
 
-fn name_taken(name: &str) -> Response {
-    err(StatusCode::CONFLICT, &format!("A trunk named '{name}' already exists"))
+fn name_taken(name: &str) -> Reject {
+    Reject(
+        StatusCode::CONFLICT,
+        format!("A trunk named '{name}' already exists"),
+    )
 }
 
 /// Why `number` cannot be added to trunk `target`: it is active on this trunk or on another active one.
-fn number_conflict(acct: &Account, target: Option<&str>, number: &str) -> Option<Response> {
+fn number_conflict(acct: &Account, target: Option<&str>, number: &str) -> Option<Reject> {
     let clash = acct
         .bolna
         .iter()
         .filter(|t| t.has_active_number(number))
         .find(|t| Some(t.id.as_str()) == target || t.is_active)?;
-    let place = if Some(clash.id.as_str()) == target { "this trunk" } else { "another active trunk" };
-    Some(err(StatusCode::CONFLICT, &format!("Phone number '{number}' is already registered on {place}")))
+    let place = if Some(clash.id.as_str()) == target {
+        "this trunk"
+    } else {
+        "another active trunk"
+    };
+    Some(Reject(
+        StatusCode::CONFLICT,
+        format!("Phone number '{number}' is already registered on {place}"),
+    ))
 }
 
-fn new_phone_number(rng: &mut impl Rng, trunk_id: &str, n: NewNumber, now: DateTime<Utc>) -> PhoneNumber {
+fn new_phone_number(
+    rng: &mut impl Rng,
+    trunk_id: &str,
+    n: NewNumber,
+    now: DateTime<Utc>,
+) -> PhoneNumber {
     PhoneNumber {
         id: ulid_like(rng, now),
         phone_number: n.phone_number,
@@ -74,28 +108,40 @@ async fn list(
     State(inner): State<Arc<Inner>>,
     Extension(acct): Extension<AccountName>,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
+) -> Answer {
     let filter = match q.get("is_active").map(|v| v.to_ascii_lowercase()) {
         None => None,
         Some(v) if matches!(v.as_str(), "true" | "1") => Some(true),
         Some(v) if matches!(v.as_str(), "false" | "0") => Some(false),
-        Some(_) => return err(StatusCode::BAD_REQUEST, "is_active must be a boolean"),
+        Some(_) => return Err(Bad("is_active must be a boolean".into()).into()),
     };
     let store = inner.store();
     let trunks: Vec<Value> = store
         .accounts
         .get(&acct.0)
-        .map(|a| a.bolna.iter().filter(|t| filter.is_none_or(|f| t.is_active == f)).map(Trunk::to_json).collect())
+        .map(|a| {
+            a.bolna
+                .iter()
+                .filter(|t| filter.is_none_or(|f| t.is_active == f))
+                .map(Trunk::to_json)
+                .collect()
+        })
         .unwrap_or_default();
-    json_response(StatusCode::OK, Value::Array(trunks))
+    Ok(json_response(StatusCode::OK, Value::Array(trunks)))
 }
 
-async fn show(State(inner): State<Arc<Inner>>, Extension(acct): Extension<AccountName>, Path(id): Path<String>) -> Response {
+async fn show(
+    State(inner): State<Arc<Inner>>,
+    Extension(acct): Extension<AccountName>,
+    Path(id): Path<String>,
+) -> Answer {
     let store = inner.store();
-    match store.accounts.get(&acct.0).and_then(|a| model::find(a, &id)) {
-        Some(t) => json_response(StatusCode::OK, t.to_json()),
-        None => trunk_not_found(),
-    }
+    let trunk = store
+        .accounts
+        .get(&acct.0)
+        .and_then(|a| model::find(a, &id))
+        .ok_or_else(trunk_not_found)?;
+    Ok(json_response(StatusCode::OK, trunk.to_json()))
 }
 
 fn build(rng: &mut impl Rng, c: validate::Create, now: DateTime<Utc>) -> Trunk {
@@ -121,14 +167,21 @@ fn build(rng: &mut impl Rng, c: validate::Create, now: DateTime<Utc>) -> Trunk {
         gateways: _,
     } = c.common;
     let userpass = c.auth_type == "userpass";
-    let phone_numbers = c.phone_numbers.into_iter().map(|n| new_phone_number(rng, &id, n, now)).collect();
+    let phone_numbers = c
+        .phone_numbers
+        .into_iter()
+        .map(|n| new_phone_number(rng, &id, n, now))
+        .collect();
     Trunk {
         id,
         name: c.name,
         provider: c.provider,
         description: description.flatten(),
         auth_username: auth_username.filter(|_| userpass),
-        auth_password_sha256: auth_password.filter(|_| userpass).as_deref().map(sha256_hex),
+        auth_password_sha256: auth_password
+            .filter(|_| userpass)
+            .as_deref()
+            .map(sha256_hex),
         auth_type: c.auth_type,
         gateways: c.gateways,
         ip_identifiers: ip_identifiers.unwrap_or_default(),
@@ -153,49 +206,66 @@ fn build(rng: &mut impl Rng, c: validate::Create, now: DateTime<Utc>) -> Trunk {
 }
 
 /// Validate and store a new trunk, or say why not.
-fn insert_new(store: &mut Store, account: &str, body: &serde_json::Map<String, Value>) -> Result<Trunk, Response> {
-    let c = validate::create(body).map_err(bad_request)?;
+fn insert_new(
+    store: &mut Store,
+    account: &str,
+    body: &serde_json::Map<String, Value>,
+) -> Result<Trunk, Reject> {
+    let c = validate::create(body)?;
     let acct = store.accounts.entry(account.to_owned()).or_default();
     if acct.bolna.iter().any(|t| t.name == c.name) {
         return Err(name_taken(&c.name));
     }
     for (i, n) in c.phone_numbers.iter().enumerate() {
-        let repeated = c.phone_numbers[..i].iter().any(|m| m.phone_number == n.phone_number);
+        let repeated = c.phone_numbers[..i]
+            .iter()
+            .any(|m| m.phone_number == n.phone_number);
         if let Some(resp) = number_conflict(acct, None, &n.phone_number) {
             return Err(resp);
         }
         if repeated {
-            return Err(err(StatusCode::CONFLICT, &format!("Phone number '{}' is listed twice", n.phone_number)));
+            return Err(Reject(
+                StatusCode::CONFLICT,
+                format!("Phone number '{}' is listed twice", n.phone_number),
+            ));
         }
     }
     let trunk = build(&mut store.rng, c, Utc::now());
-    store.accounts.entry(account.to_owned()).or_default().bolna.push(trunk.clone());
+    store
+        .accounts
+        .entry(account.to_owned())
+        .or_default()
+        .bolna
+        .push(trunk.clone());
     Ok(trunk)
 }
 
-async fn create(State(inner): State<Arc<Inner>>, Extension(acct): Extension<AccountName>, body: Bytes) -> Response {
-    let body = match validate::body_object(&body) {
-        Ok(b) => b,
-        Err(b) => return bad_request(b),
-    };
-    match insert_new(&mut inner.store(), &acct.0, &body) {
-        Ok(t) => json_response(StatusCode::CREATED, t.to_json()),
-        Err(resp) => resp,
-    }
+async fn create(
+    State(inner): State<Arc<Inner>>,
+    Extension(acct): Extension<AccountName>,
+    body: Bytes,
+) -> Answer {
+    let body = validate::body_object(&body)?;
+    let trunk = insert_new(&mut inner.store(), &acct.0, &body)?;
+    Ok(json_response(StatusCode::CREATED, trunk.to_json()))
 }
 
 /// Apply a validated patch to `trunk`; `count` records it in the trunk's stats.
 fn apply_patch(trunk: &mut Trunk, p: validate::Patch, count: bool) -> Result<(), Bad> {
     let c = p.common;
     validate::check_encryption(
-        c.media_encryption.as_deref().unwrap_or(&trunk.media_encryption),
+        c.media_encryption
+            .as_deref()
+            .unwrap_or(&trunk.media_encryption),
         c.transport.as_deref().unwrap_or(&trunk.transport),
     )?;
     if matches!(&c.gateways, Some(g) if g.is_empty()) {
         return Err(Bad("At least one gateway is required".into()));
     }
     if trunk.auth_type == "ip-based" && matches!(&c.ip_identifiers, Some(i) if i.is_empty()) {
-        return Err(Bad("At least one IP identifier is required for ip-based authentication".into()));
+        return Err(Bad(
+            "At least one IP identifier is required for ip-based authentication".into(),
+        ));
     }
     let userpass = trunk.auth_type == "userpass";
     if count {
@@ -212,7 +282,10 @@ fn apply_patch(trunk: &mut Trunk, p: validate::Patch, count: bool) -> Result<(),
     // Username and password take effect only on userpass trunks.
     if userpass {
         set(&mut trunk.auth_username, c.auth_username.map(Some));
-        set(&mut trunk.auth_password_sha256, c.auth_password.as_deref().map(|p| Some(sha256_hex(p))));
+        set(
+            &mut trunk.auth_password_sha256,
+            c.auth_password.as_deref().map(|p| Some(sha256_hex(p))),
+        );
     }
     // Lists are replaced wholesale.
     set(&mut trunk.gateways, c.gateways);
@@ -225,29 +298,48 @@ fn apply_patch(trunk: &mut Trunk, p: validate::Patch, count: bool) -> Result<(),
     set(&mut trunk.force_rport, c.force_rport);
     set(&mut trunk.ice_support, c.ice_support);
     set(&mut trunk.media_encryption, c.media_encryption);
-    set(&mut trunk.media_encryption_optimistic, c.media_encryption_optimistic);
+    set(
+        &mut trunk.media_encryption_optimistic,
+        c.media_encryption_optimistic,
+    );
     set(&mut trunk.qualify_frequency, c.qualify_frequency);
     set(&mut trunk.inbound_enabled, c.inbound_enabled);
-    set(&mut trunk.outbound_leading_plus_enabled, c.outbound_leading_plus_enabled);
+    set(
+        &mut trunk.outbound_leading_plus_enabled,
+        c.outbound_leading_plus_enabled,
+    );
     set(&mut trunk.is_active, c.is_active);
     trunk.updated_at = Utc::now();
     Ok(())
 }
 
 /// Validate and apply a PATCH body to trunk `id` of `account`.
-fn patch_trunk(store: &mut Store, account: &str, id: &str, body: &serde_json::Map<String, Value>, count: bool) -> Result<Value, Response> {
-    let acct = store.accounts.get_mut(account).ok_or_else(trunk_not_found)?;
+fn patch_trunk(
+    store: &mut Store,
+    account: &str,
+    id: &str,
+    body: &serde_json::Map<String, Value>,
+    count: bool,
+) -> Result<Value, Reject> {
+    let acct = store
+        .accounts
+        .get_mut(account)
+        .ok_or_else(trunk_not_found)?;
     if !acct.bolna.iter().any(|t| t.id == id) {
         return Err(trunk_not_found());
     }
-    let p = validate::patch(body).map_err(bad_request)?;
+    let p = validate::patch(body)?;
     if let Some(name) = &p.name
         && acct.bolna.iter().any(|t| &t.name == name && t.id != id)
     {
         return Err(name_taken(name));
     }
-    let trunk = acct.bolna.iter_mut().find(|t| t.id == id).ok_or_else(trunk_not_found)?;
-    apply_patch(trunk, p, count).map_err(bad_request)?;
+    let trunk = acct
+        .bolna
+        .iter_mut()
+        .find(|t| t.id == id)
+        .ok_or_else(trunk_not_found)?;
+    apply_patch(trunk, p, count)?;
     Ok(trunk.to_json())
 }
 
@@ -256,36 +348,47 @@ async fn update(
     Extension(acct): Extension<AccountName>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let body = match validate::body_object(&body) {
-        Ok(b) => b,
-        Err(b) => return bad_request(b),
-    };
-    match patch_trunk(&mut inner.store(), &acct.0, &id, &body, true) {
-        Ok(v) => json_response(StatusCode::OK, v),
-        Err(resp) => resp,
-    }
+) -> Answer {
+    let body = validate::body_object(&body)?;
+    let trunk = patch_trunk(&mut inner.store(), &acct.0, &id, &body, true)?;
+    Ok(json_response(StatusCode::OK, trunk))
 }
 
-async fn remove(State(inner): State<Arc<Inner>>, Extension(acct): Extension<AccountName>, Path(id): Path<String>) -> Response {
+async fn remove(
+    State(inner): State<Arc<Inner>>,
+    Extension(acct): Extension<AccountName>,
+    Path(id): Path<String>,
+) -> Answer {
     let mut store = inner.store();
-    let Some(acct) = store.accounts.get_mut(&acct.0) else { return trunk_not_found() };
-    let Some(pos) = acct.bolna.iter().position(|t| t.id == id) else { return trunk_not_found() };
-    let trunk = acct.bolna.remove(pos);
-    let n = trunk.active_numbers();
-    json_response(StatusCode::OK, json!({ "message": format!("Trunk deleted successfully. {n} phone number(s) removed.") }))
+    let acct = store
+        .accounts
+        .get_mut(&acct.0)
+        .ok_or_else(trunk_not_found)?;
+    let pos = acct
+        .bolna
+        .iter()
+        .position(|t| t.id == id)
+        .ok_or_else(trunk_not_found)?;
+    let n = acct.bolna.remove(pos).active_numbers();
+    let message = format!("Trunk deleted successfully. {n} phone number(s) removed.");
+    Ok(json_response(StatusCode::OK, json!({ "message": message })))
 }
 
 async fn list_numbers(
     State(inner): State<Arc<Inner>>,
     Extension(acct): Extension<AccountName>,
     Path(id): Path<String>,
-) -> Response {
+) -> Answer {
     let store = inner.store();
-    match store.accounts.get(&acct.0).and_then(|a| model::find(a, &id)) {
-        Some(t) => json_response(StatusCode::OK, serde_json::to_value(&t.phone_numbers).unwrap_or(Value::Null)),
-        None => trunk_not_found(),
-    }
+    let trunk = store
+        .accounts
+        .get(&acct.0)
+        .and_then(|a| model::find(a, &id))
+        .ok_or_else(trunk_not_found)?;
+    Ok(json_response(
+        StatusCode::OK,
+        serde_json::to_value(&trunk.phone_numbers).unwrap_or(Value::Null),
+    ))
 }
 
 async fn add_number(
@@ -293,26 +396,29 @@ async fn add_number(
     Extension(acct): Extension<AccountName>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
+) -> Answer {
     let mut guard = inner.store();
     let store = &mut *guard;
-    let Some(account) = store.accounts.get_mut(&acct.0).filter(|a| model::find(a, &id).is_some()) else {
-        return trunk_not_found();
-    };
-    let n = match validate::body_object(&body).and_then(|b| validate::new_number(&b)) {
-        Ok(n) => n,
-        Err(b) => return bad_request(b),
-    };
-    if let Some(resp) = number_conflict(account, Some(&id), &n.phone_number) {
-        return resp;
+    let account = store
+        .accounts
+        .get_mut(&acct.0)
+        .filter(|a| model::find(a, &id).is_some())
+        .ok_or_else(trunk_not_found)?;
+    let n = validate::body_object(&body).and_then(|b| validate::new_number(&b))?;
+    if let Some(reject) = number_conflict(account, Some(&id), &n.phone_number) {
+        return Err(reject);
     }
-    let Some(trunk) = account.bolna.iter_mut().find(|t| t.id == id) else { return trunk_not_found() };
+    let trunk = account
+        .bolna
+        .iter_mut()
+        .find(|t| t.id == id)
+        .ok_or_else(trunk_not_found)?;
     let now = Utc::now();
     let pn = new_phone_number(&mut store.rng, &id, n, now);
     let out = serde_json::to_value(&pn).unwrap_or(Value::Null);
     trunk.phone_numbers.push(pn);
     trunk.updated_at = now;
-    json_response(StatusCode::CREATED, out)
+    Ok(json_response(StatusCode::CREATED, out))
 }
 
 /// Soft delete: the number stays on the trunk with `deleted: true`.
@@ -320,19 +426,26 @@ async fn remove_number(
     State(inner): State<Arc<Inner>>,
     Extension(acct): Extension<AccountName>,
     Path((id, pn_id)): Path<(String, String)>,
-) -> Response {
+) -> Answer {
     let mut store = inner.store();
-    let Some(trunk) = store.accounts.get_mut(&acct.0).and_then(|a| a.bolna.iter_mut().find(|t| t.id == id)) else {
-        return trunk_not_found();
-    };
-    let Some(pn) = trunk.phone_numbers.iter_mut().find(|p| p.id == pn_id && !p.deleted) else {
-        return err(StatusCode::NOT_FOUND, "Phone number not found");
-    };
+    let trunk = store
+        .accounts
+        .get_mut(&acct.0)
+        .and_then(|a| a.bolna.iter_mut().find(|t| t.id == id))
+        .ok_or_else(trunk_not_found)?;
+    let pn = trunk
+        .phone_numbers
+        .iter_mut()
+        .find(|p| p.id == pn_id && !p.deleted)
+        .ok_or_else(|| Reject(StatusCode::NOT_FOUND, "Phone number not found".into()))?;
     let now = Utc::now();
     pn.deleted = true;
     pn.updated_at = now;
     trunk.updated_at = now;
-    json_response(StatusCode::OK, json!({ "message": "Phone number removed successfully" }))
+    Ok(json_response(
+        StatusCode::OK,
+        json!({ "message": "Phone number removed successfully" }),
+    ))
 }
 
 /// Insert a trunk for tests: missing required fields get defaults, then the create rules apply.
@@ -344,21 +457,26 @@ pub(crate) fn seed_trunk(store: &mut Store, account: &str, v: &Value) -> String 
         ("name", json!(format!("seeded-trunk-{n}"))),
         ("provider", json!("custom")),
         ("auth_type", json!("userpass")),
-        ("gateways", json!([{ "gateway_address": "sip.example.net", "port": 5060, "priority": 1 }])),
+        (
+            "gateways",
+            json!([{ "gateway_address": "sip.example.net", "port": 5060, "priority": 1 }]),
+        ),
     ];
     for (k, d) in defaults {
         body.entry(k).or_insert(d);
     }
     if body.get("auth_type").and_then(Value::as_str) == Some("userpass") {
         body.entry("auth_username").or_insert(json!("seeded_user"));
-        body.entry("auth_password").or_insert(json!("seeded-password"));
+        body.entry("auth_password")
+            .or_insert(json!("seeded-password"));
     } else {
-        body.entry("ip_identifiers").or_insert(json!([{ "ip_address": "203.0.113.1" }]));
+        body.entry("ip_identifiers")
+            .or_insert(json!([{ "ip_address": "203.0.113.1" }]));
     }
     match insert_new(store, account, &body) {
         Ok(t) => t.id,
-        Err(resp) => {
-            tracing::warn!(status = %resp.status(), "emulator: seeded bolna trunk rejected");
+        Err(Reject(status, msg)) => {
+            tracing::warn!(%status, %msg, "emulator: seeded bolna trunk rejected");
             String::new()
         }
     }
@@ -367,7 +485,7 @@ pub(crate) fn seed_trunk(store: &mut Store, account: &str, v: &Value) -> String 
 /// A dashboard edit: the PATCH rules apply, but it is not counted in stats.
 pub(crate) fn edit_trunk(store: &mut Store, account: &str, id: &str, patch: &Value) {
     let body = patch.as_object().cloned().unwrap_or_default();
-    if let Err(resp) = patch_trunk(store, account, id, &body, false) {
-        tracing::warn!(status = %resp.status(), "emulator: dashboard edit of bolna trunk rejected");
+    if let Err(Reject(status, msg)) = patch_trunk(store, account, id, &body, false) {
+        tracing::warn!(%status, %msg, "emulator: dashboard edit of bolna trunk rejected");
     }
 }
