@@ -122,7 +122,8 @@ pub struct EmulatorConfig {
     pub token_accounts: HashMap<String, String>,
     /// Per-account rate limit; `None` is off. `new()` sets famulor 100/min + 20/10 s, bolna 1000/min, autocalls off.
     pub rate_limit: Option<RateLimitCfg>,
-    /// Added to every provider response (after the request was processed, so writes are committed).
+    /// Added to every authenticated provider response, after the request was processed (so a write whose
+    /// client timed out is still committed).
     pub latency: Duration,
     /// Seed for generated ids, tokens and fault shares.
     pub seed: u64,

@@ -107,17 +107,16 @@ async fn create(
     let behaviour = inner.behaviour();
     let mut guard = inner.store();
     let store = &mut *guard;
-    let account = store.accounts.entry(acct.0).or_default();
-    let duplicate = account
-        .numbers
-        .values()
-        .filter_map(Number::as_sip)
-        .any(|t| t.same_triple(&req.phone_number, &req.sip_username, &req.sip_address));
+    let duplicate = store.accounts.get(&acct.0).is_some_and(|a| {
+        a.numbers
+            .values()
+            .filter_map(Number::as_sip)
+            .any(|t| t.same_triple(&req.phone_number, &req.sip_username, &req.sip_address))
+    });
     if duplicate {
         return error(inner.flavor, StatusCode::CONFLICT, DUPLICATE);
     }
-    let id = store.next_number_id;
-    store.next_number_id += 1;
+    let id = store.next_id();
     let now = Utc::now();
     let country_code = match (req.trunk_type, behaviour.infer_country_from_number) {
         (TrunkType::Number, true) => model::infer_country(&req.phone_number)
@@ -145,7 +144,12 @@ async fn create(
         stats: TrunkStats::default(),
     };
     let data = render(&inner, &trunk, View::Detail);
-    account.numbers.insert(id, Number::Sip(Box::new(trunk)));
+    store
+        .accounts
+        .entry(acct.0)
+        .or_default()
+        .numbers
+        .insert(id, Number::Sip(Box::new(trunk)));
     json_response(
         StatusCode::CREATED,
         json!({ "message": "SIP trunk created successfully.", "data": data }),
