@@ -320,100 +320,140 @@ pub(crate) struct Create {
     pub outbound_proxy: bool,
 }
 
+/// The per-field rules shared by create (fields required) and update (every field optional).
+struct Fields<'a> {
+    body: &'a Map<String, Value>,
+    required: bool,
+    errs: Errors,
+}
+
+impl Fields<'_> {
+    fn string(&mut self, field: &str) -> Option<String> {
+        string(self.body, field, self.required, &mut self.errs)
+    }
+
+    fn sip_username(&mut self) -> Option<String> {
+        let v = self.string("sip_username");
+        length(v, "sip_username", 3, Some(128), &mut self.errs)
+    }
+
+    fn sip_password(&mut self) -> Option<String> {
+        let v = self.string("sip_password");
+        length(v, "sip_password", 3, None, &mut self.errs)
+    }
+
+    fn sip_address(&mut self) -> Option<String> {
+        let v = self.string("sip_address");
+        sip_address(v, &mut self.errs)
+    }
+
+    fn sip_calling_format(&mut self) -> Option<String> {
+        let v = self.string("sip_calling_format");
+        one_of(v, "sip_calling_format", CALLING_FORMATS, &mut self.errs)
+    }
+
+    fn inbound_authorization_type(&mut self) -> Option<String> {
+        let v = self.string("inbound_authorization_type");
+        one_of(v, "inbound_authorization_type", AUTH_TYPES, &mut self.errs)
+    }
+
+    fn allowed_inbound_ips(&mut self, auth_type: Option<&str>) -> Option<Vec<String>> {
+        ips_for_type(self.body, auth_type, &mut self.errs)
+    }
+
+    fn country_code(&mut self) -> Option<String> {
+        let v = self.string("country_code");
+        country(v, &mut self.errs)
+    }
+
+    fn outbound_proxy(&mut self) -> Option<bool> {
+        boolean(self.body, "outbound_proxy", &mut self.errs)
+    }
+
+    /// `None` when not accepted (famulor) or not sent.
+    fn nickname(&mut self, accept: bool) -> Option<Option<String>> {
+        if accept {
+            nickname(self.body, &mut self.errs)
+        } else {
+            None
+        }
+    }
+}
+
 /// Validate `POST /user/phone-numbers/sip-trunks`. `accept_nickname` is false on famulor (not documented there).
 pub(crate) fn create(body: &Map<String, Value>, accept_nickname: bool) -> Result<Create, Errors> {
-    let mut e = Errors::default();
-    let trunk_type = match one_of(
-        string(body, "sip_trunk_type", true, &mut e),
-        "sip_trunk_type",
-        &["extension", "number"],
-        &mut e,
-    )
-    .as_deref()
-    {
-        Some("extension") => Some(TrunkType::Extension),
-        Some(_) => Some(TrunkType::Number),
+    let mut f = Fields {
+        body,
+        required: true,
+        errs: Errors::default(),
+    };
+    let trunk_type = match f.string("sip_trunk_type") {
+        Some(t) if t == "extension" => Some(TrunkType::Extension),
+        Some(t) if t == "number" => Some(TrunkType::Number),
+        Some(_) => {
+            f.errs.add(
+                "sip_trunk_type",
+                "The selected sip trunk type is invalid.".into(),
+            );
+            None
+        }
         None => None,
     };
-    let phone = string(body, "phone_number", true, &mut e);
-    let phone = match trunk_type {
-        Some(TrunkType::Extension) => length(phone, "phone_number", 1, Some(15), &mut e),
-        Some(TrunkType::Number) => match phone {
-            Some(p) if is_e164(&p) => Some(p),
-            Some(_) => {
-                e.add("phone_number", "The phone number field must be a valid E.164 phone number (e.g. +14155551234).".into());
-                None
-            }
-            None => None,
-        },
-        None => phone,
+    let phone = f.string("phone_number");
+    let phone = match (trunk_type, phone) {
+        (Some(TrunkType::Extension), p) => length(p, "phone_number", 1, Some(15), &mut f.errs),
+        (Some(TrunkType::Number), Some(p)) if !is_e164(&p) => {
+            let msg =
+                "The phone number field must be a valid E.164 phone number (e.g. +14155551234).";
+            f.errs.add("phone_number", msg.into());
+            None
+        }
+        (_, p) => p,
     };
-    let nickname = if accept_nickname {
-        nickname(body, &mut e).flatten()
-    } else {
-        None
-    };
-    let user = length(
-        string(body, "sip_username", true, &mut e),
-        "sip_username",
-        3,
-        Some(128),
-        &mut e,
-    );
-    let pass = length(
-        string(body, "sip_password", true, &mut e),
-        "sip_password",
-        3,
-        None,
-        &mut e,
-    );
-    let address = sip_address(string(body, "sip_address", true, &mut e), &mut e);
-    let format = one_of(
-        string(body, "sip_calling_format", true, &mut e),
-        "sip_calling_format",
-        CALLING_FORMATS,
-        &mut e,
-    );
-    let auth = one_of(
-        string(body, "inbound_authorization_type", true, &mut e),
-        "inbound_authorization_type",
-        AUTH_TYPES,
-        &mut e,
-    );
-    let ips = ips_for_type(body, auth.as_deref(), &mut e);
-    let country = country(string(body, "country_code", true, &mut e), &mut e);
-    let proxy = boolean(body, "outbound_proxy", &mut e);
-    match (
-        trunk_type, phone, user, pass, address, format, auth, country,
-    ) {
-        (
-            Some(trunk_type),
-            Some(phone_number),
-            Some(sip_username),
-            Some(sip_password),
-            Some(sip_address),
-            Some(sip_calling_format),
-            Some(inbound_authorization_type),
-            Some(country_code),
-        ) if e.is_empty() => Ok(Create {
-            trunk_type,
-            phone_number,
-            nickname,
-            sip_username,
-            sip_password,
-            sip_address,
-            sip_calling_format,
-            allowed_inbound_ips: if inbound_authorization_type == "ip" {
-                ips
-            } else {
-                None
-            },
-            inbound_authorization_type,
-            country_code,
-            outbound_proxy: proxy.unwrap_or(false),
-        }),
-        _ => Err(e),
+    let nickname = f.nickname(accept_nickname).flatten();
+    let user = f.sip_username();
+    let pass = f.sip_password();
+    let address = f.sip_address();
+    let format = f.sip_calling_format();
+    let auth = f.inbound_authorization_type();
+    let ips = f.allowed_inbound_ips(auth.as_deref());
+    let country = f.country_code();
+    let proxy = f.outbound_proxy();
+    if !f.errs.is_empty() {
+        return Err(f.errs);
     }
+    let (
+        Some(trunk_type),
+        Some(phone_number),
+        Some(sip_username),
+        Some(sip_password),
+        Some(sip_address),
+    ) = (trunk_type, phone, user, pass, address)
+    else {
+        return Err(f.errs);
+    };
+    let (Some(sip_calling_format), Some(inbound_authorization_type), Some(country_code)) =
+        (format, auth, country)
+    else {
+        return Err(f.errs);
+    };
+    Ok(Create {
+        trunk_type,
+        phone_number,
+        nickname,
+        sip_username,
+        sip_password,
+        sip_address,
+        sip_calling_format,
+        allowed_inbound_ips: if inbound_authorization_type == "ip" {
+            ips
+        } else {
+            None
+        },
+        inbound_authorization_type,
+        country_code,
+        outbound_proxy: proxy.unwrap_or(false),
+    })
 }
 
 /// Validate `PUT /user/phone-numbers/sip-trunks/{id}` (every field optional) against the trunk's
@@ -423,47 +463,21 @@ pub(crate) fn update(
     accept_nickname: bool,
     current_auth: &str,
 ) -> Result<Changes, Errors> {
-    let mut e = Errors::default();
-    let phone_number = length(
-        string(body, "phone_number", false, &mut e),
-        "phone_number",
-        1,
-        Some(15),
-        &mut e,
-    );
-    let nickname = if accept_nickname {
-        nickname(body, &mut e)
-    } else {
-        None
+    let mut f = Fields {
+        body,
+        required: false,
+        errs: Errors::default(),
     };
-    let sip_username = length(
-        string(body, "sip_username", false, &mut e),
-        "sip_username",
-        3,
-        Some(128),
-        &mut e,
-    );
-    let sip_password = length(
-        string(body, "sip_password", false, &mut e),
-        "sip_password",
-        3,
-        None,
-        &mut e,
-    );
-    let sip_address = sip_address(string(body, "sip_address", false, &mut e), &mut e);
-    let sip_calling_format = one_of(
-        string(body, "sip_calling_format", false, &mut e),
-        "sip_calling_format",
-        CALLING_FORMATS,
-        &mut e,
-    );
+    // 1–15 characters on update, whatever the trunk type (trap 4).
+    let phone = f.string("phone_number");
+    let phone_number = length(phone, "phone_number", 1, Some(15), &mut f.errs);
+    let nickname = f.nickname(accept_nickname);
+    let sip_username = f.sip_username();
+    let sip_password = f.sip_password();
+    let sip_address = f.sip_address();
+    let sip_calling_format = f.sip_calling_format();
     let sent_auth = body.contains_key("inbound_authorization_type");
-    let inbound_authorization_type = one_of(
-        string(body, "inbound_authorization_type", false, &mut e),
-        "inbound_authorization_type",
-        AUTH_TYPES,
-        &mut e,
-    );
+    let inbound_authorization_type = f.inbound_authorization_type();
     let effective = if sent_auth {
         inbound_authorization_type.as_deref()
     } else {
@@ -471,14 +485,14 @@ pub(crate) fn update(
     };
     // Setting the type to ip requires the list in the same request, even when it already is ip.
     let allowed_inbound_ips = if sent_auth || body.contains_key("allowed_inbound_ips") {
-        ips_for_type(body, effective, &mut e)
+        f.allowed_inbound_ips(effective)
     } else {
         None
     };
-    let country_code = country(string(body, "country_code", false, &mut e), &mut e);
-    let outbound_proxy = boolean(body, "outbound_proxy", &mut e);
-    if !e.is_empty() {
-        return Err(e);
+    let country_code = f.country_code();
+    let outbound_proxy = f.outbound_proxy();
+    if !f.errs.is_empty() {
+        return Err(f.errs);
     }
     Ok(Changes {
         phone_number,
