@@ -1,6 +1,8 @@
 //! Binary entry point: parses the command line and hands off to the library.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -48,11 +50,46 @@ enum Command {
     },
     /// Print the CustomResourceDefinitions (crds/ holds exactly this).
     Crd,
+    /// Serve one provider emulator (autocalls, famulor or bolna) for local work.
+    Emulator {
+        /// Provider API to emulate.
+        #[arg(long, default_value = "autocalls")]
+        flavor: String,
+        /// Port on 127.0.0.1.
+        #[arg(long, default_value_t = 8090)]
+        port: u16,
+        /// Accepted API token (default: a generated one, printed at start).
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Everything in one process: emulated cluster, emulated providers and the controller;
+    /// applies the examples and prints trunks converging.
+    Demo {
+        /// Read examples from this directory instead of the ones built into the binary.
+        #[arg(long)]
+        examples: Option<PathBuf>,
+        /// Fail when not all trunks are Ready within this many seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Stay up afterwards for kubectl (writes a kubeconfig) until Ctrl-C.
+        #[arg(long)]
+        keep_running: bool,
+        /// Where --keep-running writes the kubeconfig.
+        #[arg(long, default_value = "siptrunk-demo.kubeconfig")]
+        kubeconfig: PathBuf,
+        /// Address of the emulated API server (default: a free port).
+        #[arg(long)]
+        kube_addr: Option<SocketAddr>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format, "info,kube=warn");
+    let default_filter = match cli.command {
+        Command::Demo { .. } => "warn",
+        _ => "info,kube=warn",
+    };
+    telemetry::init(cli.log_format, default_filter);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -60,8 +97,28 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    siptrunk_operator::kubeemu::install_crypto_provider();
     let result = rt.block_on(async move {
         match cli.command {
+            Command::Emulator { flavor, port, token } => {
+                let flavor: siptrunk_operator::emulator::Flavor = flavor.parse().map_err(|e| format!("{e}"))?;
+                let mut cfg = siptrunk_operator::emulator::EmulatorConfig::new(flavor);
+                cfg.addr = Some(SocketAddr::from(([127, 0, 0, 1], port)));
+                if let Some(t) = token {
+                    cfg.tokens.push(t);
+                }
+                siptrunk_operator::emulator::run_standalone(cfg).await.map_err(|e| e.to_string())
+            }
+            Command::Demo { examples, timeout, keep_running, kubeconfig, kube_addr } => {
+                siptrunk_operator::demo::run(siptrunk_operator::demo::DemoOptions {
+                    examples,
+                    timeout: Duration::from_secs(timeout),
+                    keep_running,
+                    kubeconfig,
+                    kube_addr,
+                })
+                .await
+            }
             Command::Crd => siptrunk_operator::crd::to_yaml().map(|y| print!("{y}")).map_err(|e| e.to_string()),
             Command::Run { http_addr, watch_namespace, label_selector, concurrency, leader_elect, lease_name, lease_namespace } => {
                 let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("siptrunk-operator-{}", std::process::id()));
