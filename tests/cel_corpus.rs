@@ -226,7 +226,7 @@ fn generated_cases(valid: &[ValidObject]) -> Vec<Built> {
 
 /// Dotted path with list indexes as segments: `spec.a[0].b` and `/spec/a/0/b` both become `spec.a.0.b`.
 fn norm(path: &str) -> String {
-    path.trim_start_matches('/').replace('/', ".").replace('[', ".").replace(']', "")
+    path.trim_start_matches('/').replace(['/', '['], ".").replace(']', "")
 }
 
 fn schema_for<'a>(schemas: &'a BTreeMap<(String, String), VersionSchema>, object: &Value) -> &'a VersionSchema {

@@ -174,10 +174,10 @@ impl HttpClient {
         let err = classify(status, &bytes, retry_header);
         if let ProviderError::RateLimited { retry_after } = &err {
             let wait = retry_after.unwrap_or(Duration::from_secs(1));
-            if let Ok(mut until) = self.blocked_until.lock() {
-                if let Some(t) = Instant::now().checked_add(wait.min(MAX_RETRY_AFTER)) {
-                    *until = Some(until.map_or(t, |u| u.max(t)));
-                }
+            if let Ok(mut until) = self.blocked_until.lock()
+                && let Some(t) = Instant::now().checked_add(wait.min(MAX_RETRY_AFTER))
+            {
+                *until = Some(until.map_or(t, |u| u.max(t)));
             }
         }
         Err(err)
