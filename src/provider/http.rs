@@ -20,6 +20,11 @@ use crate::metrics::{Metrics, ProviderLabels};
 /// Largest response body accepted; anything bigger is a protocol error, not an allocation.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
+/// Longest wait a `Retry-After` header or body `retry_after` can impose; a larger (or absurd)
+/// value is capped so a hostile response can neither park an account forever nor overflow
+/// `Instant` arithmetic.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// Connection settings of one provider account.
 #[derive(Clone)]
 pub struct ClientConfig {
@@ -169,8 +174,9 @@ impl HttpClient {
         let err = classify(status, &bytes, retry_header);
         if let ProviderError::RateLimited { retry_after } = &err {
             let wait = retry_after.unwrap_or(Duration::from_secs(1));
-            if let Ok(mut until) = self.blocked_until.lock() {
-                let t = Instant::now() + wait;
+            if let Ok(mut until) = self.blocked_until.lock()
+                && let Some(t) = Instant::now().checked_add(wait.min(MAX_RETRY_AFTER))
+            {
                 *until = Some(until.map_or(t, |u| u.max(t)));
             }
         }
@@ -266,7 +272,7 @@ pub fn classify(status: StatusCode, body: &[u8], retry_header: Option<Duration>)
         401 | 403 => ProviderError::Unauthorized { status: status.as_u16(), message },
         404 => ProviderError::NotFound { message },
         409 => ProviderError::Conflict { message },
-        429 => ProviderError::RateLimited { retry_after: retry_header.or(retry_body) },
+        429 => ProviderError::RateLimited { retry_after: retry_header.or(retry_body).map(|d| d.min(MAX_RETRY_AFTER)) },
         400 | 422 => ProviderError::Invalid { status: status.as_u16(), message, fields },
         s if s >= 500 => ProviderError::Transient(format!("HTTP {s}: {message}")),
         s => ProviderError::Protocol(format!("HTTP {s}: {message}")),
