@@ -220,8 +220,8 @@ fn drift_interval_is_parsed_and_has_a_minimum() {
     check(vec![
         ("30s", Autocalls, ac("driftCheckInterval", json!("30s")), None),
         ("1h30m", Bolna, bo("driftCheckInterval", json!("1h30m")), None),
-        ("10s is the minimum", Autocalls, ac("driftCheckInterval", json!("10s")), None),
-        ("9s", Autocalls, ac("driftCheckInterval", json!("9s")), Some("spec.driftCheckInterval")),
+        ("1s is the minimum", Autocalls, ac("driftCheckInterval", json!("1s")), None),
+        ("0s", Autocalls, ac("driftCheckInterval", json!("0s")), Some("spec.driftCheckInterval")),
         ("500ms", Autocalls, ac("driftCheckInterval", json!("500ms")), Some("spec.driftCheckInterval")),
         ("no unit", Autocalls, ac("driftCheckInterval", json!("30")), Some("spec.driftCheckInterval")),
         ("days", Autocalls, ac("driftCheckInterval", json!("1d")), Some("spec.driftCheckInterval")),
