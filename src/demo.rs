@@ -187,7 +187,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
     apply_all(&client, &docs).await?;
     let expected = docs.iter().filter(|d| d["kind"] == "SipTrunk").count();
     println!("\napplied {} objects ({} SipTrunks); waiting for them to converge\n", docs.len(), expected);
-    println!("{:<28} {:<10} {:<18} {:<6} {:<16} {}", "TRUNK", "PROVIDER", "TRUNK ID", "READY", "REASON", "INBOUND TRUNK");
+    println!("{:<28} {:<10} {:<18} {:<6} {:<16} INBOUND TRUNK", "TRUNK", "PROVIDER", "TRUNK ID", "READY", "REASON");
     let api: Api<SipTrunk> = Api::all(client.clone());
     let start = Instant::now();
     let mut printed: BTreeMap<String, String> = BTreeMap::new();

@@ -519,8 +519,6 @@ const YAML11_BOOLS: &[&str] =
     &["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"];
 
 #[test]
-#[ignore = "known bug in src/crd (outside this branch's scope): the generated CRD writes the \
-            mediaEncryption enum value `no` unquoted, which kubectl/Helm (YAML 1.1) read as false"]
 fn committed_crd_has_no_unquoted_yaml11_booleans_where_strings_are_meant() {
     let text = std::fs::read_to_string(fixture_path("../../crds/siptrunk.dev.yaml")).unwrap();
     let offending: Vec<(usize, &str)> = text

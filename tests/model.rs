@@ -413,8 +413,8 @@ fn bolna_renamed_trunk_is_renamed_in_place() {
 }
 
 #[test]
-fn bolna_media_encryption_is_sent_as_the_string_no() {
-    let d = desired_bolna(set(bolna_spec(), "bolna.mediaEncryption", json!("no")), "carrier-a");
+fn bolna_media_encryption_none_is_sent_as_the_string_no() {
+    let d = desired_bolna(set(bolna_spec(), "bolna.mediaEncryption", json!("none")), "carrier-a");
     let mut o = observed_bolna_for(&d);
     o.media_encryption = Some("sdes".into());
     assert_eq!(patch(&bolna::diff(&d, &o, None)), json!({"media_encryption": "no"}));

@@ -176,7 +176,7 @@ fn bolna_sdes_requires_tls() {
         ("sdes + tls", Bolna, set(bo("bolna.mediaEncryption", json!("sdes")), "bolna.transport", json!("tls")), None),
         ("sdes alone", Bolna, bo("bolna.mediaEncryption", json!("sdes")), Some("spec.bolna.mediaEncryption")),
         ("sdes + udp", Bolna, set(bo("bolna.mediaEncryption", json!("sdes")), "bolna.transport", json!("udp")), Some("spec.bolna.mediaEncryption")),
-        ("no + udp", Bolna, set(bo("bolna.mediaEncryption", json!("no")), "bolna.transport", json!("udp")), None),
+        ("none + udp", Bolna, set(bo("bolna.mediaEncryption", json!("none")), "bolna.transport", json!("udp")), None),
     ]);
 }
 

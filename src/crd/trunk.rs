@@ -290,7 +290,7 @@ pub enum DeletionPolicy {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {
-        "rule": "!has(self.mediaEncryption) || self.mediaEncryption == 'no' || (has(self.transport) && self.transport == 'tls')",
+        "rule": "!has(self.mediaEncryption) || self.mediaEncryption == 'none' || (has(self.transport) && self.transport == 'tls')",
         "message": "mediaEncryption sdes requires transport tls",
         "fieldPath": ".mediaEncryption"
     },
@@ -336,7 +336,7 @@ pub struct BolnaSettings {
     /// SIP transport: udp, tcp or tls (sent as transport-udp and so on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<BolnaTransport>,
-    /// SRTP: no, or sdes (requires transport tls).
+    /// SRTP: none (bolna \"no\"), or sdes (requires transport tls).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_encryption: Option<MediaEncryption>,
     /// With sdes, fall back to plain RTP when the carrier offers no crypto.
@@ -425,12 +425,13 @@ impl BolnaTransport {
     }
 }
 
-/// bolna media encryption. The wire value "no" is a string, never a boolean.
+/// bolna media encryption. Written `none` here (a YAML 1.1 parser such as kubectl's turns an
+/// unquoted `no` into `false`: API.md trap 15); sent to bolna as the string "no".
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MediaEncryption {
-    /// Plain RTP.
-    No,
+    /// Plain RTP (bolna "no").
+    None,
     /// SRTP with SDES keys (requires transport tls).
     Sdes,
 }
@@ -439,7 +440,7 @@ impl MediaEncryption {
     /// bolna's wire value.
     pub fn as_wire(self) -> &'static str {
         match self {
-            MediaEncryption::No => "no",
+            MediaEncryption::None => "no",
             MediaEncryption::Sdes => "sdes",
         }
     }

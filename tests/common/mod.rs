@@ -192,7 +192,7 @@ impl Env {
 
     /// Waits for Ready=True at the current generation.
     pub async fn wait_ready(&self, name: &str) -> SipTrunk {
-        self.wait_for(name, "Ready=True at its generation", |t| is_ready(t)).await
+        self.wait_for(name, "Ready=True at its generation", is_ready).await
     }
 
     /// Waits for Ready=False with `reason`.
@@ -348,10 +348,10 @@ pub fn trunk(flavor: Flavor, name: &str, n: u32) -> Value {
 /// The same trunk with IP authentication for inbound calls.
 pub fn with_ip_auth(mut t: Value, ips: &[&str]) -> Value {
     merge(&mut t, json!({"spec": {"auth": {"type": "ip", "allowedInboundIps": ips}}}));
-    if t["spec"]["bolna"].is_object() {
-        if let Some(a) = t["spec"]["auth"].as_object_mut() {
-            a.remove("passwordSecretRef");
-        }
+    if t["spec"]["bolna"].is_object()
+        && let Some(a) = t["spec"]["auth"].as_object_mut()
+    {
+        a.remove("passwordSecretRef");
     }
     t
 }
