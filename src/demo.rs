@@ -146,7 +146,7 @@ fn row(t: &SipTrunk) -> String {
     let s = t.status.clone().unwrap_or_default();
     let ready = s.conditions.iter().find(|c| c.type_ == "Ready");
     format!(
-        "{:<28} {:<10} {:<18} {:<6} {:<16} {}",
+        "{:<28} {:<10} {:<26} {:<6} {:<16} {}",
         format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any()),
         s.summary.as_ref().and_then(|x| x.provider_type.clone()).unwrap_or_default(),
         s.trunk_id.clone().unwrap_or_else(|| "-".into()),
@@ -187,7 +187,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
     apply_all(&client, &docs).await?;
     let expected = docs.iter().filter(|d| d["kind"] == "SipTrunk").count();
     println!("\napplied {} objects ({} SipTrunks); waiting for them to converge\n", docs.len(), expected);
-    println!("{:<28} {:<10} {:<18} {:<6} {:<16} INBOUND TRUNK", "TRUNK", "PROVIDER", "TRUNK ID", "READY", "REASON");
+    println!("{:<28} {:<10} {:<26} {:<6} {:<16} INBOUND TRUNK", "TRUNK", "PROVIDER", "TRUNK ID", "READY", "REASON");
     let api: Api<SipTrunk> = Api::all(client.clone());
     let start = Instant::now();
     let mut printed: BTreeMap<String, String> = BTreeMap::new();

@@ -5,7 +5,6 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::trunk::SecretKeyRef;
 
 /// One provider account, usable by SipTrunks in the same namespace.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -30,7 +29,7 @@ pub struct SipProviderSpec {
     #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "type cannot change: create a new provider object"}]))]
     pub type_: ProviderType,
     /// The token Secret in this namespace: the provider's API key, sent as a Bearer token.
-    pub api_token_secret_ref: SecretKeyRef,
+    pub api_token_secret_ref: TokenSecretRef,
     /// Connection, rate-limit and drift settings shared with ClusterSipProvider.
     #[serde(flatten)]
     pub settings: ProviderSettings,
@@ -145,6 +144,19 @@ impl ProviderType {
             ProviderType::Bolna => "https://api.bolna.ai",
         }
     }
+}
+
+/// A key in a Secret in the provider's namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenSecretRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key in the Secret's data (default token).
+    #[serde(default = "default_token_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
 }
 
 /// A key in a Secret in a named namespace.
