@@ -36,7 +36,7 @@ pub fn client(mut config: kube::Config) -> Result<Client, kube::Error> {
 
 /// A running controller instance; stop it with `stop`.
 pub struct Instance {
-    stop: watch::Sender<bool>,
+    stop: Arc<watch::Sender<bool>>,
     done: tokio::task::JoinHandle<()>,
     http_addr: Option<SocketAddr>,
     /// Its metrics.
@@ -52,6 +52,7 @@ impl Instance {
         let metrics = Arc::new(Metrics::default());
         let readiness = Readiness::default();
         let (stop, stop_rx) = watch::channel(false);
+        let stop = Arc::new(stop);
         let mut http_addr = None;
         if let Some(addr) = opts.http_addr {
             match bind(addr) {
@@ -88,9 +89,14 @@ impl Instance {
         self.done.abort();
     }
 
-    /// Resolves when the instance ended by itself (e.g. lost its lease).
+    /// True when the instance ended by itself (it lost its lease).
     pub fn is_finished(&self) -> bool {
         self.done.is_finished()
+    }
+
+    /// Resolves when the instance ends by itself (it lost its lease); consumes it.
+    pub async fn ended(self) {
+        let _ = self.done.await;
     }
 }
 
@@ -167,9 +173,19 @@ pub async fn run_until_signal(opts: RunOptions) -> Result<(), String> {
     let config = kube::Config::infer().await.map_err(|e| format!("no Kubernetes configuration: {e}"))?;
     let client = client(config).map_err(|e| format!("cannot build the Kubernetes client: {e}"))?;
     let instance = Instance::start(client, opts);
-    shutdown_signal().await;
+    let stop = instance.stop.clone();
+    tokio::pin!(let ended = instance.ended(););
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = &mut ended => {
+            // A replica that lost its lease must not linger as a live but idle pod: exiting
+            // makes the kubelet restart it as a fresh standby.
+            return Err("lost the leader lease; exiting so that the pod restarts as a standby".into());
+        }
+    }
     info!("signal received; shutting down");
-    if tokio::time::timeout(SHUTDOWN_GRACE, instance.stop()).await.is_err() {
+    let _ = stop.send(true);
+    if tokio::time::timeout(SHUTDOWN_GRACE, ended).await.is_err() {
         warn!(grace = ?SHUTDOWN_GRACE, "shutdown took too long; exiting without waiting further");
     }
     info!("stopped");

@@ -147,6 +147,30 @@ async fn a_killed_leader_is_replaced_once_its_lease_expires() {
     env.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_lease_is_taken_stops_and_ends_without_releasing_it() {
+    let env = env().await;
+    let replica = replica(&env, "victim", Duration::from_secs(1));
+    wait_holder(&env, "victim leads", |h| h.as_deref() == Some("victim")).await;
+    // Another candidate writes the lease (as after a partition): the renewal sees a live holder.
+    let api: Api<Lease> = Api::namespaced(env.client.clone(), &env.ns);
+    let stolen = wait_until(DEADLINE, || async {
+        let mut lease = api.get(LEASE).await.expect("lease");
+        let spec = lease.spec.get_or_insert_with(Default::default);
+        spec.holder_identity = Some("thief".into());
+        spec.lease_duration_seconds = Some(60);
+        spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(k8s_openapi::jiff::Timestamp::now()));
+        api.replace(LEASE, &Default::default(), &lease).await.is_ok()
+    }, |ok| *ok)
+    .await;
+    assert!(stolen.is_some(), "could not write the lease");
+    let ended = wait_until(DEADLINE, || async { replica.is_finished() }, |f| *f).await;
+    assert!(ended.is_some(), "the replica kept running after losing its lease");
+    assert_eq!(holder(&env).await.as_deref(), Some("thief"), "it must not release a lease it no longer holds");
+    replica.ended().await;
+    env.stop().await;
+}
+
 /// Every label name the operator's metrics may carry, and what its values may look like.
 fn label_ok(key: &str, value: &str) -> bool {
     match key {
