@@ -108,7 +108,10 @@ fn run_plan(rt: &tokio::runtime::Runtime, command: Command) -> ExitCode {
         paths: files,
         namespace,
         base_url_overrides: base_url_override.into_iter().collect(),
-        env: std::env::vars().filter(|(k, _)| k.starts_with("SIPTRUNK_")).collect(),
+        env: std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| k.starts_with("SIPTRUNK_"))
+            .collect(),
     };
     match rt.block_on(plan::plan(opts)) {
         Ok(p) => {

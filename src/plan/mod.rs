@@ -148,7 +148,9 @@ impl Password {
             Password::SentWithCreate => "sent with the create",
             Password::SentWithAdopt => "sent when adopting (the provider cannot show the current one)",
             Password::Unchanged => "unchanged (matches status.credentialsHash)",
-            Password::Changed => "changed (differs from status.credentialsHash): sent, which re-provisions the trunk",
+            Password::Changed => {
+                "changed (differs from status.credentialsHash): sent, which re-provisions the trunk on autocalls/famulor"
+            }
             Password::NotComparable => {
                 "cannot be compared offline: the provider never returns it and the input has no status.credentialsHash; \
                  the operator sends it only if the cluster's status.credentialsHash differs"
@@ -421,7 +423,8 @@ impl Planner {
         let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let key = provider.key.clone();
         if let Some(e) = self.failed.get(&key) {
-            return fail(plan, Action::Error, e.reason(), format!("{} ({token_source})", redact(&e.to_string(), &secret_refs)));
+            let text = e.to_string().replace(" (the outcome of a write is unknown)", "");
+            return fail(plan, Action::Error, e.reason(), format!("{} ({token_source})", redact(&text, &secret_refs)));
         }
         let account = match self.account(provider.clone(), token.clone()) {
             Ok(a) => a,
@@ -446,7 +449,9 @@ impl Planner {
                 m
             }
             Err(e) => {
-                let message = format!("{} ({token_source})", redact(&e.to_string(), &secret_refs));
+                // The client's transport errors speak of writes; the plan only lists.
+                let text = e.to_string().replace(" (the outcome of a write is unknown)", "");
+                let message = format!("{} ({token_source})", redact(&text, &secret_refs));
                 let reason = e.reason();
                 self.failed.insert(key, e);
                 return fail(plan, Action::Error, reason, message);
