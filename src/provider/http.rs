@@ -135,6 +135,26 @@ impl HttpClient {
         body: Option<&B>,
         endpoint: &'static str,
     ) -> Result<Response, ProviderError> {
+        let body = match body.map(serde_json::to_value).transpose() {
+            Ok(b) => b,
+            Err(e) => return Err(ProviderError::Protocol(format!("cannot encode the {endpoint} request: {e}"))),
+        };
+        // What a careless provider could echo back: the token and the passwords of this request.
+        let mut secrets = vec![self.cfg.token.expose_secret().to_string()];
+        if let Some(b) = &body {
+            password_values(b, false, &mut secrets);
+        }
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        self.send_value(method, path, body.as_ref(), endpoint).await.map_err(|e| e.redacted(&secrets))
+    }
+
+    async fn send_value(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        endpoint: &'static str,
+    ) -> Result<Response, ProviderError> {
         self.wait_turn().await;
         let url = format!("{}{}", self.cfg.base_url.trim_end_matches('/'), path);
         let mut req = self
@@ -216,6 +236,20 @@ impl HttpClient {
     }
 }
 
+/// String values under any key that names a password (`sip_password`, `auth_password`, ...).
+fn password_values(v: &Value, under_password: bool, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) if under_password => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| password_values(x, under_password, out)),
+        Value::Object(m) => {
+            for (k, x) in m {
+                password_values(x, under_password || k.to_ascii_lowercase().contains("password"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn quota(rate_per_second: f64, burst: u32) -> Quota {
     let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
     let per = if rate_per_second > 0.0 { Duration::from_secs_f64(1.0 / rate_per_second) } else { Duration::from_secs(1) };
@@ -240,8 +274,29 @@ async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, ProviderEr
     }
 }
 
+/// The TLS error somewhere in a transport error's chain (an `io::Error` hides its inner error
+/// from `source()`, so look inside it too).
+fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur: Option<&'a (dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(t) = err.downcast_ref::<rustls::Error>() {
+            return Some(t);
+        }
+        if let Some(t) = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|i| tls_error(i)) {
+            return Some(t);
+        }
+        cur = err.source();
+    }
+    None
+}
+
 fn describe_transport_error(e: &reqwest::Error) -> String {
     // reqwest's Display includes the URL but never headers or bodies; say what kind it was.
+    if let Some(tls) = tls_error(e) {
+        return format!(
+            "TLS handshake failed: {tls} (if the provider uses a private CA, put it in the provider's spec.caBundle)"
+        );
+    }
     let kind = if e.is_timeout() {
         "timeout"
     } else if e.is_connect() {
