@@ -21,7 +21,7 @@ use super::error::{Error, redact};
 use super::status::{self, Health};
 use super::validate;
 use crate::crd::{CreateIntent, DeletionPolicy, ProviderType, SipTrunk, SipTrunkStatus, TrunkSummary};
-use crate::model::{self, AdoptReason, Desired, Match, MatchInput, Remote};
+use crate::model::{self, AdoptReason, Desired, MarkerState, Match, MatchInput, Remote};
 use crate::provider::{Deleted, ProviderError};
 
 /// Finalizer that guards the remote trunk.
@@ -99,11 +99,12 @@ struct Observed {
 }
 
 async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<Action, Error> {
-    let outcome = run_pipeline(trunk, ctx, api).await;
     let prev = trunk.status.clone().unwrap_or_default();
+    let mut working = prev.clone();
+    let outcome = run_pipeline(trunk, ctx, api, &mut working).await;
     let generation = trunk.metadata.generation;
     let (health, mut status, err) = match outcome {
-        Ok((status, health)) => (health, status, None),
+        Ok(health) => (health, working, None),
         Err(e) => {
             let msg = redact(&e.to_string(), &[]);
             let health = if e.is_transient() {
@@ -111,7 +112,13 @@ async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<A
             } else {
                 Health::Stalled { reason: e.reason(), message: msg }
             };
-            (health, prev.clone(), Some(e))
+            // Keep what the failed attempt already recorded: a create intent written before a
+            // create whose response was lost must survive, or the next reconcile cannot tell our
+            // trunk from a stranger's.
+            let mut status = prev.clone();
+            status.create_intent = working.create_intent;
+            status.trunk_id = working.trunk_id;
+            (health, status, Some(e))
         }
     };
     status.observed_generation = generation;
@@ -136,10 +143,9 @@ fn drift_interval(trunk: &SipTrunk, ctx: &Context) -> Duration {
         .unwrap_or(super::accounts::DEFAULT_DRIFT)
 }
 
-async fn run_pipeline(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<(SipTrunkStatus, Health), Error> {
+async fn run_pipeline(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>, status: &mut SipTrunkStatus) -> Result<Health, Error> {
     let ns = trunk.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let name = trunk.name_any();
-    let mut status = trunk.status.clone().unwrap_or_default();
 
     // 1. Dereference.
     let provider = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)?;
@@ -158,14 +164,14 @@ async fn run_pipeline(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> R
     let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
     ctx.remember_account_interval(trunk, account.drift_interval);
 
-    let observed = observe_and_act(trunk, ctx, api, &account, &desired, password, &mut status)
+    let observed = observe_and_act(trunk, ctx, api, &account, &desired, password, status)
         .await
         .map_err(|e| match e {
             Error::Provider(p) => Error::Provider(redact_provider(p, &secret_refs)),
             other => other,
         })?;
     if let Some(remote) = &observed.remote {
-        record_remote(&mut status, remote);
+        record_remote(status, remote);
     }
     if observed.credentials_hash.is_some() {
         status.credentials_hash = observed.credentials_hash.clone();
@@ -186,7 +192,7 @@ async fn run_pipeline(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> R
     if status.last_sync_time.is_none() && health == Health::InSync {
         status.last_sync_time = Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     }
-    Ok((status, health))
+    Ok(health)
 }
 
 fn redact_provider(e: ProviderError, secrets: &[&str]) -> ProviderError {
@@ -327,20 +333,21 @@ async fn observe_and_act(
         Match::Owned(remote) => {
             // List items lack the internal trunk ids (trap 2): one GET when status has none.
             let remote = if matches!(remote, Remote::Autocalls(_)) && status.inbound_trunk_id.is_none() {
-                account.client.get(&remote.id()).await?
+                account.client.get(&remote.id()).await?.with_list_fields(&remote)
             } else {
                 remote
             };
             let applied = status.credentials_hash.clone();
-            update_if_needed(account, desired, remote, password, cred_hash, applied, None).await
+            update_if_needed(account, desired, remote, password, cred_hash, applied, None, false).await
         }
         Match::Adoptable(remote, reason) => {
             let remote = match remote {
-                Remote::Autocalls(_) => account.client.get(&remote.id()).await?,
+                Remote::Autocalls(_) => account.client.get(&remote.id()).await?.with_list_fields(&remote),
                 other => other,
             };
             let applied = applied_hash(status, &intent, &remote, reason);
-            update_if_needed(account, desired, remote, password, cred_hash, applied, Some("adopted")).await
+            let write_marker = remote.marker_state(&marker) != MarkerState::Ours;
+            update_if_needed(account, desired, remote, password, cred_hash, applied, Some("adopted"), write_marker).await
         }
     }
 }
@@ -354,6 +361,7 @@ fn applied_hash(status: &SipTrunkStatus, intent: &Option<CreateIntent>, remote: 
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn update_if_needed(
     account: &Arc<Account>,
     desired: &Desired,
@@ -362,11 +370,15 @@ async fn update_if_needed(
     cred_hash: Option<String>,
     applied_hash: Option<String>,
     action_if_unchanged: Option<&'static str>,
+    write_marker: bool,
 ) -> Result<Observed, Error> {
     let pw = password.filter(|_| cred_hash.is_some() && cred_hash != applied_hash);
-    let Some(change) = desired.diff(&remote, pw) else {
+    let Some(mut change) = desired.diff(&remote, pw) else {
         return Err(Error::blocked("InvalidSpec", "the trunk at the provider belongs to another API family"));
     };
+    if write_marker {
+        change.write_marker(desired);
+    }
     if change.is_empty() {
         return Ok(Observed { remote: Some(remote), credentials_hash: cred_hash, action: action_if_unchanged, changed: vec![] });
     }
