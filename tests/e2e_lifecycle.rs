@@ -158,6 +158,7 @@ async fn spec_change_updates_one_field(flavor: Flavor) {
     assert_eq!(s.password_writes, 0, "{s:?}");
     // The emulator re-provisions for every sent field that affects a voice trunk, even unchanged.
     assert_eq!((s.inbound_reprovisions, s.outbound_reprovisions), (0, 0), "only the calling format was sent: {s:?}");
+    assert_eq!(env.events_with_reason("edit", "Updated").await.len(), 1, "one Updated event");
     env.stop().await;
 }
 
@@ -270,7 +271,7 @@ async fn marker_adopted_after_status_loss(flavor: Flavor) {
 // 4. No duplicates after a crash
 
 /// Crash iterations per flavor (fixed seed for where each crash lands).
-const CRASH_ITERATIONS: u32 = 12;
+const CRASH_ITERATIONS: u32 = 10;
 
 each_flavor! {
     lost_create_response_and_controller_crashes_never_duplicate_a_trunk => crashes_never_duplicate;
@@ -286,8 +287,8 @@ async fn crashes_never_duplicate(flavor: Flavor) {
 }
 
 /// Each iteration: the next create commits and loses its response, and the controller is killed
-/// after a random delay (0-400 ms after the apply: before the create, during the backoff, or
-/// while adopting) and restarted. Every object must end Ready with exactly one trunk.
+/// after a random delay (seeded) and restarted. Every object must end Ready with exactly one
+/// trunk that has the object's password.
 async fn crash_iterations(flavor: Flavor, behaviour: Option<Behaviour>) {
     let mut env = Env::start(flavor).await;
     if let Some(b) = behaviour {
@@ -295,6 +296,7 @@ async fn crash_iterations(flavor: Flavor, behaviour: Option<Behaviour>) {
     }
     let mut rng = StdRng::seed_from_u64(0x00c4_a5e5);
     let create = create_endpoint(flavor);
+    let mut killed_before_create = 0;
     for i in 0..CRASH_ITERATIONS {
         let name = format!("crash-{i}");
         env.put_secret(&format!("{name}-sip"), "password", &format!("pw-crash-{i}")).await;
@@ -302,9 +304,16 @@ async fn crash_iterations(flavor: Flavor, behaviour: Option<Behaviour>) {
             env.provider.faults().drop_next_after_commit(&create, 1);
         }
         env.apply(&trunk(flavor, &name, 100 + i)).await.expect("apply");
-        // Not a wait for a state: this places the crash at a random point of the reconcile.
-        tokio::time::sleep(Duration::from_millis(rng.random_range(0..400))).await;
+        // Not a wait for a state: this places the crash at a random point of the reconcile —
+        // half the time within 30 ms (before or right around the create), else within 1 s
+        // (during the backoff after the lost response, or while adopting).
+        let ms = if rng.random_bool(0.5) { rng.random_range(0..30) } else { rng.random_range(0..1000) };
+        let creates = env.endpoint_calls(&create);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
         env.kill_controller();
+        if env.endpoint_calls(&create) == creates {
+            killed_before_create += 1;
+        }
         env.start_controller();
         let t = env.wait_ready(&name).await;
         let remote = env.remote();
@@ -314,7 +323,11 @@ async fn crash_iterations(flavor: Flavor, behaviour: Option<Behaviour>) {
     }
     let dropped = env.provider.calls().get(&create, 0);
     assert!(dropped >= CRASH_ITERATIONS as u64 / 2, "most iterations lost a create response ({dropped})");
-    eprintln!("{flavor}: {CRASH_ITERATIONS} crash iterations, {dropped} create responses dropped, {} creates", env.endpoint_calls(&create));
+    eprintln!(
+        "{flavor}: {CRASH_ITERATIONS} crash iterations, {killed_before_create} killed before the create call, \
+         {dropped} create responses dropped, {} create calls",
+        env.endpoint_calls(&create)
+    );
     env.stop().await;
 }
 
@@ -435,6 +448,7 @@ async fn revoked_token_unauthorized(flavor: Flavor) {
     let t = env.wait_reason("auth", "Unauthorized").await;
     assert_eq!(condition(&t, "Stalled").map(|c| c.status), Some("True".into()), "Stalled: a person must fix the token");
     assert!(condition(&t, "Reconciling").is_none(), "not Reconciling while waiting for the user");
+    assert_eq!(env.events_with_reason("auth", "ProviderError").await.len(), 1, "one ProviderError event");
     env.put_secret("provider-token", "token", "tok-replacement").await;
     env.wait_ready("auth").await;
     assert!(shows_change(flavor, &env.only_remote()), "the pending change was applied with the new token");
