@@ -208,6 +208,7 @@ each_flavor! {
     unmarked_trunk_with_the_same_natural_key_is_a_conflict_and_nothing_is_created => unmarked_twin_is_conflict;
     setting_adopt_existing_adopts_the_unmarked_trunk_and_marks_it => adopt_existing_adopts;
     trunk_carrying_our_marker_is_adopted_when_status_was_lost => marker_adopted_after_status_loss;
+    twin_made_by_a_human_right_after_the_last_list_is_reported_as_a_conflict_naming_it => twin_after_last_list_is_conflict;
 }
 
 async fn unmarked_twin_is_conflict(flavor: Flavor) {
@@ -223,6 +224,40 @@ async fn unmarked_twin_is_conflict(flavor: Flavor) {
     assert_eq!(env.remote().len(), 1);
     let events = env.events_with_reason("twin", "Conflict").await;
     assert_eq!(events.len(), 1, "one Conflict event");
+    env.stop().await;
+}
+
+/// The snapshot is younger than the create freshness bound, so the create is tried, answered
+/// 409, and the account listed again to name the trunk.
+async fn twin_after_last_list_is_conflict(flavor: Flavor) {
+    let env = Env::start(flavor).await;
+    ready_trunk(&env, "first", 24, json!({})).await;
+    let seeded = seed_twin(&env, "second", 25);
+    env.put_secret("second-sip", "password", "pw-second").await;
+    env.apply(&trunk(flavor, "second", 25)).await.expect("apply");
+    let t = env.wait_reason("second", "Conflict").await;
+    assert!(ready_message(&t).contains(&seeded), "the message names trunk {seeded}: {}", ready_message(&t));
+    assert!(ready_message(&t).contains("adoptExisting"), "and says how to take it over");
+    assert_eq!(env.remote().len(), 2);
+    env.stop().await;
+}
+
+/// Older than 2 s (`CREATE_FRESHNESS`), the drift-window snapshot is not trusted for a create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_is_decided_on_a_recent_list_not_the_drift_window_snapshot() {
+    let env = Env::start(Flavor::Autocalls).await;
+    ready_trunk(&env, "first", 26, json!({})).await;
+    let listed = Instant::now();
+    let seeded = seed_twin(&env, "second", 27);
+    env.put_secret("second-sip", "password", "pw-second").await;
+    // The scenario needs a snapshot older than the bound (drift interval 5 min keeps it cached).
+    tokio::time::sleep_until((listed + Duration::from_millis(2100)).into()).await;
+    env.provider.reset_calls();
+    env.apply(&trunk(Flavor::Autocalls, "second", 27)).await.expect("apply");
+    let t = env.wait_reason("second", "Conflict").await;
+    assert!(ready_message(&t).contains(&seeded));
+    assert_eq!(env.endpoint_calls(&create_endpoint(Flavor::Autocalls)), 0, "no create call");
+    assert_eq!(env.endpoint_calls(&list_endpoint(Flavor::Autocalls)), 1, "one fresh list");
     env.stop().await;
 }
 
