@@ -312,6 +312,21 @@ each_flavor! {
     lost_create_response_and_controller_crashes_never_duplicate_a_trunk => crashes_never_duplicate;
 }
 
+/// Found by the crash loop: a restart followed at once by a stop (the trunk was already Ready)
+/// hung forever in kube-runtime's graceful shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_stopped_right_after_start_stops_promptly() {
+    let mut env = Env::start(Flavor::Autocalls).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(10), async {
+        env.stop_controller().await;
+        env.start_controller();
+        env.stop_controller().await;
+    })
+    .await;
+    assert!(stopped.is_ok(), "the controller did not stop within 10 s");
+    env.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_create_response_and_crashes_never_duplicate_on_famulor_with_invisible_marker() {
     crash_iterations(Flavor::Famulor, Some(Behaviour { famulor_nickname_in_list: false, ..Behaviour::default() })).await;
