@@ -1,26 +1,12 @@
 //! End-to-end: a SipTrunk becomes a provider trunk through the real controller, for every
 //! provider flavor; deletion removes it; missing and invalid input makes no provider call.
 
+#[macro_use]
 mod common;
 
 use common::*;
 use serde_json::json;
 use siptrunk_operator::emulator::Flavor;
-
-/// Runs one async scenario for each provider flavor, as separate tests.
-macro_rules! each_flavor {
-    ($($name:ident => $scenario:path;)*) => {$(
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn autocalls() { $scenario(Flavor::Autocalls).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn famulor() { $scenario(Flavor::Famulor).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn bolna() { $scenario(Flavor::Bolna).await }
-        }
-    )*};
-}
 
 each_flavor! {
     applied_trunk_is_created_once_with_spec_fields_and_secret_password => created_once;

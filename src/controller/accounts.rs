@@ -21,6 +21,10 @@ use crate::provider::{ClientConfig, ProviderClient, ProviderError};
 pub const DEFAULT_DRIFT: Duration = Duration::from_secs(300);
 /// Shortest drift interval accepted (below 30s mostly spends the provider rate limit).
 pub const MIN_DRIFT: Duration = Duration::from_secs(1);
+/// Oldest snapshot a create may be decided on: a create is the one write that cannot be taken
+/// back, so a trunk that a human (or another replica) made since the last drift-window list must
+/// be seen first. Creates that come together still share one list.
+pub const CREATE_FRESHNESS: Duration = Duration::from_secs(2);
 /// Default provider request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -13,7 +13,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{Future, StreamExt};
+use futures::{Future, FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
@@ -25,6 +25,10 @@ use tracing::{info, warn};
 use crate::crd::{ClusterSipProvider, ProviderKind, SipProvider, SipTrunk};
 use crate::metrics::Metrics;
 pub use error::Error;
+
+/// Longest a graceful stop waits for running reconciles (each provider call has its own
+/// timeout, 10 s by default, so a reconcile normally ends well within this).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 /// What to watch and how hard to work.
 #[derive(Clone, Debug)]
@@ -198,6 +202,8 @@ pub async fn run(
         intervals: Mutex::default(),
     });
 
+    let shutdown = shutdown.shared();
+    let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let t1 = trunks.clone();
     let t2 = trunks.clone();
     let t3 = trunks.clone();
@@ -221,10 +227,11 @@ pub async fn run(
             let name = p.name_any();
             refs(&t3, |t| t.spec.provider_ref.kind == ProviderKind::ClusterSipProvider && t.spec.provider_ref.name == name)
         })
-        .graceful_shutdown_on(shutdown);
+        .graceful_shutdown_on(shutdown.clone());
 
     let ready_watch = {
         let readiness = readiness.clone();
+        let synced = synced.clone();
         let metrics = metrics.clone();
         async move {
             let ok = tokio::try_join!(
@@ -235,6 +242,7 @@ pub async fn run(
             );
             if ok.is_ok() {
                 info!("caches synced; ready");
+                synced.store(true, std::sync::atomic::Ordering::Relaxed);
                 readiness.set();
             }
             loop {
@@ -244,7 +252,7 @@ pub async fn run(
         }
     };
     let ready_task = tokio::spawn(ready_watch);
-    controller
+    let drive = controller
         .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
         .for_each(|res| async move {
             if let Err(e) = res {
@@ -255,8 +263,20 @@ pub async fn run(
                     other => warn!(error = %other, "controller error"),
                 }
             }
-        })
-        .await;
+        });
+    // kube-runtime holds its runner until the trunk cache is ready, and a graceful shutdown in
+    // that phase never completes (the watches stop, the cache never gets ready): a stop before
+    // the caches synced ends at once, and any stop gets SHUTDOWN_GRACE for running reconciles.
+    let deadline = async {
+        shutdown.await;
+        if synced.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        }
+    };
+    tokio::select! {
+        _ = drive => {}
+        _ = deadline => warn!("controller did not stop gracefully in time; dropping running reconciles"),
+    }
     ready_task.abort();
     info!("controller stopped");
 }

@@ -15,13 +15,13 @@ use sha2::Sha256;
 use tracing::{debug, info, warn};
 
 use super::Context;
-use super::accounts::{Account, MIN_DRIFT};
+use super::accounts::{Account, CREATE_FRESHNESS, MIN_DRIFT};
 use super::deref;
 use super::error::{Error, redact};
 use super::status::{self, Health};
 use super::validate;
 use crate::crd::{CreateIntent, DeletionPolicy, ProviderType, SipTrunk, SipTrunkStatus, TrunkSummary};
-use crate::model::{self, AdoptReason, Desired, Match, MatchInput, Remote};
+use crate::model::{self, AdoptReason, Desired, MarkerState, Match, MatchInput, Remote};
 use crate::provider::{Deleted, ProviderError};
 
 /// Finalizer that guards the remote trunk.
@@ -278,26 +278,23 @@ async fn observe_and_act(
     let cred_hash = password.as_ref().map(|p| credentials_hash(account.token(), p));
     let writes = !paused(trunk) && !trunk.spec.observe_only;
     let intent = status.create_intent.clone();
+    let recorded_id = status.trunk_id.clone();
     let input = MatchInput {
-        recorded_id: status.trunk_id.as_deref(),
+        recorded_id: recorded_id.as_deref(),
         marker: &marker,
         natural_key: &natural_key,
         pending_create_key: intent.as_ref().map(|i| i.natural_key.as_str()),
         adopt_existing: trunk.spec.adopt_existing,
     };
     let max_age = drift_interval(trunk, ctx);
-    let found = account.find(max_age, &input).await?;
+    let found = match account.find(max_age, &input).await? {
+        // Decide a create only on a recent list (the drift-window snapshot may predate a twin).
+        Match::Missing if max_age > CREATE_FRESHNESS => account.find(CREATE_FRESHNESS, &input).await?,
+        found => found,
+    };
     status.pending_changes = None;
     match found {
-        Match::Conflict(remote) => Err(Error::blocked(
-            "Conflict",
-            format!(
-                "the account already has trunk {} with the same {} and without this operator's marker; \
-                 set spec.adoptExisting: true to take it over, or change the spec",
-                remote.id(),
-                if matches!(remote, Remote::Bolna(_)) { "name" } else { "number, username and address" }
-            ),
-        )),
+        Match::Conflict(remote) => Err(conflict(&remote)),
         Match::Missing => {
             if !writes {
                 status.pending_changes = Some(vec!["create trunk".into()]);
@@ -313,8 +310,18 @@ async fn observe_and_act(
             status::write(api, trunk, status.clone()).await?;
             let created = match account.client.create(desired, password).await {
                 Ok(r) => r,
+                Err(ProviderError::Conflict { message }) => {
+                    // A twin appeared since the list: match again on a fresh one. A stranger's
+                    // trunk is the usual Conflict; anything else (e.g. our own create that was in
+                    // flight) is retried soon and then matched.
+                    account.invalidate().await;
+                    if let Match::Conflict(remote) = account.find(Duration::ZERO, &input).await? {
+                        return Err(conflict(&remote));
+                    }
+                    return Err(ProviderError::Transient(format!("create answered 409 ({message}); matching again")).into());
+                }
                 Err(e) => {
-                    if matches!(e, ProviderError::Conflict { .. } | ProviderError::Transient(_) | ProviderError::Protocol(_)) {
+                    if matches!(e, ProviderError::Transient(_) | ProviderError::Protocol(_)) {
                         account.invalidate().await;
                     }
                     return Err(e.into());
@@ -334,22 +341,36 @@ async fn observe_and_act(
         Match::Owned(remote) => {
             // List items lack the internal trunk ids (trap 2): one GET when status has none.
             let remote = if matches!(remote, Remote::Autocalls(_)) && status.inbound_trunk_id.is_none() {
-                account.client.get(&remote.id()).await?
+                account.client.get(&remote.id()).await?.with_list_fields(&remote)
             } else {
                 remote
             };
             let applied = status.credentials_hash.clone();
-            update_if_needed(account, desired, remote, password, cred_hash, applied, None).await
+            update_if_needed(account, desired, remote, password, cred_hash, applied, None, false).await
         }
         Match::Adoptable(remote, reason) => {
             let remote = match remote {
-                Remote::Autocalls(_) => account.client.get(&remote.id()).await?,
+                Remote::Autocalls(_) => account.client.get(&remote.id()).await?.with_list_fields(&remote),
                 other => other,
             };
             let applied = applied_hash(status, &intent, &remote, reason);
-            update_if_needed(account, desired, remote, password, cred_hash, applied, Some("adopted")).await
+            let write_marker = remote.marker_state(&marker) != MarkerState::Ours;
+            update_if_needed(account, desired, remote, password, cred_hash, applied, Some("adopted"), write_marker).await
         }
     }
+}
+
+/// The natural key is taken by a trunk without our marker.
+fn conflict(remote: &Remote) -> Error {
+    Error::blocked(
+        "Conflict",
+        format!(
+            "the account already has trunk {} with the same {} and without this operator's marker; \
+             set spec.adoptExisting: true to take it over, or change the spec",
+            remote.id(),
+            if matches!(remote, Remote::Bolna(_)) { "name" } else { "number, username and address" }
+        ),
+    )
 }
 
 /// The hash of the password the adopted trunk already has: the one sent by our own create
@@ -361,6 +382,7 @@ fn applied_hash(status: &SipTrunkStatus, intent: &Option<CreateIntent>, remote: 
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn update_if_needed(
     account: &Arc<Account>,
     desired: &Desired,
@@ -369,11 +391,15 @@ async fn update_if_needed(
     cred_hash: Option<String>,
     applied_hash: Option<String>,
     action_if_unchanged: Option<&'static str>,
+    write_marker: bool,
 ) -> Result<Observed, Error> {
     let pw = password.filter(|_| cred_hash.is_some() && cred_hash != applied_hash);
-    let Some(change) = desired.diff(&remote, pw) else {
+    let Some(mut change) = desired.diff(&remote, pw) else {
         return Err(Error::blocked("InvalidSpec", "the trunk at the provider belongs to another API family"));
     };
+    if write_marker {
+        change.write_marker(desired);
+    }
     if change.is_empty() {
         return Ok(Observed { remote: Some(remote), credentials_hash: cred_hash, action: action_if_unchanged, changed: vec![] });
     }

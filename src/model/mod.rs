@@ -67,6 +67,16 @@ impl Change {
     pub fn is_empty(&self) -> bool {
         self.fields().is_empty()
     }
+
+    /// Makes the change write the ownership marker even where the provider does not show the
+    /// current value (famulor may return no nickname at all): used when adopting, so an adopted
+    /// trunk always carries our marker afterwards. bolna's description is always returned, so
+    /// its diff already covers it.
+    pub fn write_marker(&mut self, desired: &Desired) {
+        if let (Change::Autocalls(u), Desired::Autocalls(d)) = (self, desired) {
+            u.nickname = Some(Some(d.nickname.clone()));
+        }
+    }
 }
 
 impl Remote {
@@ -110,6 +120,21 @@ impl Remote {
                 .description
                 .as_deref()
                 .and_then(|d| d.split_whitespace().find_map(|w| w.strip_prefix("key=")).map(str::to_string)),
+        }
+    }
+
+    /// Fills what a single-trunk read lacks from the list item of the same trunk: famulor's GET
+    /// omits the nickname its list returns, and dropping it would hide our marker (or a
+    /// stranger's nickname) from the diff.
+    pub fn with_list_fields(self, listed: &Remote) -> Remote {
+        match (self, listed) {
+            (Remote::Autocalls(mut t), Remote::Autocalls(l)) => {
+                if t.nickname.is_none() {
+                    t.nickname = l.nickname.clone();
+                }
+                Remote::Autocalls(t)
+            }
+            (other, _) => other,
         }
     }
 

@@ -365,3 +365,86 @@ pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 pub fn name_of(t: &SipTrunk) -> String {
     t.name_any()
 }
+
+/// Runs one async scenario (`async fn(Flavor)`) for each provider flavor, as separate tests
+/// named `<behaviour>::<flavor>`. Use with `#[macro_use] mod common;`.
+#[allow(unused_macros)]
+macro_rules! each_flavor {
+    ($($name:ident => $scenario:path;)*) => {$(
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn autocalls() { $scenario(siptrunk_operator::emulator::Flavor::Autocalls).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn famulor() { $scenario(siptrunk_operator::emulator::Flavor::Famulor).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn bolna() { $scenario(siptrunk_operator::emulator::Flavor::Bolna).await }
+        }
+    )*};
+}
+
+/// The documented route of the trunk collection (list and create) of a flavor.
+pub fn trunks_route(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::Autocalls | Flavor::Famulor => "/user/phone-numbers/sip-trunks",
+        Flavor::Bolna => "/sip-trunks/trunks",
+    }
+}
+
+/// The fault selector of the create call of a flavor.
+pub fn create_endpoint(flavor: Flavor) -> String {
+    format!("POST {}", trunks_route(flavor))
+}
+
+/// The fault selector of the list call of a flavor.
+pub fn list_endpoint(flavor: Flavor) -> String {
+    format!("GET {}", trunks_route(flavor))
+}
+
+/// A stored remote trunk's id as text (integer on autocalls/famulor, string on bolna).
+pub fn remote_id(r: &Value) -> String {
+    r["id"].as_str().map(str::to_string).unwrap_or_else(|| r["id"].to_string())
+}
+
+impl Env {
+    /// Calls of one exact endpoint ("METHOD /route/template"), any status.
+    pub fn endpoint_calls(&self, endpoint: &str) -> u64 {
+        self.provider.calls().endpoint(endpoint)
+    }
+
+    /// Provider write calls (POST, PUT, PATCH, DELETE), any route and status.
+    pub fn write_calls(&self) -> u64 {
+        let c = self.provider.calls();
+        ["POST", "PUT", "PATCH", "DELETE"].iter().map(|m| c.method(m)).sum()
+    }
+
+    /// Waits until the provider has counted `at_least` calls of `endpoint`.
+    pub async fn wait_endpoint_calls(&self, endpoint: &str, at_least: u64) {
+        let got = wait_until(DEADLINE, || async { self.endpoint_calls(endpoint) }, |n| *n >= at_least).await;
+        assert!(got.is_some(), "timed out waiting for {at_least} calls of {endpoint}; have {}", self.endpoint_calls(endpoint));
+    }
+
+    /// The one stored remote trunk (panics unless the account holds exactly one).
+    pub fn only_remote(&self) -> Value {
+        let r = self.remote();
+        assert_eq!(r.len(), 1, "exactly one trunk at the provider: {r:?}");
+        r[0].clone()
+    }
+
+    /// Events (events.k8s.io/v1) about the named object in the test namespace.
+    pub async fn events_for(&self, name: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
+        let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &self.ns);
+        let list = api.list(&Default::default()).await.expect("list events");
+        list.items.into_iter().filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)).collect()
+    }
+
+    /// Events about `name` with this reason.
+    pub async fn events_with_reason(&self, name: &str, reason: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
+        self.events_for(name).await.into_iter().filter(|e| e.reason.as_deref() == Some(reason)).collect()
+    }
+}
+
+/// The condition of `type_` on a trunk, if present.
+pub fn condition(t: &SipTrunk, type_: &str) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    t.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == type_).cloned())
+}
