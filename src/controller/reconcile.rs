@@ -345,7 +345,7 @@ async fn observe_and_act(
             } else {
                 remote
             };
-            let applied = status.credentials_hash.clone();
+            let applied = applied_hash(status, &remote, None);
             update_if_needed(account, desired, remote, password, cred_hash, applied, None, false).await
         }
         Match::Adoptable(remote, reason) => {
@@ -353,7 +353,7 @@ async fn observe_and_act(
                 Remote::Autocalls(_) => account.client.get(&remote.id()).await?.with_list_fields(&remote),
                 other => other,
             };
-            let applied = applied_hash(status, &intent, &remote, reason);
+            let applied = applied_hash(status, &remote, Some(reason));
             let write_marker = remote.marker_state(&marker) != MarkerState::Ours;
             update_if_needed(account, desired, remote, password, cred_hash, applied, Some("adopted"), write_marker).await
         }
@@ -373,11 +373,18 @@ fn conflict(remote: &Remote) -> Error {
     )
 }
 
-/// The hash of the password the adopted trunk already has: the one sent by our own create
-/// that lost its response (same natural key), else what status recorded.
-fn applied_hash(status: &SipTrunkStatus, intent: &Option<CreateIntent>, remote: &Remote, reason: AdoptReason) -> Option<String> {
-    match intent {
-        Some(i) if reason == AdoptReason::PendingCreate || i.natural_key == remote.natural_key() => i.credentials_hash.clone(),
+/// The hash of the password the provider's trunk already has. For a trunk we own (`None`):
+/// what status recorded. For one being adopted: the hash sent by our own create that lost its
+/// response (same natural key), else what status recorded. `plan` decides the same way.
+pub fn applied_hash(
+    status: &SipTrunkStatus,
+    remote: &Remote,
+    adopting: Option<AdoptReason>,
+) -> Option<String> {
+    match (&status.create_intent, adopting) {
+        (Some(i), Some(reason)) if reason == AdoptReason::PendingCreate || i.natural_key == remote.natural_key() => {
+            i.credentials_hash.clone()
+        }
         _ => status.credentials_hash.clone(),
     }
 }

@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::controller::accounts::{Account, Accounts};
 use crate::controller::deref::{self, ResolvedProvider};
 use crate::controller::error::redact;
-use crate::controller::reconcile::{PAUSED_ANNOTATION, credentials_hash};
+use crate::controller::reconcile::{self, PAUSED_ANNOTATION, credentials_hash};
 use crate::controller::validate;
 use crate::crd::{ProviderType, SipTrunk};
 use crate::metrics::Metrics;
@@ -465,7 +465,7 @@ impl Planner {
 
         // 5. Diff.
         let hash = password.as_ref().map(|p| credentials_hash(&token, p));
-        let (remote, adopt) = match found {
+        let (remote, adopt, adopting) = match found {
             Match::Missing => {
                 plan.action = Action::Create;
                 plan.password = Some(match (&trunk.spec.auth.password_secret_ref, &password) {
@@ -488,18 +488,13 @@ impl Planner {
                     ),
                 );
             }
-            Match::Owned(remote) | Match::Adoptable(remote, AdoptReason::Marker) => (remote, None),
-            Match::Adoptable(remote, reason) => (remote, Some(reason)),
+            Match::Owned(remote) => (remote, None, None),
+            Match::Adoptable(remote, AdoptReason::Marker) => (remote, None, Some(AdoptReason::Marker)),
+            Match::Adoptable(remote, reason) => (remote, Some(reason), Some(reason)),
         };
         plan.trunk_id = Some(remote.id());
-        // The hash the trunk's password was last applied with (as the reconcile decides it):
-        // a create that lost its answer sent the intent's; otherwise status records it.
-        let applied = match &intent {
-            Some(i) if adopt == Some(AdoptReason::PendingCreate) || i.natural_key == remote.natural_key() => {
-                i.credentials_hash.clone()
-            }
-            _ => status.credentials_hash.clone(),
-        };
+        // The hash the trunk's password was last applied with, decided as the reconcile does.
+        let applied = reconcile::applied_hash(&status, &remote, adopting);
         let (send_password, state) = match (&trunk.spec.auth.password_secret_ref, &password, &applied) {
             (None, _, _) => (false, Password::NotUsed),
             (Some(_), None, _) => (false, Password::Unavailable),
