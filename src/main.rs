@@ -81,12 +81,24 @@ enum Command {
         #[arg(long)]
         kube_addr: Option<SocketAddr>,
     },
+    /// Performance at scale against the stand-ins; prints a table (P1-P5).
+    Bench {
+        /// Small sizes and one run (a smoke check, not the targets).
+        #[arg(long)]
+        quick: bool,
+        /// Runs of P2, P3 and P5 (default: 3, quick: 1).
+        #[arg(long)]
+        runs: Option<usize>,
+        /// Only these figures, comma-separated (p1,p2,p3,p4,p5).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Demo { .. } => "error",
+        Command::Demo { .. } | Command::Bench { .. } => "error",
         _ => "info,kube=warn",
     };
     telemetry::init(cli.log_format, default_filter);
@@ -118,6 +130,13 @@ fn main() -> ExitCode {
                     kube_addr,
                 })
                 .await
+            }
+            Command::Bench { quick, runs, only } => {
+                let mut opts = if quick { siptrunk_operator::bench::BenchOptions::quick() } else { siptrunk_operator::bench::BenchOptions::full() };
+                opts.runs = runs.unwrap_or(opts.runs).max(1);
+                opts.only = only;
+                opts.operator_binary = std::env::current_exe().ok();
+                siptrunk_operator::bench::run(opts).await.map(|r| print!("{}", r.table()))
             }
             Command::Crd => siptrunk_operator::crd::to_yaml().map(|y| print!("{y}")).map_err(|e| e.to_string()),
             Command::Run { http_addr, watch_namespace, label_selector, concurrency, leader_elect, lease_name, lease_namespace } => {
