@@ -92,6 +92,9 @@ enum Command {
         /// Only these figures, comma-separated (p1,p2,p3,p4,p5).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
+        /// Trunks of P4 (default 10000, quick 200).
+        #[arg(long, hide = true)]
+        p4_n: Option<usize>,
     },
 }
 
@@ -131,11 +134,12 @@ fn main() -> ExitCode {
                 })
                 .await
             }
-            Command::Bench { quick, runs, only } => {
+            Command::Bench { quick, runs, only, p4_n } => {
                 let mut opts = if quick { siptrunk_operator::bench::BenchOptions::quick() } else { siptrunk_operator::bench::BenchOptions::full() };
                 opts.runs = runs.unwrap_or(opts.runs).max(1);
                 opts.only = only;
-                opts.operator_binary = std::env::current_exe().ok();
+                opts.p4_n = p4_n.unwrap_or(opts.p4_n);
+                opts.operator_binary = std::env::var_os("SIPTRUNK_BENCH_OPERATOR").map(Into::into).or_else(|| std::env::current_exe().ok());
                 siptrunk_operator::bench::run(opts).await.map(|r| print!("{}", r.table()))
             }
             Command::Crd => siptrunk_operator::crd::to_yaml().map(|y| print!("{y}")).map_err(|e| e.to_string()),
