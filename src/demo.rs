@@ -22,8 +22,9 @@ pub const EMBEDDED_EXAMPLES: &[(&str, &str)] = &[
     ("autocalls-credentials/trunk.yaml", include_str!("../examples/autocalls-credentials/trunk.yaml")),
     ("autocalls-extension/trunk.yaml", include_str!("../examples/autocalls-extension/trunk.yaml")),
     ("famulor-ip-allowlist/trunk.yaml", include_str!("../examples/famulor-ip-allowlist/trunk.yaml")),
+    ("bolna-dids/provider.yaml", include_str!("../examples/bolna-dids/provider.yaml")),
     ("bolna-dids/trunk.yaml", include_str!("../examples/bolna-dids/trunk.yaml")),
-    ("bolna-dids/credentials-trunk.yaml", include_str!("../examples/bolna-dids/credentials-trunk.yaml")),
+    ("bolna-dids/trunk-tls-credentials.yaml", include_str!("../examples/bolna-dids/trunk-tls-credentials.yaml")),
     ("cluster-provider/trunk.yaml", include_str!("../examples/cluster-provider/trunk.yaml")),
 ];
 

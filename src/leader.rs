@@ -71,9 +71,11 @@ impl Elector {
         }
     }
 
-    /// Renews the lease until a renewal fails for longer than the lease duration or another
-    /// candidate takes it; then returns (the caller must stop acting).
+    /// Renews the lease until renewals have failed for the renew deadline (two thirds of the
+    /// lease duration, so this replica stops acting before another may take the lease) or another
+    /// candidate took it; then returns (the caller must stop acting).
     pub async fn hold(&self) {
+        let deadline = self.cfg.lease_duration * 2 / 3;
         let mut last_ok = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(self.cfg.retry_period).await;
@@ -85,7 +87,8 @@ impl Elector {
                 }
                 Err(e) => {
                     warn!(error = %e, "lease renewal failed");
-                    if last_ok.elapsed() >= self.cfg.lease_duration {
+                    if last_ok.elapsed() >= deadline {
+                        warn!(?deadline, "could not renew the lease in time; stepping down");
                         return;
                     }
                 }
@@ -112,7 +115,9 @@ impl Elector {
 
     async fn try_acquire_or_renew(&self) -> Result<Attempt, kube::Error> {
         let now = Timestamp::now();
-        let secs = i32::try_from(self.cfg.lease_duration.as_secs()).unwrap_or(15);
+        // Whole seconds in the object, rounded up: a sub-second duration (tests) must not
+        // publish a lease that has expired on arrival.
+        let secs = i32::try_from(self.cfg.lease_duration.as_secs_f64().ceil().max(1.0) as u64).unwrap_or(15);
         match self.api.get_opt(&self.cfg.name).await? {
             None => {
                 let lease = Lease {

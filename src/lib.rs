@@ -4,7 +4,7 @@
 //! `provider` (HTTP clients), `controller` (reconcile pipeline), `runner` (wiring of one
 //! controller instance), `leader` (Lease election), `server` (metrics and health endpoints),
 //! `emulator` (provider stand-in), `kubeemu` (Kubernetes API stand-in), `demo` (everything in
-//! one process).
+//! one process), `plan` (what the operator would do for YAML files, read-only).
 
 pub mod bench;
 pub mod controller;
@@ -15,6 +15,7 @@ pub mod kubeemu;
 pub mod leader;
 pub mod metrics;
 pub mod model;
+pub mod plan;
 pub mod provider;
 pub mod runner;
 pub mod server;

@@ -96,12 +96,57 @@ enum Command {
         #[arg(long, hide = true)]
         p4_n: Option<usize>,
     },
+    /// Show what the operator would do for the SipTrunks in YAML files, against the live
+    /// provider accounts: read-only, no cluster needed.
+    #[command(after_long_help = siptrunk_operator::plan::HELP)]
+    Plan {
+        /// YAML files or directories (recursive, multi-document); - reads standard input.
+        #[arg(short = 'f', long = "filename", required = true, value_name = "PATH")]
+        files: Vec<PathBuf>,
+        /// Namespace of namespaced objects that name none.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: siptrunk_operator::plan::render::Format,
+        /// Use URL for every provider of TYPE (autocalls, famulor, bolna), e.g. a local emulator.
+        #[arg(long, value_name = "TYPE=URL", value_parser = siptrunk_operator::plan::parse_override)]
+        base_url_override: Vec<(String, String)>,
+    },
+}
+
+/// Runs `plan` and maps its outcome to the documented exit codes (0, 2, 1).
+fn run_plan(rt: &tokio::runtime::Runtime, command: Command) -> ExitCode {
+    let Command::Plan { files, namespace, output, base_url_override } = command else { return ExitCode::FAILURE };
+    use siptrunk_operator::plan;
+    let opts = plan::Options {
+        paths: files,
+        namespace,
+        base_url_overrides: base_url_override.into_iter().collect(),
+        env: std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| k.starts_with("SIPTRUNK_"))
+            .collect(),
+    };
+    match rt.block_on(plan::plan(opts)) {
+        Ok(p) => {
+            match output {
+                plan::render::Format::Text => print!("{}", plan::render::text(&p)),
+                plan::render::Format::Json => println!("{:#}", plan::render::json(&p)),
+            }
+            ExitCode::from(p.exit_code())
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Demo { .. } | Command::Bench { .. } => "error",
+        Command::Demo { .. } | Command::Plan { .. } | Command::Bench { .. } => "error",
         _ => "info,kube=warn",
     };
     telemetry::init(cli.log_format, default_filter);
@@ -113,6 +158,9 @@ fn main() -> ExitCode {
         }
     };
     siptrunk_operator::kubeemu::install_crypto_provider();
+    if let Command::Plan { .. } = cli.command {
+        return run_plan(&rt, cli.command);
+    }
     let result = rt.block_on(async move {
         match cli.command {
             Command::Emulator { flavor, port, token } => {
@@ -142,6 +190,7 @@ fn main() -> ExitCode {
                 opts.operator_binary = std::env::var_os("SIPTRUNK_BENCH_OPERATOR").map(Into::into).or_else(|| std::env::current_exe().ok());
                 siptrunk_operator::bench::run(opts).await.map(|r| print!("{}", r.table()))
             }
+            Command::Plan { .. } => Err("plan runs before this dispatch".into()),
             Command::Crd => siptrunk_operator::crd::to_yaml().map(|y| print!("{y}")).map_err(|e| e.to_string()),
             Command::Run { http_addr, watch_namespace, label_selector, concurrency, leader_elect, lease_name, lease_namespace } => {
                 let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("siptrunk-operator-{}", std::process::id()));

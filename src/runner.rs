@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use kube::Client;
 use tokio::sync::watch;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::controller::{self, Readiness};
 use crate::leader::{Elector, LeaseConfig};
@@ -24,10 +24,21 @@ pub struct RunOptions {
     pub lease: Option<LeaseConfig>,
 }
 
+/// `User-Agent` of every Kubernetes request the operator makes: API server audit logs (and the
+/// RBAC test, which tells the controller's requests from its own by it) name the operator.
+pub const USER_AGENT: &str = concat!("siptrunk-operator/", env!("CARGO_PKG_VERSION"));
+
+/// A Kubernetes client from `config` that identifies itself with [`USER_AGENT`].
+pub fn client(mut config: kube::Config) -> Result<Client, kube::Error> {
+    config.headers.push((http::header::USER_AGENT, http::HeaderValue::from_static(USER_AGENT)));
+    Client::try_from(config)
+}
+
 /// A running controller instance; stop it with `stop`.
 pub struct Instance {
-    stop: watch::Sender<bool>,
+    stop: Arc<watch::Sender<bool>>,
     done: tokio::task::JoinHandle<()>,
+    http_addr: Option<SocketAddr>,
     /// Its metrics.
     pub metrics: Arc<Metrics>,
     /// Its readiness.
@@ -35,13 +46,36 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Starts an instance on `client`.
+    /// Starts an instance on `client` (inside a Tokio runtime). The endpoints' port is bound
+    /// before this returns, so `http_addr` knows it (port 0 picks a free one).
     pub fn start(client: Client, opts: RunOptions) -> Instance {
         let metrics = Arc::new(Metrics::default());
         let readiness = Readiness::default();
         let (stop, stop_rx) = watch::channel(false);
+        let stop = Arc::new(stop);
+        let mut http_addr = None;
+        if let Some(addr) = opts.http_addr {
+            match bind(addr) {
+                Ok(listener) => {
+                    http_addr = listener.local_addr().ok();
+                    info!(addr = %http_addr.unwrap_or(addr), "serving /metrics, /healthz and /readyz");
+                    let (m, r, s) = (metrics.clone(), readiness.clone(), stopped(stop_rx.clone()));
+                    tokio::spawn(async move {
+                        if let Err(e) = crate::server::serve_on(listener, m, r, s).await {
+                            error!(error = %e, %addr, "operating endpoints stopped");
+                        }
+                    });
+                }
+                Err(e) => error!(error = %e, %addr, "cannot serve operating endpoints"),
+            }
+        }
         let done = tokio::spawn(run_instance(client, opts, metrics.clone(), readiness.clone(), stop_rx));
-        Instance { stop, done, metrics, readiness }
+        Instance { stop, done, http_addr, metrics, readiness }
+    }
+
+    /// Where /metrics, /healthz and /readyz listen, once bound.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// Graceful stop: the controller finishes running reconciles, the lease is released.
@@ -55,10 +89,21 @@ impl Instance {
         self.done.abort();
     }
 
-    /// Resolves when the instance ended by itself (e.g. lost its lease).
+    /// True when the instance ended by itself (it lost its lease).
     pub fn is_finished(&self) -> bool {
         self.done.is_finished()
     }
+
+    /// Resolves when the instance ends by itself (it lost its lease); consumes it.
+    pub async fn ended(self) {
+        let _ = self.done.await;
+    }
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
@@ -76,14 +121,6 @@ async fn run_instance(
     readiness: Readiness,
     stop: watch::Receiver<bool>,
 ) {
-    if let Some(addr) = opts.http_addr {
-        let (m, r, s) = (metrics.clone(), readiness.clone(), stopped(stop.clone()));
-        tokio::spawn(async move {
-            if let Err(e) = crate::server::serve(addr, m, r, s).await {
-                error!(error = %e, %addr, "cannot serve operating endpoints");
-            }
-        });
-    }
     let elector = opts.lease.clone().map(|cfg| Elector::new(client.clone(), cfg));
     if let Some(el) = &elector {
         // A standby is ready: it serves its endpoints, and a rolling update must not wait
@@ -127,13 +164,31 @@ async fn run_instance(
     }
 }
 
+/// How long a graceful stop may take before the process exits anyway: below the chart's
+/// terminationGracePeriodSeconds (30 s), so the exit is ours rather than a SIGKILL.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(25);
+
 /// The `run` command: until SIGTERM/SIGINT.
 pub async fn run_until_signal(opts: RunOptions) -> Result<(), String> {
-    let client = Client::try_default().await.map_err(|e| format!("cannot reach Kubernetes: {e}"))?;
+    let config = kube::Config::infer().await.map_err(|e| format!("no Kubernetes configuration: {e}"))?;
+    let client = client(config).map_err(|e| format!("cannot build the Kubernetes client: {e}"))?;
     let instance = Instance::start(client, opts);
-    shutdown_signal().await;
+    let stop = instance.stop.clone();
+    tokio::pin!(let ended = instance.ended(););
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = &mut ended => {
+            // A replica that lost its lease must not linger as a live but idle pod: exiting
+            // makes the kubelet restart it as a fresh standby.
+            return Err("lost the leader lease; exiting so that the pod restarts as a standby".into());
+        }
+    }
     info!("signal received; shutting down");
-    instance.stop().await;
+    let _ = stop.send(true);
+    if tokio::time::timeout(SHUTDOWN_GRACE, ended).await.is_err() {
+        warn!(grace = ?SHUTDOWN_GRACE, "shutdown took too long; exiting without waiting further");
+    }
+    info!("stopped");
     Ok(())
 }
 

@@ -36,7 +36,7 @@ async fn ready_handler(State(s): State<AppState>) -> impl IntoResponse {
     if s.readiness.is_ready() { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "caches not synced") }
 }
 
-/// Binds and serves until `shutdown` resolves; returns the bound address through `bound`.
+/// Binds and serves until `shutdown` resolves.
 pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
@@ -44,5 +44,15 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    serve_on(listener, metrics, readiness, shutdown).await
+}
+
+/// Serves on a bound listener (bind to port 0 and read `local_addr` first to learn the port).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, router(metrics, readiness)).with_graceful_shutdown(shutdown).await
 }

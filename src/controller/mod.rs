@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod deref;
 pub mod error;
+pub mod events;
 pub mod reconcile;
 pub mod status;
 pub mod validate;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use futures::{Future, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -58,7 +59,7 @@ pub struct Context {
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Events publisher.
-    pub recorder: Recorder,
+    pub recorder: events::Publisher,
     backoff: Mutex<HashMap<String, u32>>,
     intervals: Mutex<HashMap<String, Duration>>,
 }
@@ -147,7 +148,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (trunks_api, providers_api, secrets_api): (Api<SipTrunk>, Api<SipProvider>, Api<Secret>) = match &cfg.namespace {
-        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns), Api::all(client.clone())),
+        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
         None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client.clone())),
     };
     let cluster_api: Api<ClusterSipProvider> = Api::all(client.clone());
@@ -193,7 +194,7 @@ pub async fn run(
         secrets: secrets.clone(),
         accounts: accounts::Accounts::default(),
         metrics: metrics.clone(),
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: events::Publisher::new(client.clone(), reporter),
         backoff: Mutex::default(),
         intervals: Mutex::default(),
     });

@@ -99,11 +99,14 @@ struct Observed {
 }
 
 async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<Action, Error> {
-    let outcome = run_pipeline(trunk, ctx, api).await;
     let prev = trunk.status.clone().unwrap_or_default();
+    // The pipeline works on a copy of the status; on failure that copy is still what gets
+    // recorded, so a write-ahead create intent it already stored is not erased by this write.
+    let mut work = prev.clone();
+    let outcome = run_pipeline(trunk, ctx, api, &mut work).await;
     let generation = trunk.metadata.generation;
     let (health, mut status, err) = match outcome {
-        Ok((status, health)) => (health, status, None),
+        Ok(health) => (health, work, None),
         Err(e) => {
             let msg = redact(&e.to_string(), &[]);
             let health = if e.is_transient() {
@@ -111,7 +114,7 @@ async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<A
             } else {
                 Health::Stalled { reason: e.reason(), message: msg }
             };
-            (health, prev.clone(), Some(e))
+            (health, work, Some(e))
         }
     };
     status.observed_generation = generation;
@@ -136,10 +139,14 @@ fn drift_interval(trunk: &SipTrunk, ctx: &Context) -> Duration {
         .unwrap_or(super::accounts::DEFAULT_DRIFT)
 }
 
-async fn run_pipeline(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<(SipTrunkStatus, Health), Error> {
+async fn run_pipeline(
+    trunk: &SipTrunk,
+    ctx: &Context,
+    api: &Api<SipTrunk>,
+    status: &mut SipTrunkStatus,
+) -> Result<Health, Error> {
     let ns = trunk.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let name = trunk.name_any();
-    let mut status = trunk.status.clone().unwrap_or_default();
 
     // 1. Dereference.
     let provider = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)?;
@@ -158,14 +165,14 @@ async fn run_pipeline(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> R
     let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
     ctx.remember_account_interval(trunk, account.drift_interval);
 
-    let observed = observe_and_act(trunk, ctx, api, &account, &desired, password, &mut status)
+    let observed = observe_and_act(trunk, ctx, api, &account, &desired, password, status)
         .await
         .map_err(|e| match e {
             Error::Provider(p) => Error::Provider(redact_provider(p, &secret_refs)),
             other => other,
         })?;
     if let Some(remote) = &observed.remote {
-        record_remote(&mut status, remote);
+        record_remote(status, remote);
     }
     if observed.credentials_hash.is_some() {
         status.credentials_hash = observed.credentials_hash.clone();
@@ -186,7 +193,7 @@ async fn run_pipeline(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> R
     if status.last_sync_time.is_none() && health == Health::InSync {
         status.last_sync_time = Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     }
-    Ok((status, health))
+    Ok(health)
 }
 
 fn redact_provider(e: ProviderError, secrets: &[&str]) -> ProviderError {

@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SipProviderSpec {
-    /// Which provider API this account speaks. Immutable.
+    /// Which provider API this account speaks: autocalls (autocalls.ai), famulor (the same API on
+    /// famulor's host) or bolna (bolna.ai). Immutable.
     #[serde(rename = "type")]
     #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "type cannot change: create a new provider object"}]))]
     pub type_: ProviderType,
@@ -53,7 +54,8 @@ pub struct SipProviderSpec {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterSipProviderSpec {
-    /// Which provider API this account speaks. Immutable.
+    /// Which provider API this account speaks: autocalls (autocalls.ai), famulor (the same API on
+    /// famulor's host) or bolna (bolna.ai). Immutable.
     #[serde(rename = "type")]
     #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "type cannot change: create a new provider object"}]))]
     pub type_: ProviderType,

@@ -166,7 +166,9 @@ pub enum ProviderKind {
     ClusterSipProvider,
 }
 
-/// autocalls/famulor `sip_trunk_type`.
+/// autocalls/famulor: whether phoneNumber is a DID in E.164 form (number, the default) or an
+/// extension of 1-15 characters (extension); sent as `sip_trunk_type`. Immutable: the provider
+/// cannot change it in place.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NumberType {
@@ -197,7 +199,8 @@ pub struct TrunkAuth {
     /// source IP (outbound still uses the username and password).
     #[serde(rename = "type", default)]
     pub type_: AuthType,
-    /// SIP username, 3-128 characters.
+    /// SIP username, 3-128 characters without whitespace. bolna IP-based trunks do not use it
+    /// (bolna takes a username only for credentials trunks).
     #[schemars(length(min = 3, max = 128))]
     #[schemars(extend("x-kubernetes-validations" = [{
         "rule": "!self.matches('\\\\s')",
@@ -249,7 +252,8 @@ fn default_password_key() -> String {
     "password".to_string()
 }
 
-/// autocalls/famulor `sip_calling_format`.
+/// autocalls/famulor: how outbound numbers are formatted (`sip_calling_format`): +e164
+/// (+12025550123, the default), e164 (12025550123) or national (0741926265).
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum CallingFormat {
     /// International with + (+12025550123).
@@ -402,7 +406,7 @@ pub struct BolnaDid {
     pub name: Option<String>,
 }
 
-/// bolna SIP transport.
+/// SIP transport: udp (bolna's default), tcp or tls; sent as transport-udp and so on.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BolnaTransport {
@@ -425,8 +429,9 @@ impl BolnaTransport {
     }
 }
 
-/// bolna media encryption. Written `none` here (a YAML 1.1 parser such as kubectl's turns an
-/// unquoted `no` into `false`: API.md trap 15); sent to bolna as the string "no".
+/// SRTP: none (plain RTP) or sdes (SRTP with SDES keys; requires transport tls). Written none
+/// rather than bolna's "no", which a YAML 1.1 parser such as kubectl's reads as false; sent to
+/// bolna as the string "no".
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MediaEncryption {
@@ -471,8 +476,9 @@ pub struct SipTrunkStatus {
     /// When the operator last compared the provider's trunk with the spec and found them equal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<String>,
-    /// Keyed hash (HMAC-SHA256 with an operator key) of the password last applied; never the
-    /// password and never an unkeyed hash of it. A change of the Secret's value changes it.
+    /// Keyed hash (HMAC-SHA256 keyed with the provider account's API token) of the password last
+    /// applied; never the password and never an unkeyed hash of it. A change of the Secret's value
+    /// (or of the API token) changes it, and the password is sent again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_hash: Option<String>,
     /// Short, human-oriented view for kubectl columns.

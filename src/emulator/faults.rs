@@ -25,6 +25,10 @@ pub enum Hostile {
     WrongTypes,
     /// The real status (committed) with an empty body.
     EmptyBody,
+    /// A validation error with this status, without processing, whose message echoes the
+    /// request's `Authorization` header and body back (a careless provider). For checking that
+    /// neither the token nor a password reaches logs, conditions or events.
+    EchoRequest { status: u16 },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -201,6 +205,12 @@ impl Faults {
             }),
             Duration::ZERO,
         );
+    }
+
+    /// Add `d` of latency, after processing, to this share (0.0–1.0) of calls to `endpoint`: with a
+    /// `d` beyond the client's timeout, a share of writes is committed but answered too late.
+    pub fn delay_share(&self, endpoint: &str, share: f64, d: Duration) {
+        self.push(endpoint, Trigger::Share(share), None, d);
     }
 
     /// Answer the next `n` calls to `endpoint` with a hostile response.

@@ -142,6 +142,7 @@ async fn authenticated(
             }),
         ) => (wire::rate_limited(inner.flavor, retry_after, header), false),
         (_, Some(Action::Hostile(Hostile::Html { status }))) => (html_page(status), false),
+        (_, Some(Action::Hostile(Hostile::EchoRequest { status }))) => (echo(inner.flavor, status, req).await, false),
         (_, action) => {
             let resp = next.run(req).await;
             match action {
@@ -168,6 +169,48 @@ async fn authenticated(
 fn injected(inner: &Inner, endpoint: &str, status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     wire::injected(inner.flavor, endpoint, status)
+}
+
+/// A validation error that quotes the request back: the Authorization header in the message, and
+/// every string field of the JSON body in a per-field error (Laravel `errors` for autocalls/famulor,
+/// FastAPI `detail` for bolna), as a careless provider might.
+async fn echo(flavor: Flavor, status: u16, req: Request) -> Response {
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<(String, String)> = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+        .collect();
+    let message = format!("invalid request (Authorization: {auth})");
+    let body = match flavor {
+        Flavor::Autocalls | Flavor::Famulor => {
+            let errors: serde_json::Map<String, Value> = fields
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::json!([format!("The value {v} is invalid.")])))
+                .collect();
+            serde_json::json!({"message": message, "errors": errors})
+        }
+        Flavor::Bolna => {
+            let mut detail: Vec<Value> = fields
+                .iter()
+                .map(|(k, v)| serde_json::json!({"loc": ["body", k], "msg": format!("bad value {v}"), "type": "value_error"}))
+                .collect();
+            detail.push(serde_json::json!({"loc": ["header", "authorization"], "msg": message, "type": "value_error"}));
+            serde_json::json!({"detail": detail})
+        }
+    };
+    wire::json_response(status, body)
 }
 
 fn add_rate_headers(resp: &mut Response, h: ratelimit::Headers) {
@@ -247,7 +290,7 @@ async fn mangle(resp: Response, kind: Hostile) -> Response {
             Err(_) => bytes.to_vec(),
         },
         Hostile::EmptyBody => Vec::new(),
-        Hostile::Html { .. } => bytes.to_vec(),
+        Hostile::Html { .. } | Hostile::EchoRequest { .. } => bytes.to_vec(),
     };
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(out))

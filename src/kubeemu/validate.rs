@@ -114,7 +114,7 @@ fn prune(schema: &Value, v: &mut Value, path: &str, root: bool, unknown: &mut Ve
 }
 
 /// The structural schema rewritten for a JSON-Schema validator: `nullable` as a null type,
-/// int-or-string as anyOf, `x-kubernetes-*` dropped.
+/// int-or-string as anyOf, list-type set as uniqueItems, other `x-kubernetes-*` dropped.
 pub fn to_json_schema(s: &Value) -> Value {
     match s {
         Value::Object(m) => {
@@ -134,6 +134,10 @@ pub fn to_json_schema(s: &Value) -> Value {
                     _ => v.clone(),
                 };
                 out.insert(k.clone(), v);
+            }
+            // A real API server refuses duplicates in a set-typed list (422 Duplicate value).
+            if m.get("x-kubernetes-list-type").and_then(Value::as_str) == Some("set") {
+                out.insert("uniqueItems".into(), Value::Bool(true));
             }
             if m.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true) {
                 out.remove("type");
@@ -192,6 +196,7 @@ fn schema_causes(schema: &Value, obj: &Value) -> Vec<Cause> {
                 ("FieldValueTypeInvalid", field.clone(), format!("Invalid value: {shown}: {field} in body {}", want.split(" is not of type ").nth(1).map(|t| format!("must be of type {}", t.trim_matches('"'))).unwrap_or(want)))
             }
             ValidationErrorKind::MaxLength { limit } => ("FieldValueTooLong", field, format!("Too long: may not be more than {limit} bytes")),
+            ValidationErrorKind::UniqueItems => ("FieldValueDuplicate", field, format!("Duplicate value: {shown}")),
             ValidationErrorKind::MaxItems { limit } => ("FieldValueTooMany", field, format!("Too many: must have at most {limit} items")),
             ValidationErrorKind::MinLength { limit } => ("FieldValueInvalid", field.clone(), format!("Invalid value: {shown}: {field} in body should be at least {limit} chars long")),
             ValidationErrorKind::MinItems { limit } => ("FieldValueInvalid", field.clone(), format!("Invalid value: {shown}: {field} in body should have at least {limit} items")),

@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// What went wrong talking to a provider. Messages come from the provider's error body, never
-/// from request bodies, so they carry no passwords; callers still pass them through `redact`.
+/// What went wrong talking to a provider. Messages come from the provider's error body, which
+/// may echo the request: the HTTP client removes the token and every password it sent before an
+/// error leaves it (`redacted`); the controller redacts again with the Secrets it read.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum ProviderError {
     /// The API token was refused (401) or lacks permission (403).
@@ -64,6 +65,26 @@ fn summarize(message: &str, fields: &BTreeMap<String, Vec<String>>) -> String {
 }
 
 impl ProviderError {
+    /// The same error with every occurrence of each secret removed from its messages (a
+    /// provider may echo the request, including its password or the Authorization header).
+    pub fn redacted(self, secrets: &[&str]) -> ProviderError {
+        use crate::controller::error::redact;
+        let r = |m: String| redact(&m, secrets);
+        match self {
+            ProviderError::Unauthorized { status, message } => ProviderError::Unauthorized { status, message: r(message) },
+            ProviderError::NotFound { message } => ProviderError::NotFound { message: r(message) },
+            ProviderError::Invalid { status, message, fields } => ProviderError::Invalid {
+                status,
+                message: r(message),
+                fields: fields.into_iter().map(|(k, v)| (r(k), v.into_iter().map(r).collect())).collect(),
+            },
+            ProviderError::Conflict { message } => ProviderError::Conflict { message: r(message) },
+            ProviderError::Transient(m) => ProviderError::Transient(r(m)),
+            ProviderError::Protocol(m) => ProviderError::Protocol(r(m)),
+            other @ ProviderError::RateLimited { .. } => other,
+        }
+    }
+
     /// A bounded, CamelCase reason for conditions and metric labels.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -145,7 +145,7 @@ impl HttpClient {
         body: Option<&B>,
         endpoint: &'static str,
     ) -> Result<Response, ProviderError> {
-        let (status, bytes) = self.send_bytes(method, path, body, endpoint).await?;
+        let (status, bytes) = self.send_raw(method, path, body, endpoint).await?;
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
@@ -155,12 +155,33 @@ impl HttpClient {
         Ok(Response { status, body })
     }
 
-    /// Sends one request and returns the raw 2xx body, or the classified error.
-    async fn send_bytes<B: Serialize + ?Sized>(
+    /// Sends one request and returns the raw 2xx body, or the classified error, redacted of
+    /// the token and the request's passwords.
+    async fn send_raw<B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
         body: Option<&B>,
+        endpoint: &'static str,
+    ) -> Result<(StatusCode, Vec<u8>), ProviderError> {
+        let body = match body.map(serde_json::to_value).transpose() {
+            Ok(b) => b,
+            Err(e) => return Err(ProviderError::Protocol(format!("cannot encode the {endpoint} request: {e}"))),
+        };
+        // What a careless provider could echo back: the token and the passwords of this request.
+        let mut secrets = vec![self.cfg.token.expose_secret().to_string()];
+        if let Some(b) = &body {
+            password_values(b, false, &mut secrets);
+        }
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        self.send_value(method, path, body.as_ref(), endpoint).await.map_err(|e| e.redacted(&secrets))
+    }
+
+    async fn send_value(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
         endpoint: &'static str,
     ) -> Result<(StatusCode, Vec<u8>), ProviderError> {
         self.wait_turn().await;
@@ -214,7 +235,7 @@ impl HttpClient {
         endpoint: &'static str,
     ) -> Result<T, ProviderError> {
         // Straight from the bytes into `T`: a list of 10,000 trunks never exists as a `Value` tree.
-        let (status, bytes) = self.send_bytes(method, path, body, endpoint).await?;
+        let (status, bytes) = self.send_raw(method, path, body, endpoint).await?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"null" } else { &bytes };
         serde_json::from_slice(text).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => {
@@ -283,6 +304,20 @@ fn guard_window(rate_per_second: f64, burst: u32) -> Duration {
     Duration::from_secs_f64((f64::from(burst.max(1)) / rate * (1.0 + PACING_MARGIN)).min(MAX_RETRY_AFTER.as_secs_f64()))
 }
 
+/// String values under any key that names a password (`sip_password`, `auth_password`, ...).
+fn password_values(v: &Value, under_password: bool, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) if under_password => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| password_values(x, under_password, out)),
+        Value::Object(m) => {
+            for (k, x) in m {
+                password_values(x, under_password || k.to_ascii_lowercase().contains("password"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn quota(rate_per_second: f64, burst: u32) -> Quota {
     let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
     let per = if rate_per_second > 0.0 { Duration::from_secs_f64(1.0 / rate_per_second) } else { Duration::from_secs(1) };
@@ -292,7 +327,9 @@ fn quota(rate_per_second: f64, burst: u32) -> Quota {
 }
 
 async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
-    let mut out = Vec::new();
+    // Sized once from Content-Length (capped) instead of doubling through a large list.
+    let hint = resp.content_length().map_or(0, |n| n.min(MAX_BODY_BYTES as u64) as usize);
+    let mut out = Vec::with_capacity(hint);
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
@@ -307,8 +344,29 @@ async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, ProviderEr
     }
 }
 
+/// The TLS error somewhere in a transport error's chain (an `io::Error` hides its inner error
+/// from `source()`, so look inside it too).
+fn tls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur: Option<&'a (dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(t) = err.downcast_ref::<rustls::Error>() {
+            return Some(t);
+        }
+        if let Some(t) = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|i| tls_error(i)) {
+            return Some(t);
+        }
+        cur = err.source();
+    }
+    None
+}
+
 fn describe_transport_error(e: &reqwest::Error) -> String {
     // reqwest's Display includes the URL but never headers or bodies; say what kind it was.
+    if let Some(tls) = tls_error(e) {
+        return format!(
+            "TLS handshake failed: {tls} (if the provider uses a private CA, put it in the provider's spec.caBundle)"
+        );
+    }
     let kind = if e.is_timeout() {
         "timeout"
     } else if e.is_connect() {

@@ -1,43 +1,44 @@
 {{- /*
 THE PERMISSIONS OF THE OPERATOR: the one place that lists them.
-Every (Cluster)Role of this chart takes its rules from here, and
-tests/chart/test_chart.py compares the rendered rules with the list the
-controller needs. Change both together, and only for an API call the
-controller really makes.
+Every (Cluster)Role of this chart takes its rules from here. tests/rbac.rs
+records the Kubernetes API calls the real controller makes (in both watch
+modes) into tests/chart/controller-api-calls.json, and
+tests/chart/test_rbac_calls.py checks both directions against the rendered
+roles: every call is granted, every grant is used. Change both together.
 
-  siptrunk.dev             siptrunks                    get list watch patch
-                           siptrunks/status             get patch
-                           siptrunks/finalizers         update
-                           sipproviders                 get list watch
-                           clustersipproviders          get list watch
-                           sipproviders/status          get patch
-                           clustersipproviders/status   get patch
-  "" (core)                secrets                      get list watch   (read-only)
-  events.k8s.io            events                       create patch
-  coordination.k8s.io      leases                       get create update (leader election;
-                                                        Role in the release namespace)
+  siptrunk.dev             siptrunks                    list watch patch
+                                                        (patch: the finalizer, by JSON patch)
+                           siptrunks/status             patch   (server-side apply)
+                           sipproviders                 list watch
+                           clustersipproviders          list watch
+  "" (core)                secrets                      list watch   (read-only, from the cache)
+  events.k8s.io            events                       create patch (patch: event series)
+  coordination.k8s.io      leases                       create; get update on the one Lease
+                                                        (leader election; Role in the release namespace)
+
+Not granted, because no call needs them: get on anything but the Lease (every
+read comes from the watch caches), update/delete on SipTrunks, the /status of
+SipProviders and ClusterSipProviders (nothing writes it), and
+siptrunks/finalizers, which the OwnerReferencesPermissionEnforcement admission
+plugin checks only when an object names a SipTrunk as an owner with
+blockOwnerDeletion; the operator creates no such objects (Events point at
+their trunk through `regarding`, not ownerReferences).
 */ -}}
 
 {{- /* Rules on namespaced objects: ClusterRole in cluster mode, Role in the watched namespace otherwise. */ -}}
 {{- define "siptrunk-operator.rules.namespaced" -}}
 - apiGroups: ["siptrunk.dev"]
   resources: ["siptrunks"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["list", "watch", "patch"]
 - apiGroups: ["siptrunk.dev"]
   resources: ["siptrunks/status"]
-  verbs: ["get", "patch"]
-- apiGroups: ["siptrunk.dev"]
-  resources: ["siptrunks/finalizers"]
-  verbs: ["update"]
+  verbs: ["patch"]
 - apiGroups: ["siptrunk.dev"]
   resources: ["sipproviders"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: ["siptrunk.dev"]
-  resources: ["sipproviders/status"]
-  verbs: ["get", "patch"]
+  verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
@@ -47,10 +48,7 @@ controller really makes.
 {{- define "siptrunk-operator.rules.cluster" -}}
 - apiGroups: ["siptrunk.dev"]
   resources: ["clustersipproviders"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: ["siptrunk.dev"]
-  resources: ["clustersipproviders/status"]
-  verbs: ["get", "patch"]
+  verbs: ["list", "watch"]
 {{- end }}
 
 {{- /* Leader election: a Role in the release namespace. create cannot be limited by name. */ -}}
