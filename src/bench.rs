@@ -57,6 +57,8 @@ pub struct BenchOptions {
     pub p3_samples: usize,
     /// P4 trunks (and Secrets).
     pub p4_n: usize,
+    /// P4 drift interval; the controller runs one more interval after convergence.
+    pub p4_drift: Duration,
     /// P5 samples per run.
     pub p5_samples: usize,
     /// Runs of P2, P3 and P5 (the table shows the median of the runs).
@@ -83,6 +85,7 @@ impl BenchOptions {
             p2_burst: 5,
             p3_samples: 200,
             p4_n: 10_000,
+            p4_drift: Duration::from_secs(10),
             p5_samples: 50,
             runs: 3,
             operator_binary: None,
@@ -102,6 +105,7 @@ impl BenchOptions {
             p2_rate: 100,
             p3_samples: 20,
             p4_n: 200,
+            p4_drift: Duration::from_secs(2),
             p5_samples: 10,
             runs: 1,
             ..Self::full()
@@ -668,6 +672,31 @@ impl Drop for Tracker {
     }
 }
 
+/// The trunks that are not Ready, with their Ready condition (for error messages).
+async fn not_ready(client: &Client, tracker: &Tracker) -> String {
+    let api: Api<SipTrunk> = Api::namespaced(client.clone(), NS);
+    let Ok(list) = api.list(&Default::default()).await else { return "cannot list trunks".into() };
+    let stuck: Vec<String> = list
+        .items
+        .iter()
+        .filter(|t| tracker.get(&t.name_any()).is_none())
+        .take(5)
+        .map(|t| {
+            let s = t.status.as_ref();
+            let c = s.and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
+            format!(
+                "{} (finalizers {:?}, trunkId {:?}, intent {}, Ready {:?})",
+                t.name_any(),
+                t.finalizers(),
+                s.and_then(|s| s.trunk_id.clone()),
+                s.is_some_and(|s| s.create_intent.is_some()),
+                c.map(|c| format!("{} {}: {}", c.status, c.reason, c.message))
+            )
+        })
+        .collect();
+    format!("not Ready: {}", stuck.join("; "))
+}
+
 fn convergence_timeout(n: usize) -> Duration {
     Duration::from_secs(60 + (n as u64) / 20)
 }
@@ -732,7 +761,12 @@ async fn p2(opts: &BenchOptions) -> Result<P2Run, String> {
     world.provider.reset_calls();
     let t0 = Instant::now();
     let instance = world.controller(opts);
-    tracker.wait_count(opts.p2_n, convergence_timeout(opts.p2_n) + Duration::from_secs(opts.p2_n as u64 / u64::from(opts.p2_rate.max(1)))).await?;
+    let waited = tracker
+        .wait_count(opts.p2_n, convergence_timeout(opts.p2_n) + Duration::from_secs(opts.p2_n as u64 / u64::from(opts.p2_rate.max(1))))
+        .await;
+    if let Err(e) = waited {
+        return Err(format!("{e}; {}; provider calls: {:?}", not_ready(&world.client, &tracker).await, world.provider.calls().to_json()));
+    }
     let wall = t0.elapsed();
     let c = world.provider.calls();
     instance.stop().await;
@@ -788,7 +822,7 @@ async fn p3_p5(opts: &BenchOptions) -> Result<(Latencies, Latencies), String> {
 async fn p4(opts: &BenchOptions, bin: PathBuf) -> Result<P4Result, String> {
     let n = opts.p4_n;
     let world = World::start(None).await?;
-    let drift = Duration::from_secs(10);
+    let drift = opts.p4_drift;
     world.put_provider(drift, 100_000, 1_000).await?;
     world.create_trunks(0..n).await?;
     let dir = std::env::temp_dir().join(format!("siptrunk-bench-{}", std::process::id()));
