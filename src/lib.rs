@@ -6,6 +6,7 @@
 //! `emulator` (provider stand-in), `kubeemu` (Kubernetes API stand-in), `demo` (everything in
 //! one process), `plan` (what the operator would do for YAML files, read-only).
 
+pub mod bench;
 pub mod controller;
 pub mod crd;
 pub mod demo;

@@ -81,6 +81,21 @@ enum Command {
         #[arg(long)]
         kube_addr: Option<SocketAddr>,
     },
+    /// Performance at scale against the stand-ins; prints a table (P1-P5).
+    Bench {
+        /// Small sizes and one run (a smoke check, not the targets).
+        #[arg(long)]
+        quick: bool,
+        /// Runs of P2, P3 and P5 (default: 3, quick: 1).
+        #[arg(long)]
+        runs: Option<usize>,
+        /// Only these figures, comma-separated (p1,p2,p3,p4,p5).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Trunks of P4 (default 10000, quick 200).
+        #[arg(long, hide = true)]
+        p4_n: Option<usize>,
+    },
     /// Show what the operator would do for the SipTrunks in YAML files, against the live
     /// provider accounts: read-only, no cluster needed.
     #[command(after_long_help = siptrunk_operator::plan::HELP)]
@@ -131,7 +146,7 @@ fn run_plan(rt: &tokio::runtime::Runtime, command: Command) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Demo { .. } | Command::Plan { .. } => "error",
+        Command::Demo { .. } | Command::Plan { .. } | Command::Bench { .. } => "error",
         _ => "info,kube=warn",
     };
     telemetry::init(cli.log_format, default_filter);
@@ -166,6 +181,14 @@ fn main() -> ExitCode {
                     kube_addr,
                 })
                 .await
+            }
+            Command::Bench { quick, runs, only, p4_n } => {
+                let mut opts = if quick { siptrunk_operator::bench::BenchOptions::quick() } else { siptrunk_operator::bench::BenchOptions::full() };
+                opts.runs = runs.unwrap_or(opts.runs).max(1);
+                opts.only = only;
+                opts.p4_n = p4_n.unwrap_or(opts.p4_n);
+                opts.operator_binary = std::env::var_os("SIPTRUNK_BENCH_OPERATOR").map(Into::into).or_else(|| std::env::current_exe().ok());
+                siptrunk_operator::bench::run(opts).await.map(|r| print!("{}", r.table()))
             }
             Command::Plan { .. } => Err("plan runs before this dispatch".into()),
             Command::Crd => siptrunk_operator::crd::to_yaml().map(|y| print!("{y}")).map_err(|e| e.to_string()),

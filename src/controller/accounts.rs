@@ -52,6 +52,11 @@ impl Account {
         let mut snap = self.snapshot.lock().await;
         let stale = snap.fetched_at.is_none_or(|t| t.elapsed() >= max_age);
         if stale {
+            // Drop the old index before the new list arrives, so a large account is held once,
+            // not twice, at the peak; `fetched_at = None` makes every caller list again should
+            // this list fail, so nothing ever matches against the emptied index.
+            snap.index = TrunkIndex::default();
+            snap.fetched_at = None;
             let trunks = self.client.list().await?;
             snap.index = TrunkIndex::new(trunks);
             snap.fetched_at = Some(Instant::now());

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod deref;
 pub mod error;
+pub mod events;
 pub mod reconcile;
 pub mod status;
 pub mod validate;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use futures::{Future, FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -62,7 +63,7 @@ pub struct Context {
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Events publisher.
-    pub recorder: Recorder,
+    pub recorder: events::Publisher,
     backoff: Mutex<HashMap<String, u32>>,
     intervals: Mutex<HashMap<String, Duration>>,
 }
@@ -197,7 +198,7 @@ pub async fn run(
         secrets: secrets.clone(),
         accounts: accounts::Accounts::default(),
         metrics: metrics.clone(),
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: events::Publisher::new(client.clone(), reporter),
         backoff: Mutex::default(),
         intervals: Mutex::default(),
     });

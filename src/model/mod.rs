@@ -219,7 +219,8 @@ pub struct TrunkIndex {
 impl TrunkIndex {
     /// Indexes a full list.
     pub fn new(trunks: Vec<Remote>) -> Self {
-        let mut idx = TrunkIndex::default();
+        let n = trunks.len();
+        let mut idx = TrunkIndex { by_id: HashMap::with_capacity(n), by_marker: HashMap::with_capacity(n), by_key: HashMap::with_capacity(n) };
         for t in trunks {
             idx.upsert(t);
         }

@@ -1,7 +1,7 @@
 //! One HTTP client per provider account: bearer auth, timeouts, rate limiting, bounded bodies,
 //! and one tolerant parser for every documented error envelope.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,6 +24,10 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// value is capped so a hostile response can neither park an account forever nor overflow
 /// `Instant` arithmetic.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Share of the configured rate kept in reserve by the sliding-window guard, so that network
+/// jitter between the operator and the provider's own clock cannot push a window over its limit.
+pub const PACING_MARGIN: f64 = 0.02;
 
 /// Connection settings of one provider account.
 #[derive(Clone)]
@@ -78,6 +82,10 @@ pub struct HttpClient {
     http: reqwest::Client,
     cfg: ClientConfig,
     limiter: DefaultDirectRateLimiter,
+    /// Sliding-window guard: send instants of the last `burst` requests.
+    recent: Mutex<VecDeque<Instant>>,
+    /// At most `burst` requests in any window this long (burst / rate, plus the margin).
+    window: Duration,
     /// Set from a 429's Retry-After: no request leaves before this instant.
     blocked_until: Mutex<Option<Instant>>,
     metrics: Arc<Metrics>,
@@ -118,7 +126,9 @@ impl HttpClient {
         }
         let http = builder.build().map_err(|e| format!("cannot build HTTP client: {e}"))?;
         let limiter = RateLimiter::direct(quota(cfg.rate_per_second, cfg.burst));
-        Ok(HttpClient { http, cfg, limiter, blocked_until: Mutex::new(None), metrics })
+        let window = guard_window(cfg.rate_per_second, cfg.burst);
+        let recent = Mutex::new(VecDeque::with_capacity(cfg.burst.max(1) as usize));
+        Ok(HttpClient { http, cfg, limiter, recent, window, blocked_until: Mutex::new(None), metrics })
     }
 
     /// The account's provider type.
@@ -135,6 +145,25 @@ impl HttpClient {
         body: Option<&B>,
         endpoint: &'static str,
     ) -> Result<Response, ProviderError> {
+        let (status, bytes) = self.send_raw(method, path, body, endpoint).await?;
+        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .map_err(|e| ProviderError::Protocol(format!("HTTP {status} body is not JSON ({e})")))?
+        };
+        Ok(Response { status, body })
+    }
+
+    /// Sends one request and returns the raw 2xx body, or the classified error, redacted of
+    /// the token and the request's passwords.
+    async fn send_raw<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        endpoint: &'static str,
+    ) -> Result<(StatusCode, Vec<u8>), ProviderError> {
         let body = match body.map(serde_json::to_value).transpose() {
             Ok(b) => b,
             Err(e) => return Err(ProviderError::Protocol(format!("cannot encode the {endpoint} request: {e}"))),
@@ -154,7 +183,7 @@ impl HttpClient {
         path: &str,
         body: Option<&Value>,
         endpoint: &'static str,
-    ) -> Result<Response, ProviderError> {
+    ) -> Result<(StatusCode, Vec<u8>), ProviderError> {
         self.wait_turn().await;
         let url = format!("{}{}", self.cfg.base_url.trim_end_matches('/'), path);
         let mut req = self
@@ -183,13 +212,7 @@ impl HttpClient {
             .map(Duration::from_secs);
         let bytes = read_bounded(resp).await?;
         if status.is_success() {
-            let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-                Value::Null
-            } else {
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| ProviderError::Protocol(format!("HTTP {status} body is not JSON ({e})")))?
-            };
-            return Ok(Response { status, body });
+            return Ok((status, bytes));
         }
         let err = classify(status, &bytes, retry_header);
         if let ProviderError::RateLimited { retry_after } = &err {
@@ -211,9 +234,15 @@ impl HttpClient {
         body: Option<&B>,
         endpoint: &'static str,
     ) -> Result<T, ProviderError> {
-        let resp = self.send(method, path, body, endpoint).await?;
-        serde_json::from_value(resp.body)
-            .map_err(|e| ProviderError::Protocol(format!("{endpoint} response has an unexpected shape: {e}")))
+        // Straight from the bytes into `T`: a list of 10,000 trunks never exists as a `Value` tree.
+        let (status, bytes) = self.send_raw(method, path, body, endpoint).await?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"null" } else { &bytes };
+        serde_json::from_slice(text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                ProviderError::Protocol(format!("{endpoint} response has an unexpected shape: {e}"))
+            }
+            _ => ProviderError::Protocol(format!("HTTP {status} body is not JSON ({e})")),
+        })
     }
 
     async fn wait_turn(&self) {
@@ -230,10 +259,49 @@ impl HttpClient {
             waited = true;
             self.limiter.until_ready().await;
         }
+        waited |= self.guard().await;
         if waited {
             self.metrics.ratelimit_waits.get_or_create(&ProviderLabels { provider: self.cfg.provider.as_str() }).inc();
         }
     }
+
+    /// The sliding-window guard: at most `burst` requests in any `window`. The token bucket
+    /// alone lets `burst + rate * T` requests through in a window of T (a full bucket, then the
+    /// refill), which is more than "requestsPerMinute" promises and more than a provider that
+    /// counts in sliding windows accepts; with the guard any window of k * burst / rate seconds
+    /// carries at most k * burst requests. Returns true when it waited.
+    async fn guard(&self) -> bool {
+        let cap = self.cfg.burst.max(1) as usize;
+        let mut waited = false;
+        loop {
+            let wait = {
+                let Ok(mut recent) = self.recent.lock() else { return waited };
+                let now = Instant::now();
+                match recent.front() {
+                    Some(oldest) if recent.len() >= cap => {
+                        let age = now.saturating_duration_since(*oldest);
+                        if age >= self.window {
+                            recent.pop_front();
+                            recent.push_back(now);
+                            return waited;
+                        }
+                        self.window - age
+                    }
+                    _ => {
+                        recent.push_back(now);
+                        return waited;
+                    }
+                }
+            };
+            waited = true;
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+fn guard_window(rate_per_second: f64, burst: u32) -> Duration {
+    let rate = if rate_per_second > 0.0 { rate_per_second } else { 1.0 };
+    Duration::from_secs_f64((f64::from(burst.max(1)) / rate * (1.0 + PACING_MARGIN)).min(MAX_RETRY_AFTER.as_secs_f64()))
 }
 
 /// String values under any key that names a password (`sip_password`, `auth_password`, ...).
@@ -259,7 +327,9 @@ fn quota(rate_per_second: f64, burst: u32) -> Quota {
 }
 
 async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
-    let mut out = Vec::new();
+    // Sized once from Content-Length (capped) instead of doubling through a large list.
+    let hint = resp.content_length().map_or(0, |n| n.min(MAX_BODY_BYTES as u64) as usize);
+    let mut out = Vec::with_capacity(hint);
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
