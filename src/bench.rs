@@ -606,12 +606,12 @@ fn is_ready(t: &SipTrunk) -> bool {
     })
 }
 
-/// When each trunk first became Ready, and its provider id, by name.
-type ReadyTimes = Arc<Mutex<HashMap<String, (Instant, Option<String>)>>>;
+/// Name → (first seen Ready, trunk id).
+type ReadyMap = Arc<Mutex<HashMap<String, (Instant, Option<String>)>>>;
 
 /// Watches the bench namespace's SipTrunks and records when each first became Ready, and its id.
 struct Tracker {
-    ready: ReadyTimes,
+    ready: ReadyMap,
     count: watch::Receiver<usize>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -619,7 +619,7 @@ struct Tracker {
 impl Tracker {
     fn start(client: Client) -> Tracker {
         let api: Api<SipTrunk> = Api::namespaced(client, NS);
-        let ready: ReadyTimes = Arc::default();
+        let ready: ReadyMap = Arc::default();
         let (tx, count) = watch::channel(0usize);
         let r = ready.clone();
         let task = tokio::spawn(async move {

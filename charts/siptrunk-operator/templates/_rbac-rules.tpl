@@ -12,7 +12,7 @@ roles: every call is granted, every grant is used. Change both together.
                            sipproviders                 list watch
                            clustersipproviders          list watch
   "" (core)                secrets                      list watch   (read-only, from the cache)
-  events.k8s.io            events                       create (one Event per transition; no series)
+  events.k8s.io            events                       create patch (patch: event series)
   coordination.k8s.io      leases                       create; get update on the one Lease
                                                         (leader election; Role in the release namespace)
 
@@ -41,7 +41,7 @@ their trunk through `regarding`, not ownerReferences).
   verbs: ["list", "watch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
-  verbs: ["create"]
+  verbs: ["create", "patch"]
 {{- end }}
 
 {{- /* Rules on cluster-scoped objects: always in a ClusterRole. */ -}}
