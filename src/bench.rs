@@ -245,7 +245,11 @@ impl Report {
             w(&|r| r.target.chars().count(), "TARGET"),
             w(&|r| r.runs.chars().count(), "RUNS"),
         );
-        let _ = writeln!(out, "{:<3} {:<wm$}  {:<wr$}  {:<wt$}  {:<wn$}  VERDICT", "ID", "MEASURE", "RESULT", "TARGET", "RUNS");
+        let _ = writeln!(
+            out,
+            "{:<3} {:<wm$}  {:<wr$}  {:<wt$}  {:<wn$}  VERDICT",
+            "ID", "MEASURE", "RESULT", "TARGET", "RUNS"
+        );
         for r in &self.rows {
             let _ = writeln!(
                 out,
@@ -280,7 +284,9 @@ fn median_d(v: Vec<Duration>) -> Duration {
 
 fn read_proc_kib(pid: u32, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find_map(|l| l.strip_prefix(field)).and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+    s.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Runs the selected figures and builds the table.
@@ -459,9 +465,10 @@ impl World {
         .await
         .map_err(|e| format!("cannot start the Kubernetes API emulation: {e}"))?;
         let token = format!("bench-{:08x}", rand::random::<u32>());
-        let provider = ProviderEmulator::start(EmulatorConfig::new(Flavor::Autocalls).with_rate_limit(rate).with_token(&token))
-            .await
-            .map_err(|e| format!("cannot start the provider emulator: {e}"))?;
+        let provider =
+            ProviderEmulator::start(EmulatorConfig::new(Flavor::Autocalls).with_rate_limit(rate).with_token(&token))
+                .await
+                .map_err(|e| format!("cannot start the provider emulator: {e}"))?;
         let client = kube.client().map_err(|e| format!("client: {e}"))?;
         let nss: Api<Namespace> = Api::all(client.clone());
         let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).map_err(|e| e.to_string())?;
@@ -529,7 +536,11 @@ impl World {
                 let secrets = secrets.clone();
                 async move {
                     let s = Self::secret(&format!("t{i}-sip"), "password", &format!("pw-{i}-initial"));
-                    secrets.create(&PostParams::default(), &s).await.map(|_| ()).map_err(|e| format!("create secret {i}: {e}"))
+                    secrets
+                        .create(&PostParams::default(), &s)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| format!("create secret {i}: {e}"))
                 }
             })
             .buffer_unordered(32)
@@ -545,7 +556,11 @@ impl World {
                 let trunks = trunks.clone();
                 async move {
                     let t = trunk(i)?;
-                    trunks.create(&PostParams::default(), &t).await.map(|_| ()).map_err(|e| format!("create trunk {i}: {e}"))
+                    trunks
+                        .create(&PostParams::default(), &t)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| format!("create trunk {i}: {e}"))
                 }
             })
             .buffer_unordered(32)
@@ -602,7 +617,8 @@ fn trunk(i: usize) -> Result<SipTrunk, String> {
 
 fn is_ready(t: &SipTrunk) -> bool {
     t.status.as_ref().is_some_and(|s| {
-        s.observed_generation == t.metadata.generation && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+        s.observed_generation == t.metadata.generation
+            && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
     })
 }
 
@@ -765,10 +781,17 @@ async fn p2(opts: &BenchOptions) -> Result<P2Run, String> {
     let t0 = Instant::now();
     let instance = world.controller(opts);
     let waited = tracker
-        .wait_count(opts.p2_n, convergence_timeout(opts.p2_n) + Duration::from_secs(opts.p2_n as u64 / u64::from(opts.p2_rate.max(1))))
+        .wait_count(
+            opts.p2_n,
+            convergence_timeout(opts.p2_n) + Duration::from_secs(opts.p2_n as u64 / u64::from(opts.p2_rate.max(1))),
+        )
         .await;
     if let Err(e) = waited {
-        return Err(format!("{e}; {}; provider calls: {:?}", not_ready(&world.client, &tracker).await, world.provider.calls().to_json()));
+        return Err(format!(
+            "{e}; {}; provider calls: {:?}",
+            not_ready(&world.client, &tracker).await,
+            world.provider.calls().to_json()
+        ));
     }
     let wall = t0.elapsed();
     let c = world.provider.calls();

@@ -63,7 +63,8 @@ pub fn load_examples(dir: Option<&Path>) -> Result<Vec<Value>, String> {
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<(String, String)>) -> Result<(), String> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.flatten().collect();
+    let mut entries: Vec<_> =
+        std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.flatten().collect();
     entries.sort_by_key(|e| e.path());
     for e in entries {
         let p = e.path();
@@ -108,12 +109,15 @@ fn wire_providers(docs: &mut [Value], emulators: &BTreeMap<&'static str, Provide
         let Some(t) = d["spec"]["type"].as_str().map(str::to_string) else { continue };
         let Some(emu) = emulators.get(t.as_str()) else { continue };
         let r = &d["spec"]["apiTokenSecretRef"];
-        let ns = r["namespace"].as_str().or_else(|| d["metadata"]["namespace"].as_str()).unwrap_or("default").to_string();
+        let ns =
+            r["namespace"].as_str().or_else(|| d["metadata"]["namespace"].as_str()).unwrap_or("default").to_string();
         let name = r["name"].as_str().unwrap_or_default().to_string();
         let key = r["key"].as_str().unwrap_or("token").to_string();
         let token = secrets
             .iter()
-            .find(|s| s["metadata"]["name"] == name.as_str() && s["metadata"]["namespace"].as_str().unwrap_or("default") == ns)
+            .find(|s| {
+                s["metadata"]["name"] == name.as_str() && s["metadata"]["namespace"].as_str().unwrap_or("default") == ns
+            })
             .and_then(|s| s["stringData"][&key].as_str().map(str::to_string));
         if let Some(tok) = token {
             emu.add_token(&tok, None);
@@ -179,7 +183,11 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
     let client = kube.client().map_err(|e| format!("client: {e}"))?;
     println!("Kubernetes API (emulated): {}", kube.url());
     for (name, emu) in &emulators {
-        println!("{name:<9} provider (emulated): {}   stored trunks: {}/_emulator/trunks", emu.base_url(), emu_root(emu));
+        println!(
+            "{name:<9} provider (emulated): {}   stored trunks: {}/_emulator/trunks",
+            emu.base_url(),
+            emu_root(emu)
+        );
     }
     let instance = Instance::start(
         client.clone(),
@@ -227,7 +235,10 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
         println!("  kubectl -n telephony edit siptrunk main-line");
         println!("  kubectl explain siptrunk.spec.auth");
         for (name, emu) in &emulators {
-            println!("  curl -s {}/_emulator/trunks   # {name}: stored trunks, passwords only as hashes", emu_root(emu));
+            println!(
+                "  curl -s {}/_emulator/trunks   # {name}: stored trunks, passwords only as hashes",
+                emu_root(emu)
+            );
         }
         println!("Ctrl-C stops it.");
         crate::runner::shutdown_signal().await;
@@ -246,7 +257,8 @@ fn emu_root(emu: &ProviderEmulator) -> String {
 
 fn is_ready(t: &SipTrunk) -> bool {
     t.status.as_ref().is_some_and(|s| {
-        s.observed_generation == t.metadata.generation && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+        s.observed_generation == t.metadata.generation
+            && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
     })
 }
 

@@ -99,7 +99,8 @@ impl Elector {
     /// Gives the lease up (on graceful shutdown) so a standby takes over at once.
     pub async fn release(&self) {
         if let Ok(mut lease) = self.api.get(&self.cfg.name).await {
-            let ours = lease.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(self.cfg.identity.as_str());
+            let ours =
+                lease.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(self.cfg.identity.as_str());
             if ours {
                 if let Some(spec) = lease.spec.as_mut() {
                     spec.holder_identity = None;
@@ -142,9 +143,7 @@ impl Elector {
                 let holder = spec.holder_identity.clone().unwrap_or_default();
                 let ours = holder == self.cfg.identity;
                 let expired = match (&spec.renew_time, spec.lease_duration_seconds) {
-                    (Some(MicroTime(t)), Some(d)) => {
-                        now.as_millisecond() - t.as_millisecond() > i64::from(d) * 1000
-                    }
+                    (Some(MicroTime(t)), Some(d)) => now.as_millisecond() - t.as_millisecond() > i64::from(d) * 1000,
                     _ => true,
                 };
                 if !ours && !holder.is_empty() && !expired {

@@ -2,8 +2,8 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use siptrunk_operator::controller;
@@ -183,17 +183,32 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Bench { quick, runs, only, p4_n } => {
-                let mut opts = if quick { siptrunk_operator::bench::BenchOptions::quick() } else { siptrunk_operator::bench::BenchOptions::full() };
+                let mut opts = if quick {
+                    siptrunk_operator::bench::BenchOptions::quick()
+                } else {
+                    siptrunk_operator::bench::BenchOptions::full()
+                };
                 opts.runs = runs.unwrap_or(opts.runs).max(1);
                 opts.only = only;
                 opts.p4_n = p4_n.unwrap_or(opts.p4_n);
-                opts.operator_binary = std::env::var_os("SIPTRUNK_BENCH_OPERATOR").map(Into::into).or_else(|| std::env::current_exe().ok());
+                opts.operator_binary = std::env::var_os("SIPTRUNK_BENCH_OPERATOR")
+                    .map(Into::into)
+                    .or_else(|| std::env::current_exe().ok());
                 siptrunk_operator::bench::run(opts).await.map(|r| print!("{}", r.table()))
             }
             Command::Plan { .. } => Err("plan runs before this dispatch".into()),
             Command::Crd => siptrunk_operator::crd::to_yaml().map(|y| print!("{y}")).map_err(|e| e.to_string()),
-            Command::Run { http_addr, watch_namespace, label_selector, concurrency, leader_elect, lease_name, lease_namespace } => {
-                let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("siptrunk-operator-{}", std::process::id()));
+            Command::Run {
+                http_addr,
+                watch_namespace,
+                label_selector,
+                concurrency,
+                leader_elect,
+                lease_name,
+                lease_namespace,
+            } => {
+                let identity =
+                    std::env::var("POD_NAME").unwrap_or_else(|_| format!("siptrunk-operator-{}", std::process::id()));
                 run_until_signal(RunOptions {
                     http_addr: Some(http_addr),
                     controller: controller::Config { namespace: watch_namespace, label_selector, concurrency },

@@ -68,9 +68,7 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("siptrunk");
         let reconciles = Counter::default();
         let reconcile_errors = Family::<ReasonLabels, Counter>::default();
-        let reconcile_duration = Histogram::new(
-            [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
-        );
+        let reconcile_duration = Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
         let provider_calls = Family::<CallLabels, Counter>::default();
         let ratelimit_waits = Family::<ProviderLabels, Counter>::default();
         let actions = Family::<ActionLabels, Counter>::default();
@@ -82,11 +80,7 @@ impl Default for Metrics {
             "SipTrunk reconciles that failed, by condition reason",
             reconcile_errors.clone(),
         );
-        registry.register(
-            "reconcile_duration_seconds",
-            "Duration of SipTrunk reconciles",
-            reconcile_duration.clone(),
-        );
+        registry.register("reconcile_duration_seconds", "Duration of SipTrunk reconciles", reconcile_duration.clone());
         registry.register(
             "provider_calls",
             "Provider API calls by provider, endpoint and HTTP status",
@@ -98,11 +92,7 @@ impl Default for Metrics {
             ratelimit_waits.clone(),
         );
         registry.register("provider_writes", "Provider writes by action", actions.clone());
-        registry.register(
-            "reconciles_in_flight",
-            "SipTrunk reconciles running now",
-            reconciles_in_flight.clone(),
-        );
+        registry.register("reconciles_in_flight", "SipTrunk reconciles running now", reconciles_in_flight.clone());
         registry.register("trunks_watched", "SipTrunks in the controller cache", trunks_watched.clone());
         Metrics {
             registry,

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "cargo fmt --check (rustfmt.toml)"
+cargo fmt --check
+
 step "cargo build (all targets)"
 cargo build --all-targets --locked
 

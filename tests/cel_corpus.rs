@@ -51,7 +51,10 @@ fn crd_schemas() -> BTreeMap<(String, String), VersionSchema> {
             let structural = jsonschema::validator_for(&converted)
                 .unwrap_or_else(|e| panic!("{kind}: converted schema does not compile: {e}"));
             let cel = compile_schema(&openapi);
-            out.insert((kind.clone(), v["name"].as_str().unwrap().to_string()), VersionSchema { openapi, structural, cel });
+            out.insert(
+                (kind.clone(), v["name"].as_str().unwrap().to_string()),
+                VersionSchema { openapi, structural, cel },
+            );
         }
     }
     out
@@ -209,16 +212,59 @@ fn generated_cases(valid: &[ValidObject]) -> Vec<Built> {
         field: field.into(),
     };
     vec![
-        schema("51 allowed IPs", with("autocalls-ip", json!({"spec": {"auth": {"allowedInboundIps": ips}}})), "spec.auth.allowedInboundIps"),
-        schema("11 gateways", with("bolna-ip", json!({"spec": {"bolna": {"gateways": gateways}}})), "spec.bolna.gateways"),
-        schema("101 DIDs", with("bolna-userpass", json!({"spec": {"bolna": {"phoneNumbers": dids}}})), "spec.bolna.phoneNumbers"),
-        schema("username of 129 characters", with("autocalls-number", json!({"spec": {"auth": {"username": "u".repeat(129)}}})), "spec.auth.username"),
-        schema("bolna name of 101 characters", with("bolna-userpass", json!({"spec": {"bolna": {"name": "n".repeat(101)}}})), "spec.bolna.name"),
-        schema("DID label of 65 characters", with("bolna-userpass", json!({"spec": {"bolna": {"phoneNumbers": [{"number": "+14155551234", "name": "l".repeat(65)}]}}})), "spec.bolna.phoneNumbers.0.name"),
-        schema("sipAddress of 254 characters", with("autocalls-number", json!({"spec": {"sipAddress": format!("{}.example", "a".repeat(246))}})), "spec.sipAddress"),
-        schema("caBundle over 64 KiB", with("provider-autocalls", json!({"spec": {"caBundle": "A".repeat(65537)}})), "spec.caBundle"),
-        schema("baseUrl over 2048 characters", with("provider-autocalls", json!({"spec": {"baseUrl": format!("https://a.example/{}", "p".repeat(2040))}})), "spec.baseUrl"),
-        schema("Secret name over 253 characters", with("autocalls-number", json!({"spec": {"auth": {"passwordSecretRef": {"name": "s".repeat(254)}}}})), "spec.auth.passwordSecretRef.name"),
+        schema(
+            "51 allowed IPs",
+            with("autocalls-ip", json!({"spec": {"auth": {"allowedInboundIps": ips}}})),
+            "spec.auth.allowedInboundIps",
+        ),
+        schema(
+            "11 gateways",
+            with("bolna-ip", json!({"spec": {"bolna": {"gateways": gateways}}})),
+            "spec.bolna.gateways",
+        ),
+        schema(
+            "101 DIDs",
+            with("bolna-userpass", json!({"spec": {"bolna": {"phoneNumbers": dids}}})),
+            "spec.bolna.phoneNumbers",
+        ),
+        schema(
+            "username of 129 characters",
+            with("autocalls-number", json!({"spec": {"auth": {"username": "u".repeat(129)}}})),
+            "spec.auth.username",
+        ),
+        schema(
+            "bolna name of 101 characters",
+            with("bolna-userpass", json!({"spec": {"bolna": {"name": "n".repeat(101)}}})),
+            "spec.bolna.name",
+        ),
+        schema(
+            "DID label of 65 characters",
+            with(
+                "bolna-userpass",
+                json!({"spec": {"bolna": {"phoneNumbers": [{"number": "+14155551234", "name": "l".repeat(65)}]}}}),
+            ),
+            "spec.bolna.phoneNumbers.0.name",
+        ),
+        schema(
+            "sipAddress of 254 characters",
+            with("autocalls-number", json!({"spec": {"sipAddress": format!("{}.example", "a".repeat(246))}})),
+            "spec.sipAddress",
+        ),
+        schema(
+            "caBundle over 64 KiB",
+            with("provider-autocalls", json!({"spec": {"caBundle": "A".repeat(65537)}})),
+            "spec.caBundle",
+        ),
+        schema(
+            "baseUrl over 2048 characters",
+            with("provider-autocalls", json!({"spec": {"baseUrl": format!("https://a.example/{}", "p".repeat(2040))}})),
+            "spec.baseUrl",
+        ),
+        schema(
+            "Secret name over 253 characters",
+            with("autocalls-number", json!({"spec": {"auth": {"passwordSecretRef": {"name": "s".repeat(254)}}}})),
+            "spec.auth.passwordSecretRef.name",
+        ),
     ]
 }
 
@@ -256,8 +302,11 @@ fn cel_verdict(s: &VersionSchema, object: &Value, old: Option<&Value>) -> Result
     match Validator::new().validate_compiled(&s.cel, object, old) {
         Ok(()) => Ok(vec![]),
         Err(errs) => {
-            let broken: Vec<String> =
-                errs.iter().filter(|e| e.kind != ErrorKind::ValidationFailure).map(|e| format!("{:?}: {e}", e.kind)).collect();
+            let broken: Vec<String> = errs
+                .iter()
+                .filter(|e| e.kind != ErrorKind::ValidationFailure)
+                .map(|e| format!("{:?}: {e}", e.kind))
+                .collect();
             if broken.is_empty() {
                 Ok(errs.iter().map(|e| (norm(&e.field_path), e.rule.clone())).collect())
             } else {
@@ -268,7 +317,8 @@ fn cel_verdict(s: &VersionSchema, object: &Value, old: Option<&Value>) -> Result
 }
 
 fn controller_errors(object: &Value, provider: ProviderType) -> Result<Vec<String>, String> {
-    let spec: SipTrunkSpec = serde_json::from_value(object["spec"].clone()).map_err(|e| format!("spec does not deserialize: {e}"))?;
+    let spec: SipTrunkSpec =
+        serde_json::from_value(object["spec"].clone()).map_err(|e| format!("spec does not deserialize: {e}"))?;
     Ok(validate(&spec, provider).iter().map(|e| norm(&e.path)).collect())
 }
 
@@ -313,9 +363,9 @@ fn every_invalid_object_is_refused_by_the_layer_it_names() {
             },
             Layer::Controller => match cel_verdict(s, &c.object, c.old.as_ref()) {
                 Err(broken) => Err(format!("a CEL rule is broken: {broken}")),
-                Ok(refusals) if !refusals.is_empty() => {
-                    Err(format!("the schema can know this after all (CEL refused: {refusals:?}); move the case to `cel`"))
-                }
+                Ok(refusals) if !refusals.is_empty() => Err(format!(
+                    "the schema can know this after all (CEL refused: {refusals:?}); move the case to `cel`"
+                )),
                 Ok(_) => match c.provider_type.map(|p| controller_errors(&c.object, p)) {
                     None => Err("controller cases need a providerType".into()),
                     Some(Err(e)) => Err(e),
@@ -376,10 +426,16 @@ fn updates_of_mutable_fields_pass_the_transition_rules() {
     let valid = valid_objects();
     let base = |name: &str| valid.iter().find(|v| v.name == name).unwrap().object.clone();
     let updates = [
-        ("autocalls-number", json!({"spec": {"displayName": "Renamed", "sipAddress": "sip2.carrier.example", "auth": {"username": "other"}}})),
+        (
+            "autocalls-number",
+            json!({"spec": {"displayName": "Renamed", "sipAddress": "sip2.carrier.example", "auth": {"username": "other"}}}),
+        ),
         ("autocalls-ip", json!({"spec": {"numberType": "number"}})), // unset and explicit number are the same
         ("autocalls-ip", json!({"spec": {"auth": {"type": "credentials", "allowedInboundIps": null}}})), // autocalls can switch auth
-        ("bolna-userpass", json!({"spec": {"bolna": {"name": "renamed", "gateways": [{"address": "sip3.zadarma.com"}]}}})),
+        (
+            "bolna-userpass",
+            json!({"spec": {"bolna": {"name": "renamed", "gateways": [{"address": "sip3.zadarma.com"}]}}}),
+        ),
         ("provider-autocalls", json!({"spec": {"baseUrl": "https://app.autocalls.ai/api"}})),
     ];
     for (name, patch) in updates {
@@ -432,7 +488,8 @@ fn all_rule_texts(node: &Value, out: &mut BTreeSet<String>) {
 fn every_x_kubernetes_validations_rule_in_crds_compiles() {
     let schemas = crd_schemas();
     let text = std::fs::read_to_string(fixture_path("../../crds/siptrunk.dev.yaml")).unwrap();
-    let declared = text.lines().filter(|l| l.trim_start().starts_with("rule:") || l.trim_start().starts_with("- rule:")).count();
+    let declared =
+        text.lines().filter(|l| l.trim_start().starts_with("rule:") || l.trim_start().starts_with("- rule:")).count();
     let mut errors = Vec::new();
     let mut compiled = 0;
     for ((kind, version), s) in &schemas {
@@ -472,7 +529,11 @@ fn a_rule_that_does_not_compile_is_reported_as_broken_not_as_a_refusal() {
     let object = json!({"spec": {"a": "x"}});
     let errs = Validator::new().validate(&schema, &object, None).expect_err("a broken rule fails validation");
     assert!(errs.iter().any(|e| e.kind == ErrorKind::CompilationFailure), "{errs}");
-    let s = VersionSchema { structural: jsonschema::validator_for(&to_json_schema(&schema, true)).unwrap(), cel: compiled, openapi: schema };
+    let s = VersionSchema {
+        structural: jsonschema::validator_for(&to_json_schema(&schema, true)).unwrap(),
+        cel: compiled,
+        openapi: schema,
+    };
     assert!(cel_verdict(&s, &object, None).is_err(), "the harness treats it as broken");
 }
 

@@ -69,7 +69,11 @@ fn version_schemas() -> Vec<(String, Value)> {
         .iter()
         .flat_map(|c| {
             let kind = c["spec"]["names"]["kind"].as_str().unwrap().to_string();
-            c["spec"]["versions"].as_array().unwrap().iter().map(move |v| (format!("{kind}/{}", v["name"].as_str().unwrap()), v.clone()))
+            c["spec"]["versions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |v| (format!("{kind}/{}", v["name"].as_str().unwrap()), v.clone()))
         })
         .collect()
 }
@@ -77,7 +81,10 @@ fn version_schemas() -> Vec<(String, Value)> {
 #[test]
 fn the_committed_crds_equal_the_generated_ones() {
     let generated = siptrunk_operator::crd::to_yaml().unwrap();
-    assert!(generated == committed(), "crds/ is stale: run `cargo run -q -- crd > crds/siptrunk.dev.yaml` and tests/chart/sync_chart_files.py");
+    assert!(
+        generated == committed(),
+        "crds/ is stale: run `cargo run -q -- crd > crds/siptrunk.dev.yaml` and tests/chart/sync_chart_files.py"
+    );
 }
 
 #[test]
@@ -98,14 +105,18 @@ fn every_property_of_every_crd_has_a_description_that_explains_it() {
 #[test]
 fn the_description_check_catches_a_missing_description_and_an_unexplained_enum() {
     let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "description": "The spec of it.",
-        "properties": {
-            "a": {"type": "string"},
-            "b": {"type": "array", "description": "A list of things.", "items": {"type": "object", "properties": {"c": {"type": "string"}}}},
-            "mode": {"type": "string", "enum": ["fast", "slow"], "description": "How fast it goes: fast."}
-        }}}});
+    "properties": {
+        "a": {"type": "string"},
+        "b": {"type": "array", "description": "A list of things.", "items": {"type": "object", "properties": {"c": {"type": "string"}}}},
+        "mode": {"type": "string", "enum": ["fast", "slow"], "description": "How fast it goes: fast."}
+    }}}});
     assert_eq!(
         description_problems(&schema, "X"),
-        ["X.spec.a: no description", "X.spec.b[].c: no description", "X.spec.mode: description does not mention the value \"slow\""]
+        [
+            "X.spec.a: no description",
+            "X.spec.b[].c: no description",
+            "X.spec.mode: description does not mention the value \"slow\""
+        ]
     );
 }
 
@@ -114,10 +125,14 @@ fn siptrunk_columns_answer_is_it_working_and_what_is_its_id() {
     let c = crd("SipTrunk");
     let version = &c["spec"]["versions"][0];
     let columns = version["additionalPrinterColumns"].as_array().unwrap();
-    let default_view: Vec<&str> =
-        columns.iter().filter(|col| col["priority"].as_i64().unwrap_or(0) == 0).map(|col| col["name"].as_str().unwrap()).collect();
+    let default_view: Vec<&str> = columns
+        .iter()
+        .filter(|col| col["priority"].as_i64().unwrap_or(0) == 0)
+        .map(|col| col["name"].as_str().unwrap())
+        .collect();
     assert_eq!(default_view, ["Provider", "Number", "Address", "Trunk ID", "Ready", "Age"]);
-    let path = |name: &str| columns.iter().find(|col| col["name"] == name).unwrap()["jsonPath"].as_str().unwrap().to_string();
+    let path =
+        |name: &str| columns.iter().find(|col| col["name"] == name).unwrap()["jsonPath"].as_str().unwrap().to_string();
     assert_eq!(path("Trunk ID"), ".status.trunkId");
     assert_eq!(path("Ready"), ".status.conditions[?(@.type==\"Ready\")].status");
     assert_eq!(path("Age"), ".metadata.creationTimestamp");
@@ -194,7 +209,8 @@ fn the_three_kinds_share_a_category_and_have_short_names() {
     let mut shared: Option<BTreeSet<String>> = None;
     for c in &all {
         let names = &c["spec"]["names"];
-        let cats: BTreeSet<String> = names["categories"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect();
+        let cats: BTreeSet<String> =
+            names["categories"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect();
         shared = Some(match shared {
             None => cats,
             Some(s) => s.intersection(&cats).cloned().collect(),

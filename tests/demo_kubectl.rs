@@ -57,7 +57,9 @@ impl Demo {
     fn url_after(&self, prefix: &str) -> String {
         self.seen
             .iter()
-            .find_map(|l| l.trim().strip_prefix(prefix).map(|r| r.split_whitespace().next().unwrap_or_default().to_string()))
+            .find_map(|l| {
+                l.trim().strip_prefix(prefix).map(|r| r.split_whitespace().next().unwrap_or_default().to_string())
+            })
             .unwrap_or_else(|| panic!("no line starting with {prefix:?}"))
     }
 }
@@ -157,16 +159,54 @@ fn demo_keep_running_serves_kubectl_and_converges_its_changes() {
     std::fs::write(&file, EXTRA_TRUNK).expect("write yaml");
     let file = file.to_string_lossy().to_string();
     kubectl(&kubeconfig, &["apply", "-f", &file]);
-    kubectl_until(&kubeconfig, &["-n", "telephony", "get", "st", "night-line", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"], "night-line Ready", |o| o == "True");
-
-    // server-side apply of a change (as Argo CD / Flux do), then an edit through a patch.
-    std::fs::write(&file, EXTRA_TRUNK.replace("countryCode: US", "countryCode: CA").replace("Night line", "Night shift")).expect("write");
-    let out = kubectl(&kubeconfig, &["apply", "--server-side", "--force-conflicts", "-f", &file]);
-    assert!(out.contains("serverside-applied"), "{out}");
-    kubectl(&kubeconfig, &["-n", "telephony", "patch", "siptrunk", "night-line", "--type", "merge", "-p", r#"{"spec":{"callingFormat":"national"}}"#]);
     kubectl_until(
         &kubeconfig,
-        &["-n", "telephony", "get", "st", "night-line", "-o", "jsonpath={.metadata.generation} {.status.observedGeneration} {.status.conditions[?(@.type==\"Ready\")].status}"],
+        &[
+            "-n",
+            "telephony",
+            "get",
+            "st",
+            "night-line",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ],
+        "night-line Ready",
+        |o| o == "True",
+    );
+
+    // server-side apply of a change (as Argo CD / Flux do), then an edit through a patch.
+    std::fs::write(
+        &file,
+        EXTRA_TRUNK.replace("countryCode: US", "countryCode: CA").replace("Night line", "Night shift"),
+    )
+    .expect("write");
+    let out = kubectl(&kubeconfig, &["apply", "--server-side", "--force-conflicts", "-f", &file]);
+    assert!(out.contains("serverside-applied"), "{out}");
+    kubectl(
+        &kubeconfig,
+        &[
+            "-n",
+            "telephony",
+            "patch",
+            "siptrunk",
+            "night-line",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"callingFormat":"national"}}"#,
+        ],
+    );
+    kubectl_until(
+        &kubeconfig,
+        &[
+            "-n",
+            "telephony",
+            "get",
+            "st",
+            "night-line",
+            "-o",
+            "jsonpath={.metadata.generation} {.status.observedGeneration} {.status.conditions[?(@.type==\"Ready\")].status}",
+        ],
         "the edit to be observed and Ready",
         |o| {
             let f: Vec<&str> = o.split_whitespace().collect();

@@ -35,7 +35,13 @@ fn stored_dids(env: &Env) -> Vec<(String, bool)> {
 
 /// (number, id) pairs of status.phoneNumbers.
 fn status_dids(t: &SipTrunk) -> Vec<(String, String)> {
-    t.status.as_ref().and_then(|s| s.phone_numbers.clone()).unwrap_or_default().into_iter().map(|d| (d.number, d.id)).collect()
+    t.status
+        .as_ref()
+        .and_then(|s| s.phone_numbers.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| (d.number, d.id))
+        .collect()
 }
 
 async fn started(name: &str, bolna: Value) -> (Env, SipTrunk) {

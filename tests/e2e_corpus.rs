@@ -56,7 +56,11 @@ fn api_for(client: &Client, ns: &str, obj: &Value) -> Api<DynamicObject> {
     let kind = obj["kind"].as_str().expect("kind");
     let gvk = GroupVersionKind::gvk("siptrunk.dev", "v1alpha1", kind);
     let ar = ApiResource::from_gvk(&gvk);
-    if kind == "ClusterSipProvider" { Api::all_with(client.clone(), &ar) } else { Api::namespaced_with(client.clone(), ns, &ar) }
+    if kind == "ClusterSipProvider" {
+        Api::all_with(client.clone(), &ar)
+    } else {
+        Api::namespaced_with(client.clone(), ns, &ar)
+    }
 }
 
 /// Server-side apply with strict field validation (what kubectl does by default).
@@ -72,7 +76,9 @@ fn norm(path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_and_cel_cases_are_refused_by_the_api_server_with_422() {
-    let env = Env::start_with(Flavor::Autocalls, siptrunk_operator::emulator::EmulatorConfig::new(Flavor::Autocalls), false).await;
+    let env =
+        Env::start_with(Flavor::Autocalls, siptrunk_operator::emulator::EmulatorConfig::new(Flavor::Autocalls), false)
+            .await;
     let (valid, cases) = corpus();
     let mut failures = Vec::new();
     let (mut n422, mut n400, mut total) = (0, 0, 0);
@@ -90,8 +96,11 @@ async fn schema_and_cel_cases_are_refused_by_the_api_server_with_422() {
             Err(kube::Error::Api(s)) if s.code == 422 => {
                 n422 += 1;
                 let want = norm(&c.field);
-                let fields: Vec<String> = s.details.iter().flat_map(|d| d.causes.iter()).map(|c| norm(&c.field)).collect();
-                let named = fields.iter().any(|f| f == &want || want.starts_with(&format!("{f}.")) || f.starts_with(&format!("{want}.")))
+                let fields: Vec<String> =
+                    s.details.iter().flat_map(|d| d.causes.iter()).map(|c| norm(&c.field)).collect();
+                let named = fields
+                    .iter()
+                    .any(|f| f == &want || want.starts_with(&format!("{f}.")) || f.starts_with(&format!("{want}.")))
                     || s.message.contains(&c.field);
                 if !named {
                     failures.push(format!("{}: 422 but not at {want}: {fields:?} {}", c.name, s.message));
@@ -116,7 +125,9 @@ async fn controller_cases_are_invalid_spec_naming_the_field_without_provider_cal
         let obj = json!({"apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipProvider", "metadata": {"name": format!("p-{}", t.as_str())},
             "spec": {"type": t.as_str(), "apiTokenSecretRef": {"name": "provider-token", "key": "token"},
                      "baseUrl": env.provider.base_url(), "allowInsecureHttp": true}});
-        api.patch(&format!("p-{}", t.as_str()), &PatchParams::apply("e2e").force(), &Patch::Apply(&obj)).await.expect("provider");
+        api.patch(&format!("p-{}", t.as_str()), &PatchParams::apply("e2e").force(), &Patch::Apply(&obj))
+            .await
+            .expect("provider");
     }
     env.put_secret("corpus-sip", "password", "pw-corpus").await;
     env.provider.reset_calls();
@@ -129,7 +140,9 @@ async fn controller_cases_are_invalid_spec_naming_the_field_without_provider_cal
         if o["spec"]["auth"]["passwordSecretRef"].is_object() {
             o["spec"]["auth"]["passwordSecretRef"] = json!({"name": "corpus-sip", "key": "password"});
         }
-        apply(&env.client, &env.ns, &format!("c{i}"), o).await.unwrap_or_else(|e| panic!("{}: the API server must accept it: {e}", c.name));
+        apply(&env.client, &env.ns, &format!("c{i}"), o)
+            .await
+            .unwrap_or_else(|e| panic!("{}: the API server must accept it: {e}", c.name));
     }
     for (i, c) in &cases {
         let got = env.wait_reason(&format!("c{i}"), "InvalidSpec").await;

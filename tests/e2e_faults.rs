@@ -123,9 +123,11 @@ impl Run {
     /// Waits until every trunk is Ready at its generation and `extra` holds.
     async fn wait_converged(&self, extra: impl Fn(&[SipTrunk]) -> bool) -> Vec<SipTrunk> {
         let n = self.n as usize;
-        let got = wait_until(CONVERGE, || self.trunks(), |ts: &Vec<SipTrunk>| {
-            ts.len() == n && ts.iter().all(is_ready) && extra(ts)
-        })
+        let got = wait_until(
+            CONVERGE,
+            || self.trunks(),
+            |ts: &Vec<SipTrunk>| ts.len() == n && ts.iter().all(is_ready) && extra(ts),
+        )
         .await;
         match got {
             Some(ts) => ts,
@@ -186,11 +188,24 @@ impl Run {
             }
         }
         f.lost = why_lost.len();
-        let stray = remote.len().saturating_sub(by_user.len()) + by_user.keys().filter(|u| !u.starts_with("user")).count();
-        f.bound = clean_calls_per_trunk(flavor) * u64::from(self.n) + 3 * failed + self.starts * (1 + u64::from(self.n)) + bound_extra;
+        let stray =
+            remote.len().saturating_sub(by_user.len()) + by_user.keys().filter(|u| !u.starts_with("user")).count();
+        f.bound = clean_calls_per_trunk(flavor) * u64::from(self.n)
+            + 3 * failed
+            + self.starts * (1 + u64::from(self.n))
+            + bound_extra;
         let line = format!(
             "FAULTS scenario={} flavor={} n={} converged={} duplicates={} lost={} provider_calls={} failed_calls={} bound={} seconds={:.1}",
-            self.name, flavor, f.n, f.converged, f.duplicates, f.lost, f.provider_calls, f.failed_calls, f.bound, f.seconds
+            self.name,
+            flavor,
+            f.n,
+            f.converged,
+            f.duplicates,
+            f.lost,
+            f.provider_calls,
+            f.failed_calls,
+            f.bound,
+            f.seconds
         );
         println!("{line}");
         append_figures(&line);

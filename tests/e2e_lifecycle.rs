@@ -113,7 +113,8 @@ async fn drift_is_corrected(flavor: Flavor) {
     match flavor {
         Flavor::Autocalls | Flavor::Famulor => {
             env.provider.edit_trunk(&env.token, &id, json!({"sip_address": "rogue.example"}));
-            env.wait_remote("sip_address corrected", |r| r.len() == 1 && r[0]["sip_address"] == "sip.carrier.example").await;
+            env.wait_remote("sip_address corrected", |r| r.len() == 1 && r[0]["sip_address"] == "sip.carrier.example")
+                .await;
             let s = env.provider.trunk_stats(&env.token, &id).expect("stats");
             assert_eq!(s.updates, 1, "one update corrects the drift: {s:?}");
             assert_eq!(s.outbound_reprovisions, 1, "the address re-provisions the outbound trunk: {s:?}");
@@ -217,7 +218,11 @@ async fn unmarked_twin_is_conflict(flavor: Flavor) {
     env.put_secret("twin-sip", "password", "pw-twin").await;
     env.apply(&trunk(flavor, "twin", 21)).await.expect("apply");
     let t = env.wait_reason("twin", "Conflict").await;
-    assert!(ready_message(&t).contains(&seeded), "the message names the provider's trunk {seeded}: {}", ready_message(&t));
+    assert!(
+        ready_message(&t).contains(&seeded),
+        "the message names the provider's trunk {seeded}: {}",
+        ready_message(&t)
+    );
     assert_eq!(condition(&t, "Stalled").map(|c| c.status), Some("True".into()), "Stalled while the user must decide");
     assert_eq!(env.endpoint_calls(&create_endpoint(flavor)), 0, "no create call");
     assert_eq!(env.write_calls(), 0, "no write at all");
@@ -281,7 +286,10 @@ async fn adopt_existing_adopts(flavor: Flavor) {
         assert_eq!(status.outbound_trunk_id.as_deref(), r["outbound_trunk_id"].as_str(), "status ids filled");
     }
     if flavor == Flavor::Famulor {
-        assert!(env.endpoint_calls("PUT /user/phone-numbers/{id}") >= 1, "famulor takes the marker through the phone-number endpoint");
+        assert!(
+            env.endpoint_calls("PUT /user/phone-numbers/{id}") >= 1,
+            "famulor takes the marker through the phone-number endpoint"
+        );
     }
     assert_eq!(env.events_with_reason("adopt", "Adopted").await.len(), 1, "one Adopted event");
     env.stop().await;
@@ -329,7 +337,8 @@ async fn controller_stopped_right_after_start_stops_promptly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_create_response_and_crashes_never_duplicate_on_famulor_with_invisible_marker() {
-    crash_iterations(Flavor::Famulor, Some(Behaviour { famulor_nickname_in_list: false, ..Behaviour::default() })).await;
+    crash_iterations(Flavor::Famulor, Some(Behaviour { famulor_nickname_in_list: false, ..Behaviour::default() }))
+        .await;
 }
 
 async fn crashes_never_duplicate(flavor: Flavor) {
@@ -419,21 +428,21 @@ async fn suspended_writes(flavor: Flavor, how: Suspend) {
     ready_trunk(&env, "hold", 32, json!({})).await;
     let (change, field) = one_field_change(flavor);
     let (suspend, resume, reason) = match how {
-        Suspend::Paused => (
-            json!({"metadata": {"annotations": {"siptrunk.dev/paused": "true"}}}),
-            json!({}),
-            "Paused",
-        ),
-        Suspend::ObserveOnly => (json!({"spec": {"observeOnly": true}}), json!({"spec": {"observeOnly": false}}), "ObserveOnly"),
+        Suspend::Paused => (json!({"metadata": {"annotations": {"siptrunk.dev/paused": "true"}}}), json!({}), "Paused"),
+        Suspend::ObserveOnly => {
+            (json!({"spec": {"observeOnly": true}}), json!({"spec": {"observeOnly": false}}), "ObserveOnly")
+        }
     };
     env.provider.reset_calls();
     let mut t = trunk_with(flavor, "hold", 32, change.clone());
     merge(&mut t, suspend);
     env.apply(&t).await.expect("apply");
-    let held = env.wait_for("hold", &format!("Ready=False {reason} at its generation"), |t| {
-        ready_reason(t).as_deref() == Some(reason) && t.status.as_ref().and_then(|s| s.observed_generation) == t.metadata.generation
-    })
-    .await;
+    let held = env
+        .wait_for("hold", &format!("Ready=False {reason} at its generation"), |t| {
+            ready_reason(t).as_deref() == Some(reason)
+                && t.status.as_ref().and_then(|s| s.observed_generation) == t.metadata.generation
+        })
+        .await;
     let pending = held.status.as_ref().and_then(|s| s.pending_changes.clone()).unwrap_or_default();
     assert!(pending.iter().any(|p| p == field), "pendingChanges lists {field}: {pending:?}");
     assert_eq!(env.write_calls(), 0, "no provider write while suspended");
@@ -463,7 +472,9 @@ async fn refused_change(env: &Env, t: &Value) -> String {
 async fn number_type_change_is_refused_by_the_api_server_with_advice_to_recreate() {
     let env = Env::start_with(Flavor::Autocalls, EmulatorConfig::new(Flavor::Autocalls), false).await;
     env.apply(&trunk(Flavor::Autocalls, "fixed", 33)).await.expect("apply");
-    let msg = refused_change(&env, &trunk_with(Flavor::Autocalls, "fixed", 33, json!({"spec": {"numberType": "extension"}}))).await;
+    let msg =
+        refused_change(&env, &trunk_with(Flavor::Autocalls, "fixed", 33, json!({"spec": {"numberType": "extension"}})))
+            .await;
     assert!(msg.contains("numberType") && msg.contains("delete this SipTrunk and create it again"), "{msg}");
     env.stop().await;
 }
@@ -607,7 +618,9 @@ async fn ready_condition_carries_the_generation_of_each_spec_change() {
     let env = Env::start(Flavor::Autocalls).await;
     ready_trunk(&env, "gen", 52, json!({})).await;
     for format in ["national", "e164"] {
-        env.apply(&trunk_with(Flavor::Autocalls, "gen", 52, json!({"spec": {"callingFormat": format}}))).await.expect("apply");
+        env.apply(&trunk_with(Flavor::Autocalls, "gen", 52, json!({"spec": {"callingFormat": format}})))
+            .await
+            .expect("apply");
         let t = env.wait_ready("gen").await;
         let ready = condition(&t, "Ready").expect("Ready");
         assert_eq!(ready.observed_generation, t.metadata.generation, "Ready.observedGeneration");

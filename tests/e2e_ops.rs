@@ -68,10 +68,8 @@ async fn two_replicas_elect_one_leader_and_hand_over_on_graceful_stop() {
     let env = env().await;
     env.put_secret("one-sip", "password", "pw-one").await;
     env.put_secret("two-sip", "password", "pw-two").await;
-    let mut replicas: BTreeMap<String, Instance> = ["a", "b"]
-        .into_iter()
-        .map(|id| (id.to_string(), replica(&env, id, Duration::from_secs(3))))
-        .collect();
+    let mut replicas: BTreeMap<String, Instance> =
+        ["a", "b"].into_iter().map(|id| (id.to_string(), replica(&env, id, Duration::from_secs(3)))).collect();
     let leader = wait_holder(&env, "someone holds it", Option::is_some).await;
     let standby = if leader == "a" { "b" } else { "a" }.to_string();
 
@@ -136,10 +134,11 @@ async fn a_killed_leader_is_replaced_once_its_lease_expires() {
     let mut t = trunk(Flavor::Autocalls, "one", 1);
     merge(&mut t, json!({"spec": {"displayName": "Renamed after failover"}}));
     env.apply(&t).await.expect("apply");
-    let after = env.wait_for("one", "Ready at the new generation", |t| {
-        is_ready(t) && t.metadata.generation > before.metadata.generation
-    })
-    .await;
+    let after = env
+        .wait_for("one", "Ready at the new generation", |t| {
+            is_ready(t) && t.metadata.generation > before.metadata.generation
+        })
+        .await;
     assert!(is_ready(&after));
     assert_eq!(env.remote().len(), 1, "no second trunk");
     assert_eq!(creates(&env), 1, "the new leader adopted nothing twice and created nothing");
@@ -154,14 +153,19 @@ async fn a_replica_whose_lease_is_taken_stops_and_ends_without_releasing_it() {
     wait_holder(&env, "victim leads", |h| h.as_deref() == Some("victim")).await;
     // Another candidate writes the lease (as after a partition): the renewal sees a live holder.
     let api: Api<Lease> = Api::namespaced(env.client.clone(), &env.ns);
-    let stolen = wait_until(DEADLINE, || async {
-        let mut lease = api.get(LEASE).await.expect("lease");
-        let spec = lease.spec.get_or_insert_with(Default::default);
-        spec.holder_identity = Some("thief".into());
-        spec.lease_duration_seconds = Some(60);
-        spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(k8s_openapi::jiff::Timestamp::now()));
-        api.replace(LEASE, &Default::default(), &lease).await.is_ok()
-    }, |ok| *ok)
+    let stolen = wait_until(
+        DEADLINE,
+        || async {
+            let mut lease = api.get(LEASE).await.expect("lease");
+            let spec = lease.spec.get_or_insert_with(Default::default);
+            spec.holder_identity = Some("thief".into());
+            spec.lease_duration_seconds = Some(60);
+            spec.renew_time =
+                Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(k8s_openapi::jiff::Timestamp::now()));
+            api.replace(LEASE, &Default::default(), &lease).await.is_ok()
+        },
+        |ok| *ok,
+    )
     .await;
     assert!(stolen.is_some(), "could not write the lease");
     let ended = wait_until(DEADLINE, || async { replica.is_finished() }, |f| *f).await;
@@ -175,12 +179,16 @@ async fn a_replica_whose_lease_is_taken_stops_and_ends_without_releasing_it() {
 fn label_ok(key: &str, value: &str) -> bool {
     match key {
         "provider" => ["autocalls", "famulor", "bolna"].contains(&value),
-        "endpoint" => [
-            "list", "get", "create", "update", "delete", "set_nickname", "list_numbers", "add_number", "remove_number",
-        ]
-        .contains(&value),
+        "endpoint" => {
+            ["list", "get", "create", "update", "delete", "set_nickname", "list_numbers", "add_number", "remove_number"]
+                .contains(&value)
+        }
         "status" => value == "error" || (value.len() == 3 && value.bytes().all(|b| b.is_ascii_digit())),
-        "reason" => value.len() <= 40 && value.starts_with(|c: char| c.is_ascii_uppercase()) && value.chars().all(|c| c.is_ascii_alphanumeric()),
+        "reason" => {
+            value.len() <= 40
+                && value.starts_with(|c: char| c.is_ascii_uppercase())
+                && value.chars().all(|c| c.is_ascii_alphanumeric())
+        }
         "action" => ["created", "updated", "adopted", "deleted", "orphaned"].contains(&value),
         "le" => value == "+Inf" || value.parse::<f64>().is_ok(),
         _ => false,
@@ -347,9 +355,11 @@ async fn the_run_binary_logs_json_and_exits_0_on_sigterm_releasing_its_lease() {
     let lines = collect_lines(child.stderr.take().expect("stderr"));
 
     wait_holder(&env, "the binary leads", |h| h.as_deref() == Some("binary-pod")).await;
-    let addr: SocketAddr = wait_until(DEADLINE, || async { json_lines(&lines) }, |ls| {
-        ls.iter().any(|l| l["message"] == "serving /metrics, /healthz and /readyz")
-    })
+    let addr: SocketAddr = wait_until(
+        DEADLINE,
+        || async { json_lines(&lines) },
+        |ls| ls.iter().any(|l| l["message"] == "serving /metrics, /healthz and /readyz"),
+    )
     .await
     .and_then(|ls| ls.into_iter().find_map(|l| l["addr"].as_str().and_then(|a| a.parse().ok())))
     .expect("the binary logs where its endpoints listen");
@@ -369,7 +379,8 @@ async fn the_run_binary_logs_json_and_exits_0_on_sigterm_releasing_its_lease() {
     assert_eq!(holder(&env).await, None, "the lease was released on the way out");
 
     // Let the reader drain the pipe, then check every line.
-    let done = wait_until(DEADLINE, || async { json_lines(&lines) }, |ls| ls.iter().any(|l| l["message"] == "stopped")).await;
+    let done =
+        wait_until(DEADLINE, || async { json_lines(&lines) }, |ls| ls.iter().any(|l| l["message"] == "stopped")).await;
     let logs = done.expect("the last log line says stopped");
     for l in &logs {
         assert!(l["level"].is_string() && l["timestamp"].is_string() && l["target"].is_string(), "log line shape: {l}");

@@ -64,7 +64,8 @@ fn b64(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = String::new();
     for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
             out.push(if i <= c.len() { T[((n >> (18 - 6 * i)) & 63) as usize] as char } else { '=' });
         }
@@ -111,7 +112,11 @@ async fn secrets_stay_secret(flavor: Flavor) {
     merge(&mut t, json!({"spec": {"driftCheckInterval": "1s"}}));
     env.apply(&t).await.expect("apply");
     let got = env.wait_reason("sec", "ProviderRejected").await;
-    assert!(ready_message(&got).contains("[redacted]"), "the echo reached the condition, redacted: {}", ready_message(&got));
+    assert!(
+        ready_message(&got).contains("[redacted]"),
+        "the echo reached the condition, redacted: {}",
+        ready_message(&got)
+    );
     snapshot(&got, &mut seen);
     merge(&mut t, json!({"spec": {"displayName": "Secure line"}}));
     env.apply(&t).await.expect("apply");
@@ -142,9 +147,11 @@ async fn secrets_stay_secret(flavor: Flavor) {
         _ => ("sip_address", json!("drift.carrier.example"), json!("sip.carrier.example")),
     };
     env.provider.edit_trunk(TOKEN, &id, json!({field: drifted}));
-    let repaired = wait_until(DEADLINE, || async { env.provider.trunks(TOKEN) }, |r: &Vec<Value>| {
-        r.first().is_some_and(|r| r[field] == wanted)
-    })
+    let repaired = wait_until(
+        DEADLINE,
+        || async { env.provider.trunks(TOKEN) },
+        |r: &Vec<Value>| r.first().is_some_and(|r| r[field] == wanted),
+    )
     .await;
     assert!(repaired.is_some(), "drift was repaired: {:?}", env.provider.trunks(TOKEN));
     let errors_before_repair = env.metrics();
@@ -180,7 +187,12 @@ async fn secrets_stay_secret(flavor: Flavor) {
     assert_clean("core events", &serde_json::to_string(&core_ev).unwrap_or_default(), &secrets);
     assert_clean("status", &seen.join("\n"), &secrets);
     assert_clean("metrics", &metrics, &secrets);
-    println!("SECURITY flavor={flavor} logs_bytes={} events={} statuses={} clean=true", logs.len(), ev.len(), seen.len());
+    println!(
+        "SECURITY flavor={flavor} logs_bytes={} events={} statuses={} clean=true",
+        logs.len(),
+        ev.len(),
+        seen.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,9 +216,11 @@ fn spec_for(flavor: Flavor) -> SipTrunkSpec {
 async fn provider_errors_and_debug_output_hold_no_secret(flavor: Flavor) {
     let token = "TKN-direct-Vb5nQ1sK";
     let pw = "PW-direct-Xc4mR8tY";
-    let emu = siptrunk_operator::emulator::ProviderEmulator::start(EmulatorConfig::new(flavor).with_rate_limit(None).with_token(token))
-        .await
-        .expect("emulator");
+    let emu = siptrunk_operator::emulator::ProviderEmulator::start(
+        EmulatorConfig::new(flavor).with_rate_limit(None).with_token(token),
+    )
+    .await
+    .expect("emulator");
     let ptype = provider_type(flavor);
     let cfg = ClientConfig {
         provider: ptype,
@@ -325,7 +339,8 @@ async fn a_ca_bundle_that_is_not_pem_is_provider_config_invalid_without_calls() 
 
 /// The CRDs without their CEL rules, as on an API server that does not enforce them (a CRD
 /// applied by an older chart, or validation switched off).
-fn crds_without_cel() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
+fn crds_without_cel()
+-> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
     fn strip(v: &mut Value) {
         match v {
             Value::Object(m) => {

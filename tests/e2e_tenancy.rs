@@ -64,10 +64,14 @@ impl Tenants {
 
     async fn wait(&self, ns: &str, name: &str, what: &str, pred: impl Fn(&SipTrunk) -> bool) -> SipTrunk {
         let api: Api<SipTrunk> = Api::namespaced(self.env.client.clone(), ns);
-        let got = wait_until(DEADLINE, || {
-            let api = api.clone();
-            async move { api.get_opt(name).await.ok().flatten() }
-        }, |t: &Option<SipTrunk>| t.as_ref().is_some_and(&pred))
+        let got = wait_until(
+            DEADLINE,
+            || {
+                let api = api.clone();
+                async move { api.get_opt(name).await.ok().flatten() }
+            },
+            |t: &Option<SipTrunk>| t.as_ref().is_some_and(&pred),
+        )
         .await;
         match got {
             Some(Some(t)) => t,
@@ -132,7 +136,11 @@ async fn a_cluster_provider_reads_its_token_only_from_the_namespace_it_names() {
     t.env.provider.reset_calls();
     t.apply_trunk(&b, tr).await;
     let got = t.wait(&b, "team", "SecretNotFound", |x| ready_reason(x).as_deref() == Some("SecretNotFound")).await;
-    assert!(ready_message(&got).contains(&format!("Secret {a}/shared-token")), "names the namespace it reads: {}", ready_message(&got));
+    assert!(
+        ready_message(&got).contains(&format!("Secret {a}/shared-token")),
+        "names the namespace it reads: {}",
+        ready_message(&got)
+    );
     assert_eq!(t.env.provider.total_calls(), 0, "no provider call without the token");
 
     // The token appears in A: the trunk wakes up and lands in A's account, not in B's.

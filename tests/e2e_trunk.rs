@@ -38,8 +38,16 @@ async fn created_once(flavor: Flavor) {
             assert_eq!(r["sip_calling_format"], "+e164");
             assert_eq!(r["inbound_authorization_type"], "auth");
             assert_eq!(r["country_code"], "US");
-            assert_eq!(status.inbound_trunk_id.as_deref(), r["inbound_trunk_id"].as_str(), "inbound id from the provider");
-            assert_eq!(status.outbound_trunk_id.as_deref(), r["outbound_trunk_id"].as_str(), "outbound id from the provider");
+            assert_eq!(
+                status.inbound_trunk_id.as_deref(),
+                r["inbound_trunk_id"].as_str(),
+                "inbound id from the provider"
+            );
+            assert_eq!(
+                status.outbound_trunk_id.as_deref(),
+                r["outbound_trunk_id"].as_str(),
+                "outbound id from the provider"
+            );
             assert!(status.inbound_trunk_id.as_deref().is_some_and(|s| s.starts_with("ST_")));
             let nick = r["nickname"].as_str().unwrap_or_default();
             assert!(nick.contains("op:"), "nickname carries the ownership marker: {nick:?}");

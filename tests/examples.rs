@@ -130,7 +130,8 @@ fn provider_type_of(trunk: &Doc, docs: &[Doc]) -> Result<ProviderType, String> {
     let kind = r["kind"].as_str().unwrap_or("SipProvider");
     let ns = if kind == "SipProvider" { trunk.namespace() } else { "" };
     let name = r["name"].as_str().unwrap_or_default();
-    let p = find(docs, kind, ns, name).ok_or_else(|| format!("{}: {kind} {ns}/{name} is not in the example", trunk.id()))?;
+    let p = find(docs, kind, ns, name)
+        .ok_or_else(|| format!("{}: {kind} {ns}/{name} is not in the example", trunk.id()))?;
     serde_json::from_value(p.value["spec"]["type"].clone()).map_err(|e| format!("{}: {e}", p.id()))
 }
 
@@ -156,10 +157,14 @@ fn every_siptrunk_dev_object_passes_the_committed_crd_schema_and_cel_rules() {
     }
     let mut checked = BTreeMap::<String, usize>::new();
     let mut failures = Vec::new();
-    for d in all_docs().into_iter().filter(|d| d.value["apiVersion"].as_str().is_some_and(|a| a.starts_with("siptrunk.dev/"))) {
+    for d in all_docs()
+        .into_iter()
+        .filter(|d| d.value["apiVersion"].as_str().is_some_and(|a| a.starts_with("siptrunk.dev/")))
+    {
         let version = d.value["apiVersion"].as_str().unwrap().split_once('/').unwrap().1.to_string();
         let plural = format!("{}s", d.kind().to_lowercase());
-        let rt = registry.get("siptrunk.dev", &version, &plural).unwrap_or_else(|| panic!("{}: no CRD serves it", d.id()));
+        let rt =
+            registry.get("siptrunk.dev", &version, &plural).unwrap_or_else(|| panic!("{}: no CRD serves it", d.id()));
         let mut obj = d.value.clone();
         // Strict: an unknown (misspelt) field is an error, as with kubectl's default --validate=strict.
         if let Err(e) = admit(&rt, &mut obj, None, FieldValidation::Strict) {
@@ -183,8 +188,14 @@ fn every_secret_is_an_obvious_placeholder() {
         assert!(!values.is_empty(), "{}", s.id());
         for (k, v) in values {
             let v = v.as_str().unwrap_or_default();
-            let rest = v.strip_prefix("replace-with-").unwrap_or_else(|| panic!("{} {k}: not a replace-with-... placeholder", s.id()));
-            assert!(rest.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{} {k}: {v:?} looks like a value", s.id());
+            let rest = v
+                .strip_prefix("replace-with-")
+                .unwrap_or_else(|| panic!("{} {k}: not a replace-with-... placeholder", s.id()));
+            assert!(
+                rest.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{} {k}: {v:?} looks like a value",
+                s.id()
+            );
         }
     }
 }
@@ -197,7 +208,10 @@ fn every_reference_resolves_within_the_example_or_a_declared_requirement() {
         for d in docs_of(&file) {
             let ns = d.namespace().to_string();
             if !ns.is_empty() && find(&docs[..applied_upto], "Namespace", "", &ns).is_none() {
-                failures.push(format!("{}: Namespace {ns} is not created before it (kubectl applies files in lexical order)", d.id()));
+                failures.push(format!(
+                    "{}: Namespace {ns} is not created before it (kubectl applies files in lexical order)",
+                    d.id()
+                ));
             }
             let spec = &d.value["spec"];
             let secret_ref = |ns: &str, r: &Value, default_key: &str| -> Option<String> {
@@ -250,17 +264,24 @@ fn the_examples_cover_the_documented_scenarios() {
     let trunks: Vec<&Doc> = docs.iter().filter(|d| d.kind() == "SipTrunk").collect();
     let spec = |d: &&Doc| d.value["spec"].clone();
     assert!(trunks.iter().any(|d| spec(d)["numberType"] == "extension"), "an extension");
-    assert!(trunks.iter().any(|d| spec(d)["auth"]["type"] == "ip" && spec(d)["sipAddress"].is_string()), "an autocalls/famulor IP allow-list");
+    assert!(
+        trunks.iter().any(|d| spec(d)["auth"]["type"] == "ip" && spec(d)["sipAddress"].is_string()),
+        "an autocalls/famulor IP allow-list"
+    );
     assert!(
         trunks.iter().any(|d| spec(d)["bolna"]["phoneNumbers"].as_array().is_some_and(|a| a.len() >= 2)),
         "a bolna trunk with several DIDs"
     );
     assert!(trunks.iter().any(|d| spec(d)["providerRef"]["kind"] == "ClusterSipProvider"), "a cluster-wide provider");
-    assert!(trunks.iter().any(|d| spec(d)["auth"]["type"] == "credentials" && spec(d)["numberType"] == "number"), "a DID with credentials");
+    assert!(
+        trunks.iter().any(|d| spec(d)["auth"]["type"] == "credentials" && spec(d)["numberType"] == "number"),
+        "a DID with credentials"
+    );
 }
 
 /// Scalars that YAML 1.1 parsers (kubectl, Helm) read as booleans (API.md trap 15).
-const YAML11_BOOLS: &[&str] = &["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"];
+const YAML11_BOOLS: &[&str] =
+    &["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"];
 
 #[test]
 fn no_example_has_a_scalar_that_kubectl_would_read_as_a_boolean() {

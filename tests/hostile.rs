@@ -12,8 +12,8 @@ use siptrunk_operator::crd::ProviderType;
 use siptrunk_operator::metrics::Metrics;
 use siptrunk_operator::model::autocalls::{Envelope, Trunk};
 use siptrunk_operator::model::bolna;
-use siptrunk_operator::provider::http::{ClientConfig, HttpClient, classify};
 use siptrunk_operator::provider::ProviderError;
+use siptrunk_operator::provider::http::{ClientConfig, HttpClient, classify};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn arb_json() -> impl Strategy<Value = Value> {
@@ -233,7 +233,8 @@ async fn send_to(response: &str) -> Result<Value, ProviderError> {
 
 #[tokio::test]
 async fn an_absurd_retry_after_header_is_capped_instead_of_overflowing() {
-    let e = send_to("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 18446744073709551615\r\nContent-Length: 0\r\n\r\n").await;
+    let e = send_to("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 18446744073709551615\r\nContent-Length: 0\r\n\r\n")
+        .await;
     match e {
         Err(ProviderError::RateLimited { retry_after: Some(d) }) => assert!(d <= Duration::from_secs(3600), "{d:?}"),
         other => panic!("{other:?}"),

@@ -67,9 +67,11 @@ async fn crud_conflict_and_generation() -> R {
     let err = trunks.replace("t1", &PostParams::default(), &stale).await;
     assert_eq!(err.as_ref().err().and_then(code), Some(409));
     // metadata-only and status changes do not bump generation
-    let p = trunks.patch("t1", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}}))).await?;
+    let p =
+        trunks.patch("t1", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}}))).await?;
     assert_eq!(p.metadata.generation, Some(2));
-    let p = trunks.patch_status("t1", &PatchParams::default(), &Patch::Merge(json!({"status": {"trunkId": "42"}}))).await?;
+    let p =
+        trunks.patch_status("t1", &PatchParams::default(), &Patch::Merge(json!({"status": {"trunkId": "42"}}))).await?;
     assert_eq!(p.metadata.generation, Some(2));
     assert_eq!(p.status.and_then(|s| s.trunk_id).as_deref(), Some("42"));
     // status in a main-resource write is ignored
@@ -91,11 +93,20 @@ async fn crud_conflict_and_generation() -> R {
     }
     let page = trunks.list(&ListParams::default().limit(2)).await?;
     assert_eq!(page.items.len(), 2);
-    let rest = trunks.list(&ListParams::default().limit(10).continue_token(page.metadata.continue_.as_deref().unwrap_or(""))).await?;
+    let rest = trunks
+        .list(&ListParams::default().limit(10).continue_token(page.metadata.continue_.as_deref().unwrap_or("")))
+        .await?;
     assert_eq!(rest.items.len(), 4);
     // leases (leader election): create, replace with the current resourceVersion, stale replace conflicts
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), "kube-system");
-    let l = leases.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "leader"}, "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}}))?).await?;
+    let l = leases
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "leader"}, "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}}),
+            )?,
+        )
+        .await?;
     let mut l2 = l.clone();
     if let Some(spec) = l2.spec.as_mut() {
         spec.holder_identity = Some("b".into());
@@ -143,9 +154,19 @@ async fn watcher_sees_changes_and_survives_cuts_and_410() -> R {
     api.create(&PostParams::default(), &trunk("a")?).await?;
     wait_event(&mut w, "ADDED a", |e| applied(e, "a")).await?;
     api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"spec": {"displayName": "x"}}))).await?;
-    wait_event(&mut w, "MODIFIED a", |e| matches!(e, watcher::Event::Apply(o) if o.spec.display_name.as_deref() == Some("x"))).await?;
+    wait_event(
+        &mut w,
+        "MODIFIED a",
+        |e| matches!(e, watcher::Event::Apply(o) if o.spec.display_name.as_deref() == Some("x")),
+    )
+    .await?;
     api.delete("a", &DeleteParams::default()).await?;
-    wait_event(&mut w, "DELETED a", |e| matches!(e, watcher::Event::Delete(o) if o.metadata.name.as_deref() == Some("a"))).await?;
+    wait_event(
+        &mut w,
+        "DELETED a",
+        |e| matches!(e, watcher::Event::Delete(o) if o.metadata.name.as_deref() == Some("a")),
+    )
+    .await?;
 
     // every watch stream now ends after one event: the watcher re-watches from its last resourceVersion
     emu.faults().set_watch_cut_after_events(Some(1));
@@ -174,11 +195,13 @@ async fn watcher_sees_changes_and_survives_cuts_and_410() -> R {
 
 #[tokio::test]
 async fn too_old_resource_version_gets_410_event() -> R {
-    let emu = KubeEmulator::start(EmulatorOptions { crds: crd::all(), history_limit: 16, ..Default::default() }).await?;
+    let emu =
+        KubeEmulator::start(EmulatorOptions { crds: crd::all(), history_limit: 16, ..Default::default() }).await?;
     let client = emu.client()?;
     let api: Api<Secret> = Api::default_namespaced(client);
     for i in 0..40 {
-        api.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": format!("s{i}")}}))?).await?;
+        api.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": format!("s{i}")}}))?)
+            .await?;
     }
     let mut stream = api.watch(&kube::api::WatchParams::default(), "1").await?.boxed();
     let first = tokio::time::timeout(Duration::from_secs(5), stream.next()).await?;
@@ -212,7 +235,9 @@ async fn finalizer_helper_and_deletion() -> R {
     let t = api.get("fin").await?;
     assert!(t.metadata.deletion_timestamp.is_some());
     // no new finalizers while deleting
-    let add = api.patch("fin", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": [fname, "other"]}}))).await;
+    let add = api
+        .patch("fin", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": [fname, "other"]}})))
+        .await;
     assert_eq!(add.err().as_ref().and_then(code), Some(422));
     // cleanup removes the finalizer (test + remove) and the object goes away
     let cleaned = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -286,7 +311,8 @@ async fn server_side_apply_main_and_status() -> R {
     let s2 = api.patch_status("ssa", &pp, &Patch::Apply(&less)).await?;
     assert_eq!(s2.status.and_then(|s| s.trunk_id), None);
     let calls = emu.calls();
-    assert!(calls.iter().any(|c| c.rbac() == "patch siptrunk.dev/siptrunks/status" && c.field_manager.as_deref() == Some("siptrunk-operator")));
+    assert!(calls.iter().any(|c| c.rbac() == "patch siptrunk.dev/siptrunks/status"
+        && c.field_manager.as_deref() == Some("siptrunk-operator")));
     emu.shutdown().await;
     Ok(())
 }
@@ -314,7 +340,8 @@ async fn schema_and_cel_rejections() -> R {
 
     // transition rule: providerRef is immutable
     api.create(&PostParams::default(), &trunk("imm")?).await?;
-    let r = api.patch("imm", &PatchParams::default(), &Patch::Merge(json!({"spec": {"providerRef": {"name": "q"}}}))).await;
+    let r =
+        api.patch("imm", &PatchParams::default(), &Patch::Merge(json!({"spec": {"providerRef": {"name": "q"}}}))).await;
     let msg = format!("{:?}", r.err());
     assert!(msg.contains("providerRef cannot change") && msg.contains("422"), "{msg}");
     // an allowed change still passes
@@ -329,7 +356,11 @@ async fn schema_and_cel_rejections() -> R {
 #[ignore = "manual: serves forever"]
 async fn serve_forever() -> R {
     let addr = std::env::var("KUBEEMU_ADDR").unwrap_or_else(|_| "127.0.0.1:6443".into()).parse()?;
-    KubeEmulator::run_until(EmulatorOptions { addr: Some(addr), crds: crd::all(), ..Default::default() }, std::future::pending()).await?;
+    KubeEmulator::run_until(
+        EmulatorOptions { addr: Some(addr), crds: crd::all(), ..Default::default() },
+        std::future::pending(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -361,7 +392,11 @@ impl Kubectl {
             cmd.env(k, v);
         }
         let out = cmd.output().await?;
-        Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into()))
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        ))
     }
     async fn ok(&self, args: &[&str]) -> Result<String, String> {
         match self.run(args, &[]).await {
@@ -426,7 +461,13 @@ async fn kubectl_end_to_end() -> R {
     assert!(out.contains("allowedInboundIps") && out.contains("How the trunk authenticates"), "{out}");
 
     // validation errors come back the way kubectl prints them
-    std::fs::write(&file, TRUNK_YAML.replace("name: main", "name: bad").replace("type: credentials, username: user1, passwordSecretRef: {name: s, key: password}", "type: ip, username: user1"))?;
+    std::fs::write(
+        &file,
+        TRUNK_YAML.replace("name: main", "name: bad").replace(
+            "type: credentials, username: user1, passwordSecretRef: {name: s, key: password}",
+            "type: ip, username: user1",
+        ),
+    )?;
     let (ok, _, err) = k.run(&["apply", "-f", &file], &[]).await?;
     assert!(!ok && err.contains("is invalid") && err.contains("spec.auth.allowedInboundIps"), "{err}");
 
@@ -482,12 +523,22 @@ async fn controller_converges_under_faults() -> R {
         let status = json!({"apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipTrunk",
             "status": {"trunkId": format!("id-{name}"), "observedGeneration": t.metadata.generation}});
         ctx.api.patch_status(&name, &PatchParams::apply("kubeemu-test").force(), &Patch::Apply(status)).await?;
-        let ev = KEvent { type_: EventType::Normal, reason: "Synced".into(), note: None, action: "Reconcile".into(), secondary: None };
+        let ev = KEvent {
+            type_: EventType::Normal,
+            reason: "Synced".into(),
+            note: None,
+            action: "Reconcile".into(),
+            secondary: None,
+        };
         ctx.recorder.publish(&ev, &t.object_ref(&())).await?;
         Ok::<Action, kube::Error>(Action::await_change())
     };
     let error_policy = |_: Arc<SipTrunk>, _: &kube::Error, _: Arc<Ctx>| Action::requeue(Duration::from_millis(50));
-    let ctrl = tokio::spawn(Controller::new(api.clone(), watcher::Config::default()).run(reconcile, error_policy, ctx).for_each(|_| async {}));
+    let ctrl = tokio::spawn(
+        Controller::new(api.clone(), watcher::Config::default())
+            .run(reconcile, error_policy, ctx)
+            .for_each(|_| async {}),
+    );
     for i in 0..6 {
         let mut created = false;
         for _ in 0..20 {
@@ -501,7 +552,14 @@ async fn controller_converges_under_faults() -> R {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let list = api.list(&ListParams::default()).await?;
-        let done = list.items.iter().filter(|t| t.status.as_ref().and_then(|s| s.trunk_id.as_deref()) == t.metadata.name.as_ref().map(|n| format!("id-{n}")).as_deref()).count();
+        let done = list
+            .items
+            .iter()
+            .filter(|t| {
+                t.status.as_ref().and_then(|s| s.trunk_id.as_deref())
+                    == t.metadata.name.as_ref().map(|n| format!("id-{n}")).as_deref()
+            })
+            .count();
         if done == 6 {
             break;
         }

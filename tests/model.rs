@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use siptrunk_operator::controller::validate;
 use siptrunk_operator::crd::ProviderType;
 use siptrunk_operator::model::{
-    self, AdoptReason, Desired, Match, MatchInput, MarkerState, Remote, TrunkIndex, autocalls, bolna,
+    self, AdoptReason, Desired, MarkerState, Match, MatchInput, Remote, TrunkIndex, autocalls, bolna,
 };
 
 const SECRET: &str = "hunter2-very-secret";
@@ -336,8 +336,12 @@ fn bolna_changed_gateway_sends_the_whole_list() {
 
 #[test]
 fn bolna_ip_identifiers_compare_as_a_set_and_are_sent_whole() {
-    let spec = set(bolna_spec(), "auth", json!({"type": "ip", "username": "acme_pbx",
-        "allowedInboundIps": ["198.51.100.0/28", "203.0.113.7"]}));
+    let spec = set(
+        bolna_spec(),
+        "auth",
+        json!({"type": "ip", "username": "acme_pbx",
+        "allowedInboundIps": ["198.51.100.0/28", "203.0.113.7"]}),
+    );
     let d = desired_bolna(spec, "carrier-a");
     let mut o = observed_bolna_for(&d);
     o.ip_identifiers.reverse();
@@ -367,7 +371,8 @@ fn bolna_soft_deleted_number_is_ignored_and_the_number_added_again() {
 
 #[test]
 fn bolna_missing_numbers_are_added_and_extra_ones_removed() {
-    let spec = set(bolna_spec(), "bolna.phoneNumbers", json!([{"number": "+919876543210"}, {"number": "+14155550100"}]));
+    let spec =
+        set(bolna_spec(), "bolna.phoneNumbers", json!([{"number": "+919876543210"}, {"number": "+14155550100"}]));
     let d = desired_bolna(spec, "carrier-a");
     let mut o = observed_bolna_for(&desired_bolna(bolna_spec(), "carrier-a"));
     o.phone_numbers.as_mut().unwrap().push(bolna::PhoneNumber {
@@ -388,7 +393,8 @@ fn bolna_password_is_sent_only_when_passed_and_only_on_userpass_trunks() {
     let (d, o) = bolna_in_sync();
     assert_eq!(patch(&bolna::diff(&d, &o, None)), json!({}));
     assert_eq!(patch(&bolna::diff(&d, &o, password())), json!({"auth_password": SECRET}));
-    let ip = set(bolna_spec(), "auth", json!({"type": "ip", "username": "acme_pbx", "allowedInboundIps": ["203.0.113.7"]}));
+    let ip =
+        set(bolna_spec(), "auth", json!({"type": "ip", "username": "acme_pbx", "allowedInboundIps": ["203.0.113.7"]}));
     let d_ip = desired_bolna(ip, "carrier-a");
     let o_ip = observed_bolna_for(&d_ip);
     assert_eq!(patch(&bolna::diff(&d_ip, &o_ip, password())), json!({}));
@@ -433,7 +439,8 @@ fn marker_is_deterministic_and_differs_per_object() {
 #[test]
 fn nickname_fits_50_characters_and_carries_the_marker_for_long_names() {
     let long_name = "a".repeat(253);
-    for display in [None, Some("x".repeat(30)), Some("Ünïcödé line — 東京 ☎☎☎☎☎☎☎☎☎☎☎☎☎".to_string())] {
+    for display in [None, Some("x".repeat(30)), Some("Ünïcödé line — 東京 ☎☎☎☎☎☎☎☎☎☎☎☎☎".to_string())]
+    {
         let spec = match &display {
             Some(n) => set(autocalls_spec(), "displayName", json!(n)),
             None => set(autocalls_spec(), "displayName", Value::Null),

@@ -96,7 +96,8 @@ struct World {
 impl World {
     async fn start(flavor: Flavor) -> World {
         siptrunk_operator::kubeemu::install_crypto_provider();
-        let emu = ProviderEmulator::start(EmulatorConfig::new(flavor).with_rate_limit(None).with_token(TOKEN)).await.unwrap();
+        let emu =
+            ProviderEmulator::start(EmulatorConfig::new(flavor).with_rate_limit(None).with_token(TOKEN)).await.unwrap();
         World { emu, flavor, dir: tempfile::tempdir().unwrap() }
     }
 
@@ -183,7 +184,11 @@ async fn an_empty_account_plans_a_create_for_every_trunk_with_one_list_call() {
     assert_action(&p, "a", Action::Create);
     assert_action(&p, "b", Action::Create);
     assert_eq!(p.trunk("telephony", "a").unwrap().password, Some(Password::SentWithCreate));
-    assert_eq!(p.trunk("telephony", "b").unwrap().password, Some(Password::Unavailable), "b has no Secret in the input");
+    assert_eq!(
+        p.trunk("telephony", "b").unwrap().password,
+        Some(Password::Unavailable),
+        "b has no Secret in the input"
+    );
     assert_eq!(w.emu.calls().endpoint("GET /user/phone-numbers/sip-trunks"), 1, "one list for the account");
     assert_eq!(w.emu.total_calls(), 1);
     assert_eq!(p.provider_calls, 1);
@@ -194,7 +199,10 @@ async fn an_empty_account_plans_a_create_for_every_trunk_with_one_list_call() {
 async fn trunks_the_operator_created_plan_nothing() {
     let w = World::start(Flavor::Autocalls).await;
     w.write("p.yaml", &provider_yaml(w.kind()));
-    w.write("t.yaml", &(autocalls_trunk("a", "+14155550001", "") + &autocalls_trunk("b", "1000", "  numberType: extension")));
+    w.write(
+        "t.yaml",
+        &(autocalls_trunk("a", "+14155550001", "") + &autocalls_trunk("b", "1000", "  numberType: extension")),
+    );
     w.create_as_operator("t.yaml", "a").await;
     w.create_as_operator("t.yaml", "b").await;
     let p = w.plan().await;
@@ -267,10 +275,8 @@ async fn invalid_specs_are_reported_with_their_field_paths_without_a_provider_ca
     // Accepted by the API server, refused by the controller: CIDR on autocalls.
     w.write(
         "ctl.yaml",
-        &autocalls_trunk("ctl", "+14155550002", "").replace(
-            "    type: credentials\n",
-            "    type: ip\n    allowedInboundIps: [198.51.100.0/28]\n",
-        ),
+        &autocalls_trunk("ctl", "+14155550002", "")
+            .replace("    type: credentials\n", "    type: ip\n    allowedInboundIps: [198.51.100.0/28]\n"),
     );
     let p = w.plan().await;
     assert_action(&p, "cel", Action::Invalid);
@@ -431,9 +437,16 @@ async fn the_binary_prints_json_and_exits_2_when_changes_are_pending() {
 
 #[test]
 fn help_documents_the_token_variables_and_exit_codes() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_siptrunk-operator")).args(["plan", "--help"]).output().unwrap();
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_siptrunk-operator")).args(["plan", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for needle in ["SIPTRUNK_TOKEN_<PROVIDER>", "SIPTRUNK_TOKEN ", "SIPTRUNK_PASSWORD_<TRUNK>", "Exit codes", "--base-url-override"] {
+    for needle in [
+        "SIPTRUNK_TOKEN_<PROVIDER>",
+        "SIPTRUNK_TOKEN ",
+        "SIPTRUNK_PASSWORD_<TRUNK>",
+        "Exit codes",
+        "--base-url-override",
+    ] {
         assert!(help.contains(needle), "{needle} missing from:\n{help}");
     }
 }

@@ -63,10 +63,7 @@ fn allowed_inbound_ips_null_and_list_are_both_read() {
     assert_eq!(list[0].inbound_authorization_type, "auth");
     assert_eq!(list[0].allowed_inbound_ips, None);
     assert_eq!(list[1].inbound_authorization_type, "ip");
-    assert_eq!(
-        list[1].allowed_inbound_ips,
-        Some(vec!["203.0.113.10".to_string(), "198.51.100.20".to_string()])
-    );
+    assert_eq!(list[1].allowed_inbound_ips, Some(vec!["203.0.113.10".to_string(), "198.51.100.20".to_string()]));
     assert!(list[1].outbound_proxy);
 }
 
@@ -169,7 +166,8 @@ fn bolna_phone_numbers_given_as_a_count_read_as_unknown() {
 #[test]
 fn bolna_media_encryption_no_is_a_string_and_a_boolean_false_is_tolerated() {
     let list: Vec<bolna::Trunk> =
-        serde_json::from_str(r#"[{"id": "a", "media_encryption": "no"}, {"id": "b", "media_encryption": false}]"#).unwrap();
+        serde_json::from_str(r#"[{"id": "a", "media_encryption": "no"}, {"id": "b", "media_encryption": false}]"#)
+            .unwrap();
     assert_eq!(list[0].media_encryption.as_deref(), Some("no"));
     assert_eq!(list[1].media_encryption.as_deref(), Some("no"));
 }
@@ -235,7 +233,8 @@ fn validation_422_keeps_field_errors() {
 
 #[test]
 fn validation_422_display_names_the_fields() {
-    let body = br#"{"message": "x", "errors": {"allowed_inbound_ips": ["The allowed inbound ips field is required."]}}"#;
+    let body =
+        br#"{"message": "x", "errors": {"allowed_inbound_ips": ["The allowed inbound ips field is required."]}}"#;
     let text = classify(status(422), body, None).to_string();
     assert!(text.contains("allowed_inbound_ips: The allowed inbound ips field is required."), "{text}");
 }
@@ -249,7 +248,10 @@ fn bad_request_400_is_invalid() {
 #[test]
 fn rate_limit_429_takes_retry_after_from_the_body() {
     let body = br#"{"error": "Rate limit exceeded", "message": "Too many requests", "retry_after": 60}"#;
-    assert_eq!(classify(status(429), body, None), ProviderError::RateLimited { retry_after: Some(Duration::from_secs(60)) });
+    assert_eq!(
+        classify(status(429), body, None),
+        ProviderError::RateLimited { retry_after: Some(Duration::from_secs(60)) }
+    );
 }
 
 #[test]

@@ -49,9 +49,10 @@ impl World {
             .expect("kube emulation");
         let client = kube.client().expect("client");
         let token = "tok-rbac".to_string();
-        let provider = ProviderEmulator::start(EmulatorConfig::new(Flavor::Autocalls).with_rate_limit(None).with_token(&token))
-            .await
-            .expect("provider emulator");
+        let provider =
+            ProviderEmulator::start(EmulatorConfig::new(Flavor::Autocalls).with_rate_limit(None).with_token(&token))
+                .await
+                .expect("provider emulator");
         let nss: Api<Namespace> = Api::all(client.clone());
         for ns in [WATCHED, RELEASE_NS] {
             nss.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).expect("ns"))
@@ -67,12 +68,18 @@ impl World {
             "allowInsecureHttp": true,
             "requestTimeout": "2s",
         });
-        w.apply("sipproviders", json!({"kind": "SipProvider", "metadata": {"name": "prov", "namespace": WATCHED}, "spec": spec.clone()}))
-            .await;
+        w.apply(
+            "sipproviders",
+            json!({"kind": "SipProvider", "metadata": {"name": "prov", "namespace": WATCHED}, "spec": spec.clone()}),
+        )
+        .await;
         let mut cluster_spec = spec;
         merge(&mut cluster_spec, json!({"apiTokenSecretRef": {"namespace": WATCHED}}));
-        w.apply("clustersipproviders", json!({"kind": "ClusterSipProvider", "metadata": {"name": "shared"}, "spec": cluster_spec}))
-            .await;
+        w.apply(
+            "clustersipproviders",
+            json!({"kind": "ClusterSipProvider", "metadata": {"name": "shared"}, "spec": cluster_spec}),
+        )
+        .await;
         w
     }
 
@@ -111,21 +118,36 @@ impl World {
 
     async fn apply_trunk(&self, t: &Value) {
         let name = t["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        self.trunks().patch(&name, &PatchParams::apply("rbac-test").force(), &Patch::Apply(t)).await.expect("apply trunk");
+        self.trunks()
+            .patch(&name, &PatchParams::apply("rbac-test").force(), &Patch::Apply(t))
+            .await
+            .expect("apply trunk");
     }
 
     async fn wait_trunk(&self, name: &str, what: &str, pred: impl Fn(&SipTrunk) -> bool) -> SipTrunk {
         let api = self.trunks();
-        let got = wait_until(DEADLINE, || async { api.get_opt(name).await.ok().flatten() }, |t| t.as_ref().is_some_and(&pred)).await;
+        let got = wait_until(
+            DEADLINE,
+            || async { api.get_opt(name).await.ok().flatten() },
+            |t| t.as_ref().is_some_and(&pred),
+        )
+        .await;
         match got {
             Some(Some(t)) => t,
-            _ => panic!("timed out waiting for {name}: {what}; now {:?}", api.get_opt(name).await.ok().flatten().and_then(|t| t.status)),
+            _ => panic!(
+                "timed out waiting for {name}: {what}; now {:?}",
+                api.get_opt(name).await.ok().flatten().and_then(|t| t.status)
+            ),
         }
     }
 
     async fn wait_remote(&self, what: &str, pred: impl Fn(&[Value]) -> bool) {
         let ok = wait_until(DEADLINE, || async { self.provider.trunks(&self.token) }, |r| pred(r)).await;
-        assert!(ok.is_some(), "timed out waiting for the provider: {what}; have {:?}", self.provider.trunks(&self.token));
+        assert!(
+            ok.is_some(),
+            "timed out waiting for the provider: {what}; have {:?}",
+            self.provider.trunks(&self.token)
+        );
     }
 
     /// The controller's calls (told from the test's own by the operator's User-Agent).
@@ -150,7 +172,11 @@ async fn observe(namespace: Option<&str>) -> BTreeSet<Call> {
         client,
         RunOptions {
             http_addr: None,
-            controller: controller::Config { namespace: namespace.map(str::to_string), label_selector: None, concurrency: 4 },
+            controller: controller::Config {
+                namespace: namespace.map(str::to_string),
+                label_selector: None,
+                concurrency: 4,
+            },
             lease: Some(lease),
         },
     );
@@ -180,7 +206,10 @@ async fn observe(namespace: Option<&str>) -> BTreeSet<Call> {
     // A trunk on the ClusterSipProvider.
     w.put_secret("shared-sip", "password", "third-password").await;
     let mut shared = trunk(Flavor::Autocalls, "shared", 3);
-    merge(&mut shared, json!({"metadata": {"namespace": WATCHED}, "spec": {"providerRef": {"kind": "ClusterSipProvider", "name": "shared"}}}));
+    merge(
+        &mut shared,
+        json!({"metadata": {"namespace": WATCHED}, "spec": {"providerRef": {"kind": "ClusterSipProvider", "name": "shared"}}}),
+    );
     w.apply_trunk(&shared).await;
     w.wait_trunk("shared", "Ready", is_ready).await;
 
@@ -192,9 +221,11 @@ async fn observe(namespace: Option<&str>) -> BTreeSet<Call> {
     w.wait_remote("remote trunk deleted", |r| r.iter().all(|t| t["id"].to_string().trim_matches('"') != id)).await;
 
     // The lease has been renewed at least once; a graceful stop releases it.
-    let renewed = wait_until(DEADLINE, || async { w.controller_calls() }, |calls| {
-        calls.iter().filter(|c| c.resource == "leases" && c.verb == "update").count() >= 2
-    })
+    let renewed = wait_until(
+        DEADLINE,
+        || async { w.controller_calls() },
+        |calls| calls.iter().filter(|c| c.resource == "leases" && c.verb == "update").count() >= 2,
+    )
     .await;
     assert!(renewed.is_some(), "the leader never renewed its lease");
     instance.stop().await;

@@ -25,7 +25,10 @@ fn credentials_hash_is_deterministic() {
 
 #[test]
 fn credentials_hash_changes_with_the_password() {
-    assert_ne!(credentials_hash(&s(TOKEN), &s(PASSWORD)), credentials_hash(&s(TOKEN), &s("Pa55-word-that-must-not-leaK")));
+    assert_ne!(
+        credentials_hash(&s(TOKEN), &s(PASSWORD)),
+        credentials_hash(&s(TOKEN), &s("Pa55-word-that-must-not-leaK"))
+    );
 }
 
 #[test]
@@ -79,7 +82,12 @@ fn echoing_bodies() -> Vec<(u16, String)> {
         (401, format!(r#"{{"error": "Invalid API key", "message": "bad {PASSWORD}"}}"#)),
         (404, format!(r#"{{"error": "no trunk with sip_password={PASSWORD}"}}"#)),
         (409, format!(r#"{{"error": "duplicate {PASSWORD}"}}"#)),
-        (422, format!(r#"{{"message": "{PASSWORD} is weak", "errors": {{"sip_password": ["The value {PASSWORD} is too weak."]}}}}"#)),
+        (
+            422,
+            format!(
+                r#"{{"message": "{PASSWORD} is weak", "errors": {{"sip_password": ["The value {PASSWORD} is too weak."]}}}}"#
+            ),
+        ),
         (422, format!(r#"{{"detail": [{{"loc": ["body", "auth_password"], "msg": "bad value {PASSWORD}"}}]}}"#)),
         (500, format!(r#"{{"error": "Failed to update SIP trunk ({PASSWORD}). Please try again."}}"#)),
         (404, format!(r#"{{"error": 404, "message": "auth_password {PASSWORD} rejected"}}"#)),

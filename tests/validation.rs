@@ -20,7 +20,9 @@ fn check(rows: Vec<Row>) {
     for (name, provider, v, want) in rows {
         let errs = validate(&spec(v), provider);
         match want {
-            None if !errs.is_empty() => failures.push(format!("{name} ({provider:?}): expected valid, got {}", describe(&errs))),
+            None if !errs.is_empty() => {
+                failures.push(format!("{name} ({provider:?}): expected valid, got {}", describe(&errs)))
+            }
             Some(path) if !errs.iter().any(|e| e.path == path) => {
                 failures.push(format!("{name} ({provider:?}): expected an error at {path}, got [{}]", describe(&errs)))
             }
@@ -80,7 +82,12 @@ fn bolna_requires_its_block_and_password_only_for_credentials() {
     check(vec![
         ("no bolna block", Bolna, bo("bolna", Value::Null), Some("spec.bolna")),
         ("no gateways", Bolna, bo("bolna.gateways", json!([])), Some("spec.bolna.gateways")),
-        ("credentials without password", Bolna, bo("auth.passwordSecretRef", Value::Null), Some("spec.auth.passwordSecretRef")),
+        (
+            "credentials without password",
+            Bolna,
+            bo("auth.passwordSecretRef", Value::Null),
+            Some("spec.auth.passwordSecretRef"),
+        ),
         (
             "ip auth without password is fine",
             Bolna,
@@ -132,8 +139,18 @@ fn cidr_ranges_are_refused_on_autocalls_and_accepted_on_bolna() {
     let bolna_ip = |ips: Value| bo("auth", json!({"type": "ip", "username": "acme_pbx", "allowedInboundIps": ips}));
     check(vec![
         ("plain ips", Autocalls, ac("auth", ip_auth(json!(["203.0.113.7", "2001:db8::1"]))), None),
-        ("cidr on autocalls", Autocalls, ac("auth", ip_auth(json!(["203.0.113.7", "198.51.100.0/28"]))), Some("spec.auth.allowedInboundIps[1]")),
-        ("cidr on famulor", Famulor, ac("auth", ip_auth(json!(["198.51.100.0/28"]))), Some("spec.auth.allowedInboundIps[0]")),
+        (
+            "cidr on autocalls",
+            Autocalls,
+            ac("auth", ip_auth(json!(["203.0.113.7", "198.51.100.0/28"]))),
+            Some("spec.auth.allowedInboundIps[1]"),
+        ),
+        (
+            "cidr on famulor",
+            Famulor,
+            ac("auth", ip_auth(json!(["198.51.100.0/28"]))),
+            Some("spec.auth.allowedInboundIps[0]"),
+        ),
         ("cidr on bolna", Bolna, bolna_ip(json!(["198.51.100.0/28", "2001:db8::/32"])), None),
         ("bad prefix on bolna", Bolna, bolna_ip(json!(["198.51.100.0/33"])), Some("spec.auth.allowedInboundIps[0]")),
         ("not an ip", Autocalls, ac("auth", ip_auth(json!(["example.com"]))), Some("spec.auth.allowedInboundIps[0]")),
@@ -175,7 +192,12 @@ fn bolna_sdes_requires_tls() {
     check(vec![
         ("sdes + tls", Bolna, set(bo("bolna.mediaEncryption", json!("sdes")), "bolna.transport", json!("tls")), None),
         ("sdes alone", Bolna, bo("bolna.mediaEncryption", json!("sdes")), Some("spec.bolna.mediaEncryption")),
-        ("sdes + udp", Bolna, set(bo("bolna.mediaEncryption", json!("sdes")), "bolna.transport", json!("udp")), Some("spec.bolna.mediaEncryption")),
+        (
+            "sdes + udp",
+            Bolna,
+            set(bo("bolna.mediaEncryption", json!("sdes")), "bolna.transport", json!("udp")),
+            Some("spec.bolna.mediaEncryption"),
+        ),
         ("none + udp", Bolna, set(bo("bolna.mediaEncryption", json!("none")), "bolna.transport", json!("udp")), None),
     ]);
 }
@@ -185,8 +207,18 @@ fn bolna_duplicate_dids_are_refused_with_or_without_plus() {
     let dids = |v: Value| bo("bolna.phoneNumbers", v);
     check(vec![
         ("distinct", Bolna, dids(json!([{"number": "+919876543210"}, {"number": "+14155551234"}])), None),
-        ("same twice", Bolna, dids(json!([{"number": "+919876543210"}, {"number": "+919876543210"}])), Some("spec.bolna.phoneNumbers[1].number")),
-        ("with and without +", Bolna, dids(json!([{"number": "919876543210"}, {"number": "+919876543210"}])), Some("spec.bolna.phoneNumbers[1].number")),
+        (
+            "same twice",
+            Bolna,
+            dids(json!([{"number": "+919876543210"}, {"number": "+919876543210"}])),
+            Some("spec.bolna.phoneNumbers[1].number"),
+        ),
+        (
+            "with and without +",
+            Bolna,
+            dids(json!([{"number": "919876543210"}, {"number": "+919876543210"}])),
+            Some("spec.bolna.phoneNumbers[1].number"),
+        ),
         ("not a number", Bolna, dids(json!([{"number": "+91-98765"}])), Some("spec.bolna.phoneNumbers[0].number")),
     ]);
 }
@@ -196,10 +228,30 @@ fn bolna_gateways_are_checked_one_by_one() {
     let gws = |v: Value| bo("bolna.gateways", v);
     check(vec![
         ("port 0", Bolna, gws(json!([{"address": "a.example", "port": 0}])), Some("spec.bolna.gateways[0].port")),
-        ("address with port", Bolna, gws(json!([{"address": "a.example:5060"}])), Some("spec.bolna.gateways[0].address")),
-        ("repeat", Bolna, gws(json!([{"address": "a.example"}, {"address": "A.example", "priority": 2}])), Some("spec.bolna.gateways[1]")),
-        ("same host other port", Bolna, gws(json!([{"address": "a.example"}, {"address": "a.example", "port": 5080}])), None),
-        ("eleven", Bolna, gws(json!((0..11).map(|i| json!({"address": format!("gw{i}.example")})).collect::<Vec<_>>())), Some("spec.bolna.gateways")),
+        (
+            "address with port",
+            Bolna,
+            gws(json!([{"address": "a.example:5060"}])),
+            Some("spec.bolna.gateways[0].address"),
+        ),
+        (
+            "repeat",
+            Bolna,
+            gws(json!([{"address": "a.example"}, {"address": "A.example", "priority": 2}])),
+            Some("spec.bolna.gateways[1]"),
+        ),
+        (
+            "same host other port",
+            Bolna,
+            gws(json!([{"address": "a.example"}, {"address": "a.example", "port": 5080}])),
+            None,
+        ),
+        (
+            "eleven",
+            Bolna,
+            gws(json!((0..11).map(|i| json!({"address": format!("gw{i}.example")})).collect::<Vec<_>>())),
+            Some("spec.bolna.gateways"),
+        ),
     ]);
 }
 

@@ -67,7 +67,13 @@ pub fn provider(
 
 /// Reads one key of a Secret from the cache. Trailing line breaks are dropped (a common
 /// artefact of `echo value | base64`).
-pub fn secret_value(secrets: &Store<Secret>, ns: &str, name: &str, key: &str, what: &str) -> Result<SecretString, Error> {
+pub fn secret_value(
+    secrets: &Store<Secret>,
+    ns: &str,
+    name: &str,
+    key: &str,
+    what: &str,
+) -> Result<SecretString, Error> {
     let secret = secrets
         .get(&ObjectRef::new(name).within(ns))
         .ok_or_else(|| Error::blocked("SecretNotFound", format!("{what}: Secret {ns}/{name} does not exist")))?;
@@ -78,8 +84,9 @@ pub fn secret_value(secrets: &Store<Secret>, ns: &str, name: &str, key: &str, wh
         .map(|b| b.0.clone())
         .or_else(|| secret.string_data.as_ref().and_then(|d| d.get(key)).map(|s| s.clone().into_bytes()))
         .ok_or_else(|| Error::blocked("SecretNotFound", format!("{what}: Secret {ns}/{name} has no key {key:?}")))?;
-    let text = String::from_utf8(raw)
-        .map_err(|_| Error::blocked("SecretNotFound", format!("{what}: key {key:?} of Secret {ns}/{name} is not UTF-8 text")))?;
+    let text = String::from_utf8(raw).map_err(|_| {
+        Error::blocked("SecretNotFound", format!("{what}: key {key:?} of Secret {ns}/{name} is not UTF-8 text"))
+    })?;
     let text = text.trim_end_matches(['\n', '\r']);
     if text.is_empty() {
         return Err(Error::blocked("SecretNotFound", format!("{what}: key {key:?} of Secret {ns}/{name} is empty")));

@@ -151,8 +151,13 @@ pub async fn run(
     readiness: Readiness,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (trunks_api, providers_api, secrets_api): (Api<SipTrunk>, Api<SipProvider>, Api<Secret>) = match &cfg.namespace {
-        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
+    let (trunks_api, providers_api, secrets_api): (Api<SipTrunk>, Api<SipProvider>, Api<Secret>) = match &cfg.namespace
+    {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
         None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client.clone())),
     };
     let cluster_api: Api<ClusterSipProvider> = Api::all(client.clone());
@@ -226,7 +231,9 @@ pub async fn run(
         })
         .watches_stream(cluster_stream, move |p: ClusterSipProvider| {
             let name = p.name_any();
-            refs(&t3, |t| t.spec.provider_ref.kind == ProviderKind::ClusterSipProvider && t.spec.provider_ref.name == name)
+            refs(&t3, |t| {
+                t.spec.provider_ref.kind == ProviderKind::ClusterSipProvider && t.spec.provider_ref.name == name
+            })
         })
         .graceful_shutdown_on(shutdown.clone());
 
@@ -253,18 +260,16 @@ pub async fn run(
         }
     };
     let ready_task = tokio::spawn(ready_watch);
-    let drive = controller
-        .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                match e {
-                    kube::runtime::controller::Error::ReconcilerFailed(err, obj) => {
-                        warn!(trunk = %obj, reason = err.reason(), error = %err, "reconcile failed")
-                    }
-                    other => warn!(error = %other, "controller error"),
+    let drive = controller.run(reconcile::reconcile, reconcile::error_policy, ctx.clone()).for_each(|res| async move {
+        if let Err(e) = res {
+            match e {
+                kube::runtime::controller::Error::ReconcilerFailed(err, obj) => {
+                    warn!(trunk = %obj, reason = err.reason(), error = %err, "reconcile failed")
                 }
+                other => warn!(error = %other, "controller error"),
             }
-        });
+        }
+    });
     // kube-runtime holds its runner until the trunk cache is ready, and a graceful shutdown in
     // that phase never completes (the watches stop, the cache never gets ready): a stop before
     // the caches synced ends at once, and any stop gets SHUTDOWN_GRACE for running reconciles.
@@ -300,7 +305,6 @@ fn trunks_using_secret(
         if same_ns && t.spec.auth.password_secret_ref.as_ref().is_some_and(|r| r.name == name) {
             return true;
         }
-        deref::provider(t, providers, cluster_providers)
-            .is_ok_and(|p| p.token_ref.0 == ns && p.token_ref.1 == name)
+        deref::provider(t, providers, cluster_providers).is_ok_and(|p| p.token_ref.0 == ns && p.token_ref.1 == name)
     })
 }

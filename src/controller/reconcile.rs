@@ -58,7 +58,9 @@ pub async fn reconcile(trunk: Arc<SipTrunk>, ctx: Arc<Context>) -> Result<Action
             ctx.reset_backoff(&trunk);
             Ok(action)
         }
-        Err(kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e)) => Err(e),
+        Err(kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e)) => {
+            Err(e)
+        }
         Err(kube::runtime::finalizer::Error::AddFinalizer(e) | kube::runtime::finalizer::Error::RemoveFinalizer(e)) => {
             Err(Error::Kube(e))
         }
@@ -74,11 +76,7 @@ pub fn error_policy(trunk: Arc<SipTrunk>, err: &Error, ctx: Arc<Context>) -> Act
     if let Error::Provider(ProviderError::RateLimited { retry_after: Some(d) }) = err {
         return Action::requeue(*d + jitter(Duration::from_millis(500)));
     }
-    if err.is_transient() {
-        Action::requeue(ctx.next_backoff(&trunk))
-    } else {
-        Action::await_change()
-    }
+    if err.is_transient() { Action::requeue(ctx.next_backoff(&trunk)) } else { Action::await_change() }
 }
 
 /// Up to `max` of random extra delay.
@@ -153,7 +151,8 @@ async fn run_pipeline(
     status.summary = Some(summary(trunk, provider.type_));
     let token = deref::token(&provider, &ctx.secrets)?;
     let password = deref::password(trunk, &ctx.secrets)?;
-    let secrets: Vec<String> = [Some(&token), password.as_ref()].into_iter().flatten().map(|s| s.expose_secret().to_string()).collect();
+    let secrets: Vec<String> =
+        [Some(&token), password.as_ref()].into_iter().flatten().map(|s| s.expose_secret().to_string()).collect();
     let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
 
     // 2. Validate.
@@ -165,9 +164,8 @@ async fn run_pipeline(
     let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
     ctx.remember_account_interval(trunk, account.drift_interval);
 
-    let observed = observe_and_act(trunk, ctx, api, &account, &desired, password, status)
-        .await
-        .map_err(|e| match e {
+    let observed =
+        observe_and_act(trunk, ctx, api, &account, &desired, password, status).await.map_err(|e| match e {
             Error::Provider(p) => Error::Provider(redact_provider(p, &secret_refs)),
             other => other,
         })?;
@@ -181,10 +179,17 @@ async fn run_pipeline(
         info!(trunk = %format!("{ns}/{name}"), action, fields = ?observed.changed, "provider write");
         status.last_sync_time = Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         ctx.metrics.actions.get_or_create(&crate::metrics::ActionLabels { action }).inc();
-        let note = if observed.changed.is_empty() { None } else { Some(format!("fields: {}", observed.changed.join(", "))) };
+        let note =
+            if observed.changed.is_empty() { None } else { Some(format!("fields: {}", observed.changed.join(", "))) };
         publish(ctx, trunk, EventType::Normal, action_reason(action), action_reason(action), note).await;
     }
-    let suspended = if paused(trunk) { Some("Paused") } else if trunk.spec.observe_only { Some("ObserveOnly") } else { None };
+    let suspended = if paused(trunk) {
+        Some("Paused")
+    } else if trunk.spec.observe_only {
+        Some("ObserveOnly")
+    } else {
+        None
+    };
     let pending: Vec<String> = status.pending_changes.clone().unwrap_or_default();
     let health = match suspended {
         Some(reason) if !pending.is_empty() => Health::Suspended { reason, pending },
@@ -198,7 +203,9 @@ async fn run_pipeline(
 
 fn redact_provider(e: ProviderError, secrets: &[&str]) -> ProviderError {
     match e {
-        ProviderError::Unauthorized { status, message } => ProviderError::Unauthorized { status, message: redact(&message, secrets) },
+        ProviderError::Unauthorized { status, message } => {
+            ProviderError::Unauthorized { status, message: redact(&message, secrets) }
+        }
         ProviderError::NotFound { message } => ProviderError::NotFound { message: redact(&message, secrets) },
         ProviderError::Invalid { status, message, fields } => ProviderError::Invalid {
             status,
@@ -231,7 +238,9 @@ fn summary(trunk: &SipTrunk, t: ProviderType) -> TrunkSummary {
             let numbers = b
                 .and_then(|b| b.phone_numbers.as_ref())
                 .map(|v| v.iter().map(|n| n.number.clone()).collect::<Vec<_>>().join(","));
-            let gateway = b.and_then(|b| b.gateways.iter().min_by_key(|g| g.priority)).map(|g| format!("{}:{}", g.address, g.port));
+            let gateway = b
+                .and_then(|b| b.gateways.iter().min_by_key(|g| g.priority))
+                .map(|g| format!("{}:{}", g.address, g.port));
             (numbers, gateway)
         }
         _ => (s.phone_number.clone(), s.sip_address.clone()),
@@ -254,8 +263,10 @@ fn record_remote(status: &mut SipTrunkStatus, remote: &Remote) {
         status.outbound_trunk_id = outbound;
     }
     if let Remote::Bolna(t) = remote {
-        let live: Vec<crate::crd::ObservedDid> =
-            t.live_numbers().map(|n| crate::crd::ObservedDid { number: n.phone_number.clone(), id: n.id.clone() }).collect();
+        let live: Vec<crate::crd::ObservedDid> = t
+            .live_numbers()
+            .map(|n| crate::crd::ObservedDid { number: n.phone_number.clone(), id: n.id.clone() })
+            .collect();
         status.phone_numbers = (!live.is_empty()).then_some(live);
     }
     status.create_intent = None;
@@ -318,7 +329,9 @@ async fn observe_and_act(
                     if let Match::Conflict(remote) = account.find(Duration::ZERO, &input).await? {
                         return Err(conflict(&remote));
                     }
-                    return Err(ProviderError::Transient(format!("create answered 409 ({message}); matching again")).into());
+                    return Err(
+                        ProviderError::Transient(format!("create answered 409 ({message}); matching again")).into()
+                    );
                 }
                 Err(e) => {
                     if matches!(e, ProviderError::Transient(_) | ProviderError::Protocol(_)) {
@@ -328,13 +341,19 @@ async fn observe_and_act(
                 }
             };
             account.upsert(created.clone()).await;
-            Ok(Observed { remote: Some(created), credentials_hash: cred_hash, action: Some("created"), changed: vec![] })
+            Ok(Observed {
+                remote: Some(created),
+                credentials_hash: cred_hash,
+                action: Some("created"),
+                changed: vec![],
+            })
         }
         Match::Owned(remote) | Match::Adoptable(remote, _) if !writes => {
             let applied = status.credentials_hash.clone();
             let pw = password.filter(|_| cred_hash != applied);
             let change = desired.diff(&remote, pw);
-            let fields: Vec<String> = change.map(|c| c.fields().into_iter().map(String::from).collect()).unwrap_or_default();
+            let fields: Vec<String> =
+                change.map(|c| c.fields().into_iter().map(String::from).collect()).unwrap_or_default();
             status.pending_changes = (!fields.is_empty()).then_some(fields);
             Ok(Observed { remote: Some(remote), credentials_hash: None, action: None, changed: vec![] })
         }
@@ -355,7 +374,8 @@ async fn observe_and_act(
             };
             let applied = applied_hash(status, &remote, Some(reason));
             let write_marker = remote.marker_state(&marker) != MarkerState::Ours;
-            update_if_needed(account, desired, remote, password, cred_hash, applied, Some("adopted"), write_marker).await
+            update_if_needed(account, desired, remote, password, cred_hash, applied, Some("adopted"), write_marker)
+                .await
         }
     }
 }
@@ -376,11 +396,7 @@ fn conflict(remote: &Remote) -> Error {
 /// The hash of the password the provider's trunk already has. For a trunk we own (`None`):
 /// what status recorded. For one being adopted: the hash sent by our own create that lost its
 /// response (same natural key), else what status recorded. `plan` decides the same way.
-pub fn applied_hash(
-    status: &SipTrunkStatus,
-    remote: &Remote,
-    adopting: Option<AdoptReason>,
-) -> Option<String> {
+pub fn applied_hash(status: &SipTrunkStatus, remote: &Remote, adopting: Option<AdoptReason>) -> Option<String> {
     match (&status.create_intent, adopting) {
         (Some(i), Some(reason)) if reason == AdoptReason::PendingCreate || i.natural_key == remote.natural_key() => {
             i.credentials_hash.clone()
@@ -408,7 +424,12 @@ async fn update_if_needed(
         change.write_marker(desired);
     }
     if change.is_empty() {
-        return Ok(Observed { remote: Some(remote), credentials_hash: cred_hash, action: action_if_unchanged, changed: vec![] });
+        return Ok(Observed {
+            remote: Some(remote),
+            credentials_hash: cred_hash,
+            action: action_if_unchanged,
+            changed: vec![],
+        });
     }
     let fields = change.fields();
     debug!(fields = ?fields, "updating trunk");
@@ -435,20 +456,39 @@ async fn cleanup(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result
     let ns = trunk.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let name = trunk.name_any();
     if trunk.spec.deletion_policy == DeletionPolicy::Orphan {
-        publish(ctx, trunk, EventType::Normal, "Orphaned", "Delete", Some("deletionPolicy Orphan: the provider's trunk is kept".into())).await;
+        publish(
+            ctx,
+            trunk,
+            EventType::Normal,
+            "Orphaned",
+            "Delete",
+            Some("deletionPolicy Orphan: the provider's trunk is kept".into()),
+        )
+        .await;
         return Ok(Action::await_change());
     }
     let result = delete_remote(trunk, ctx, &ns, &name).await;
     match result {
         Ok(Some(id)) => {
             ctx.metrics.actions.get_or_create(&crate::metrics::ActionLabels { action: "deleted" }).inc();
-            publish(ctx, trunk, EventType::Normal, "Deleted", "Delete", Some(format!("removed trunk {id} from the provider"))).await;
+            publish(
+                ctx,
+                trunk,
+                EventType::Normal,
+                "Deleted",
+                "Delete",
+                Some(format!("removed trunk {id} from the provider")),
+            )
+            .await;
             Ok(Action::await_change())
         }
         Ok(None) => Ok(Action::await_change()),
         Err(e) => {
             let prev = trunk.status.clone().unwrap_or_default();
-            let health = Health::Stalled { reason: "DeletionBlocked", message: format!("cannot delete the provider's trunk: {e}") };
+            let health = Health::Stalled {
+                reason: "DeletionBlocked",
+                message: format!("cannot delete the provider's trunk: {e}"),
+            };
             let mut status = prev.clone();
             status.conditions = status::conditions(&prev.conditions, &health, trunk.metadata.generation);
             publish_transition(ctx, trunk, &prev, &health).await;
@@ -467,10 +507,16 @@ async fn delete_remote(trunk: &SipTrunk, ctx: &Context, ns: &str, name: &str) ->
         return Ok(None);
     }
     if paused(trunk) {
-        return Err(Error::blocked("Paused", "the siptrunk.dev/paused annotation stops all writes, including deletion"));
+        return Err(Error::blocked(
+            "Paused",
+            "the siptrunk.dev/paused annotation stops all writes, including deletion",
+        ));
     }
     if trunk.spec.observe_only {
-        return Err(Error::blocked("ObserveOnly", "observeOnly stops all writes; set deletionPolicy: Orphan or turn observeOnly off"));
+        return Err(Error::blocked(
+            "ObserveOnly",
+            "observeOnly stops all writes; set deletionPolicy: Orphan or turn observeOnly off",
+        ));
     }
     let provider = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)?;
     let token = deref::token(&provider, &ctx.secrets)?;
@@ -481,7 +527,13 @@ async fn delete_remote(trunk: &SipTrunk, ctx: &Context, ns: &str, name: &str) ->
         None => {
             // A create was in flight when we lost track: find what it made, by marker or key.
             let key = status.create_intent.as_ref().map(|i| i.natural_key.clone()).unwrap_or_default();
-            let input = MatchInput { recorded_id: None, marker: &marker, natural_key: "\u{0}", pending_create_key: Some(&key), adopt_existing: false };
+            let input = MatchInput {
+                recorded_id: None,
+                marker: &marker,
+                natural_key: "\u{0}",
+                pending_create_key: Some(&key),
+                adopt_existing: false,
+            };
             match account.find(Duration::ZERO, &input).await? {
                 Match::Adoptable(r, _) | Match::Owned(r) => r.id(),
                 _ => return Ok(None),
@@ -508,8 +560,12 @@ async fn publish_transition(ctx: &Context, trunk: &SipTrunk, prev: &SipTrunkStat
     let before = status::ready(Some(prev)).map(|c| c.reason.clone());
     let (reason, message, warning) = match health {
         Health::InSync => ("Synced", "the provider holds exactly this trunk".to_string(), false),
-        Health::Suspended { reason, pending } => (*reason, format!("writes suspended; pending: {}", pending.join(", ")), false),
-        Health::Stalled { reason, message } | Health::Progressing { reason, message } => (*reason, message.clone(), true),
+        Health::Suspended { reason, pending } => {
+            (*reason, format!("writes suspended; pending: {}", pending.join(", ")), false)
+        }
+        Health::Stalled { reason, message } | Health::Progressing { reason, message } => {
+            (*reason, message.clone(), true)
+        }
     };
     if before.as_deref() == Some(reason) {
         return;
@@ -520,7 +576,9 @@ async fn publish_transition(ctx: &Context, trunk: &SipTrunk, prev: &SipTrunkStat
     let event_reason = match reason {
         "Conflict" => "Conflict",
         "Synced" | "Paused" | "ObserveOnly" => reason,
-        r if r.starts_with("Provider") || r == "Unauthorized" || r == "RateLimited" || r == "NotFound" => "ProviderError",
+        r if r.starts_with("Provider") || r == "Unauthorized" || r == "RateLimited" || r == "NotFound" => {
+            "ProviderError"
+        }
         r => r,
     };
     let type_ = if warning { EventType::Warning } else { EventType::Normal };

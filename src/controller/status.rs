@@ -39,7 +39,14 @@ pub enum Health {
     },
 }
 
-fn condition(prev: &[Condition], type_: &str, status: bool, reason: &str, message: &str, generation: Option<i64>) -> Condition {
+fn condition(
+    prev: &[Condition],
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) -> Condition {
     let status = if status { "True" } else { "False" }.to_string();
     let last = prev
         .iter()

@@ -120,7 +120,10 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
                 err(&path, format!("{ip:?} is a CIDR range; {family} accepts plain IP addresses only"));
             }
         } else {
-            err(&path, format!("{ip:?} is not an IP address{}", if caps.cidr_allow_list { " or CIDR range" } else { "" }));
+            err(
+                &path,
+                format!("{ip:?} is not an IP address{}", if caps.cidr_allow_list { " or CIDR range" } else { "" }),
+            );
         }
     }
     if let Some(d) = &spec.drift_check_interval {
@@ -154,7 +157,9 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
                 None => err("spec.phoneNumber", format!("is required for {family} trunks")),
                 Some(n) if number_type == NumberType::Number && !is_e164(n) => err(
                     "spec.phoneNumber",
-                    format!("{n:?} is not E.164 with a leading + (e.g. +14155551234); use numberType: extension for extensions"),
+                    format!(
+                        "{n:?} is not E.164 with a leading + (e.g. +14155551234); use numberType: extension for extensions"
+                    ),
                 ),
                 Some(n) if number_type == NumberType::Extension && !(1..=15).contains(&n.chars().count()) => {
                     err("spec.phoneNumber", "an extension must be 1-15 characters".into())
@@ -162,16 +167,21 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
                 Some(_) => {}
             }
             match spec.country_code.as_deref() {
-                None => err("spec.countryCode", format!("is required for {family} trunks (ISO 3166-1 alpha-2, e.g. US)")),
-                Some(c) if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()) => {
-                    err("spec.countryCode", format!("{c:?} must be two upper-case letters (ISO 3166-1 alpha-2, e.g. US)"))
+                None => {
+                    err("spec.countryCode", format!("is required for {family} trunks (ISO 3166-1 alpha-2, e.g. US)"))
                 }
+                Some(c) if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()) => err(
+                    "spec.countryCode",
+                    format!("{c:?} must be two upper-case letters (ISO 3166-1 alpha-2, e.g. US)"),
+                ),
                 Some(_) => {}
             }
             if spec.auth.password_secret_ref.is_none() {
                 err(
                     "spec.auth.passwordSecretRef",
-                    format!("is required for {family} trunks (outbound calls always authenticate with username and password)"),
+                    format!(
+                        "is required for {family} trunks (outbound calls always authenticate with username and password)"
+                    ),
                 );
             }
         }
@@ -185,7 +195,10 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
                 (spec.outbound_proxy.is_some(), "spec.outboundProxy"),
             ] {
                 if set {
-                    err(path, "is an autocalls/famulor setting; bolna trunks use spec.bolna (gateways, phoneNumbers)".into());
+                    err(
+                        path,
+                        "is an autocalls/famulor setting; bolna trunks use spec.bolna (gateways, phoneNumbers)".into(),
+                    );
                 }
             }
             if spec.auth.type_ == AuthType::Credentials && spec.auth.password_secret_ref.is_none() {
@@ -199,13 +212,22 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
                     }
                     for (i, g) in b.gateways.iter().enumerate() {
                         if !is_host(&g.address) {
-                            err(&format!("spec.bolna.gateways[{i}].address"), format!("{:?} is not a host name or IP address", g.address));
+                            err(
+                                &format!("spec.bolna.gateways[{i}].address"),
+                                format!("{:?} is not a host name or IP address", g.address),
+                            );
                         }
                         if !(1..=65535).contains(&g.port) {
                             err(&format!("spec.bolna.gateways[{i}].port"), "must be 1-65535".into());
                         }
-                        if b.gateways[..i].iter().any(|h| h.address.eq_ignore_ascii_case(&g.address) && h.port == g.port) {
-                            err(&format!("spec.bolna.gateways[{i}]"), "repeats an earlier gateway's address and port".into());
+                        if b.gateways[..i]
+                            .iter()
+                            .any(|h| h.address.eq_ignore_ascii_case(&g.address) && h.port == g.port)
+                        {
+                            err(
+                                &format!("spec.bolna.gateways[{i}]"),
+                                "repeats an earlier gateway's address and port".into(),
+                            );
                         }
                     }
                     if b.media_encryption == Some(crate::crd::MediaEncryption::Sdes)
@@ -217,10 +239,16 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
                     for (i, n) in numbers.iter().enumerate() {
                         let digits = bolna::normalize_number(&n.number);
                         if !(7..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
-                            err(&format!("spec.bolna.phoneNumbers[{i}].number"), format!("{:?} is not an E.164 number", n.number));
+                            err(
+                                &format!("spec.bolna.phoneNumbers[{i}].number"),
+                                format!("{:?} is not an E.164 number", n.number),
+                            );
                         }
                         if numbers[..i].iter().any(|m| bolna::normalize_number(&m.number) == digits) {
-                            err(&format!("spec.bolna.phoneNumbers[{i}].number"), "is listed twice (numbers compare without +)".into());
+                            err(
+                                &format!("spec.bolna.phoneNumbers[{i}].number"),
+                                "is listed twice (numbers compare without +)".into(),
+                            );
                         }
                     }
                 }
@@ -283,13 +311,24 @@ pub fn desired(spec: &SipTrunkSpec, provider: ProviderType, namespace: &str, nam
             let mut gateways: Vec<bolna::Gateway> = b
                 .gateways
                 .iter()
-                .map(|g| bolna::Gateway { gateway_address: g.address.to_ascii_lowercase(), port: g.port.into(), priority: g.priority.into() })
+                .map(|g| bolna::Gateway {
+                    gateway_address: g.address.to_ascii_lowercase(),
+                    port: g.port.into(),
+                    priority: g.priority.into(),
+                })
                 .collect();
-            gateways.sort_by(|a, b| (a.priority, &a.gateway_address, a.port).cmp(&(b.priority, &b.gateway_address, b.port)));
+            gateways.sort_by(|a, b| {
+                (a.priority, &a.gateway_address, a.port).cmp(&(b.priority, &b.gateway_address, b.port))
+            });
             let mut ip_identifiers: Vec<bolna::IpIdentifier> = if userpass {
                 vec![]
             } else {
-                spec.auth.allowed_inbound_ips.iter().flatten().map(|ip| bolna::IpIdentifier { ip_address: ip.trim().to_string() }).collect()
+                spec.auth
+                    .allowed_inbound_ips
+                    .iter()
+                    .flatten()
+                    .map(|ip| bolna::IpIdentifier { ip_address: ip.trim().to_string() })
+                    .collect()
             };
             ip_identifiers.sort();
             ip_identifiers.dedup();

@@ -25,22 +25,13 @@ impl CallCounts {
     pub const DROPPED: u16 = 0;
 
     pub(crate) fn record(&mut self, method: &str, route: &str, status: u16) {
-        let key = CallKey {
-            method: method.to_owned(),
-            route: route.to_owned(),
-            status,
-        };
+        let key = CallKey { method: method.to_owned(), route: route.to_owned(), status };
         *self.by_key.entry(key).or_insert(0) += 1;
     }
 
-    fn matching<'a>(
-        &'a self,
-        endpoint: &'a str,
-    ) -> impl Iterator<Item = (&'a CallKey, &'a u64)> + 'a {
+    fn matching<'a>(&'a self, endpoint: &'a str) -> impl Iterator<Item = (&'a CallKey, &'a u64)> + 'a {
         let (method, route) = endpoint.split_once(' ').unwrap_or(("", endpoint));
-        self.by_key
-            .iter()
-            .filter(move |(k, _)| k.method == method && k.route == route)
+        self.by_key.iter().filter(move |(k, _)| k.method == method && k.route == route)
     }
 
     /// Calls to `endpoint` ("GET /user/phone-numbers/sip-trunks") with any status.
@@ -50,28 +41,17 @@ impl CallCounts {
 
     /// Calls to `endpoint` answered with `status`.
     pub fn get(&self, endpoint: &str, status: u16) -> u64 {
-        self.matching(endpoint)
-            .filter(|(k, _)| k.status == status)
-            .map(|(_, n)| n)
-            .sum()
+        self.matching(endpoint).filter(|(k, _)| k.status == status).map(|(_, n)| n).sum()
     }
 
     /// Calls answered with `status`, any endpoint.
     pub fn status(&self, status: u16) -> u64 {
-        self.by_key
-            .iter()
-            .filter(|(k, _)| k.status == status)
-            .map(|(_, n)| n)
-            .sum()
+        self.by_key.iter().filter(|(k, _)| k.status == status).map(|(_, n)| n).sum()
     }
 
     /// Calls with this method, any route and status (e.g. all writes: POST + PUT + PATCH + DELETE).
     pub fn method(&self, method: &str) -> u64 {
-        self.by_key
-            .iter()
-            .filter(|(k, _)| k.method == method)
-            .map(|(_, n)| n)
-            .sum()
+        self.by_key.iter().filter(|(k, _)| k.method == method).map(|(_, n)| n).sum()
     }
 
     pub fn total(&self) -> u64 {

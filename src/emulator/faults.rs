@@ -102,12 +102,7 @@ impl Faults {
     }
 
     fn push(&self, endpoint: &str, trigger: Trigger, action: Option<Action>, delay: Duration) {
-        lock(&self.state).rules.push(Rule {
-            endpoint: endpoint.to_owned(),
-            trigger,
-            action,
-            delay,
-        });
+        lock(&self.state).rules.push(Rule { endpoint: endpoint.to_owned(), trigger, action, delay });
     }
 
     /// Remove every rule and the extra latency.
@@ -137,74 +132,37 @@ impl Faults {
         self.push(
             endpoint,
             Trigger::Share(share),
-            Some(Action::Status {
-                status,
-                after_commit: false,
-            }),
+            Some(Action::Status { status, after_commit: false }),
             Duration::ZERO,
         );
     }
 
     /// Answer the next `n` calls to `endpoint` with `status`, without processing them.
     pub fn fail_next(&self, endpoint: &str, n: u32, status: u16) {
-        self.push(
-            endpoint,
-            Trigger::Next(n),
-            Some(Action::Status {
-                status,
-                after_commit: false,
-            }),
-            Duration::ZERO,
-        );
+        self.push(endpoint, Trigger::Next(n), Some(Action::Status { status, after_commit: false }), Duration::ZERO);
     }
 
     /// Process the next `n` calls to `endpoint` (the write is stored), then answer `status` anyway:
     /// the "update 500 leaves an unknown state" case.
     pub fn fail_next_after_commit(&self, endpoint: &str, n: u32, status: u16) {
-        self.push(
-            endpoint,
-            Trigger::Next(n),
-            Some(Action::Status {
-                status,
-                after_commit: true,
-            }),
-            Duration::ZERO,
-        );
+        self.push(endpoint, Trigger::Next(n), Some(Action::Status { status, after_commit: true }), Duration::ZERO);
     }
 
     /// Process the next `n` calls to `endpoint`, then close the connection without sending a single
     /// response byte. The client sees the same error as for a network failure.
     pub fn drop_next_after_commit(&self, endpoint: &str, n: u32) {
-        self.push(
-            endpoint,
-            Trigger::Next(n),
-            Some(Action::Drop),
-            Duration::ZERO,
-        );
+        self.push(endpoint, Trigger::Next(n), Some(Action::Drop), Duration::ZERO);
     }
 
     /// Commit-then-drop this share of calls to `endpoint`.
     pub fn drop_share_after_commit(&self, endpoint: &str, share: f64) {
-        self.push(
-            endpoint,
-            Trigger::Share(share),
-            Some(Action::Drop),
-            Duration::ZERO,
-        );
+        self.push(endpoint, Trigger::Share(share), Some(Action::Drop), Duration::ZERO);
     }
 
     /// Answer the next `n` calls to `endpoint` with 429 (body `retry_after` where the flavor has one),
     /// with a `Retry-After` header when `header`.
     pub fn throttle_next(&self, endpoint: &str, n: u32, retry_after: u64, header: bool) {
-        self.push(
-            endpoint,
-            Trigger::Next(n),
-            Some(Action::Throttle {
-                retry_after,
-                header,
-            }),
-            Duration::ZERO,
-        );
+        self.push(endpoint, Trigger::Next(n), Some(Action::Throttle { retry_after, header }), Duration::ZERO);
     }
 
     /// Add `d` of latency, after processing, to this share (0.0–1.0) of calls to `endpoint`: with a
@@ -215,32 +173,18 @@ impl Faults {
 
     /// Answer the next `n` calls to `endpoint` with a hostile response.
     pub fn hostile_next(&self, endpoint: &str, n: u32, kind: Hostile) {
-        self.push(
-            endpoint,
-            Trigger::Next(n),
-            Some(Action::Hostile(kind)),
-            Duration::ZERO,
-        );
+        self.push(endpoint, Trigger::Next(n), Some(Action::Hostile(kind)), Duration::ZERO);
     }
 
     /// Decide the fate of one call; consumes counted rules that fire.
     pub(crate) fn plan(&self, endpoint: &str) -> Plan {
         let mut guard = lock(&self.state);
-        let FaultState {
-            rules,
-            latency,
-            rng,
-        } = &mut *guard;
-        let mut plan = Plan {
-            action: None,
-            delay: *latency,
-        };
+        let FaultState { rules, latency, rng } = &mut *guard;
+        let mut plan = Plan { action: None, delay: *latency };
         let mut i = 0;
         while i < rules.len() {
             let rule = &mut rules[i];
-            if !selects(&rule.endpoint, endpoint)
-                || (rule.action.is_some() && plan.action.is_some())
-            {
+            if !selects(&rule.endpoint, endpoint) || (rule.action.is_some() && plan.action.is_some()) {
                 i += 1;
                 continue;
             }
@@ -295,13 +239,7 @@ mod tests {
         let f = Faults::new(1);
         f.fail_next("*", 1, 500);
         f.drop_next_after_commit("POST /a", 1);
-        assert_eq!(
-            f.plan("POST /a").action,
-            Some(Action::Status {
-                status: 500,
-                after_commit: false
-            })
-        );
+        assert_eq!(f.plan("POST /a").action, Some(Action::Status { status: 500, after_commit: false }));
         assert_eq!(f.plan("POST /a").action, Some(Action::Drop));
         assert_eq!(f.plan("POST /a").action, None);
     }
@@ -311,9 +249,7 @@ mod tests {
         let run = || {
             let f = Faults::new(7);
             f.fail_share("*", 0.5, 500);
-            (0..64)
-                .map(|_| f.plan("GET /a").action.is_some())
-                .collect::<Vec<_>>()
+            (0..64).map(|_| f.plan("GET /a").action.is_some()).collect::<Vec<_>>()
         };
         let a = run();
         assert_eq!(a, run());

@@ -13,16 +13,11 @@ use super::state::Inner;
 use super::wire::json_response;
 
 pub(crate) fn routes() -> Router<Arc<Inner>> {
-    Router::new()
-        .route("/_emulator/trunks", get(trunks))
-        .route("/_emulator/calls", get(calls))
+    Router::new().route("/_emulator/trunks", get(trunks)).route("/_emulator/calls", get(calls))
 }
 
 async fn trunks(State(inner): State<Arc<Inner>>) -> Response {
-    json_response(
-        StatusCode::OK,
-        json!({ "flavor": inner.flavor.as_str(), "accounts": inner.all_trunks_json() }),
-    )
+    json_response(StatusCode::OK, json!({ "flavor": inner.flavor.as_str(), "accounts": inner.all_trunks_json() }))
 }
 
 async fn calls(State(inner): State<Arc<Inner>>) -> Response {

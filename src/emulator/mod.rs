@@ -161,10 +161,7 @@ impl EmulatorConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
     #[error("cannot bind {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("unknown flavor {0:?} (expected autocalls, famulor or bolna)")]
     UnknownFlavor(String),
     #[error("waiting for ctrl-c failed: {0}")]
@@ -187,15 +184,9 @@ pub struct ProviderEmulator {
 impl ProviderEmulator {
     /// Bind and serve in the background.
     pub async fn start(cfg: EmulatorConfig) -> Result<Self, EmulatorError> {
-        let addr = cfg
-            .addr
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let tcp = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| EmulatorError::Bind { addr, source })?;
-        let local = tcp
-            .local_addr()
-            .map_err(|source| EmulatorError::Bind { addr, source })?;
+        let addr = cfg.addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let tcp = tokio::net::TcpListener::bind(addr).await.map_err(|source| EmulatorError::Bind { addr, source })?;
+        let local = tcp.local_addr().map_err(|source| EmulatorError::Bind { addr, source })?;
         let inner = Arc::new(Inner::new(&cfg));
         let app = router(inner.clone());
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -214,10 +205,7 @@ impl ProviderEmulator {
         Ok(ProviderEmulator {
             inner,
             addr: local,
-            server: Arc::new(Mutex::new(Server {
-                stop: Some(stop_tx),
-                task: Some(task),
-            })),
+            server: Arc::new(Mutex::new(Server { stop: Some(stop_tx), task: Some(task) })),
         })
     }
 
@@ -232,11 +220,7 @@ impl ProviderEmulator {
     /// autocalls/famulor: `http://127.0.0.1:PORT/api`; bolna: `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
         let root = format!("http://{}", self.addr);
-        if self.inner.flavor.is_autocalls_family() {
-            format!("{root}/api")
-        } else {
-            root
-        }
+        if self.inner.flavor.is_autocalls_family() { format!("{root}/api") } else { root }
     }
 
     /// The first accepted token (the generated one when none was configured).
@@ -337,9 +321,7 @@ impl ProviderEmulator {
             let _ = stop.send(());
         }
         if let Some(mut task) = task
-            && tokio::time::timeout(Duration::from_secs(2), &mut task)
-                .await
-                .is_err()
+            && tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err()
         {
             task.abort();
         }
@@ -351,33 +333,18 @@ fn router(inner: Arc<Inner>) -> Router {
         Flavor::Autocalls | Flavor::Famulor => autocalls::routes(),
         Flavor::Bolna => bolna::routes(),
     }
-    .route_layer(axum::middleware::from_fn_with_state(
-        inner.clone(),
-        pipeline::pipeline,
-    ));
-    Router::new()
-        .merge(provider)
-        .merge(inspect::routes())
-        .fallback(pipeline::fallback)
-        .with_state(inner)
+    .route_layer(axum::middleware::from_fn_with_state(inner.clone(), pipeline::pipeline));
+    Router::new().merge(provider).merge(inspect::routes()).fallback(pipeline::fallback).with_state(inner)
 }
 
 /// Run an emulator until ctrl-c: prints the base URL and the accepted token(s).
 pub async fn run_standalone(cfg: EmulatorConfig) -> Result<(), EmulatorError> {
     let emu = ProviderEmulator::start(cfg).await?;
-    println!(
-        "provider emulator ({}) listening at {}",
-        emu.flavor(),
-        emu.base_url()
-    );
+    println!("provider emulator ({}) listening at {}", emu.flavor(), emu.base_url());
     for t in emu.tokens() {
         println!("accepted API token: {t}");
     }
-    println!(
-        "inspect: curl http://{}/_emulator/trunks  |  curl http://{}/_emulator/calls",
-        emu.addr(),
-        emu.addr()
-    );
+    println!("inspect: curl http://{}/_emulator/trunks  |  curl http://{}/_emulator/calls", emu.addr(), emu.addr());
     let signal = tokio::signal::ctrl_c().await.map_err(EmulatorError::Signal);
     emu.shutdown().await;
     signal

@@ -48,13 +48,7 @@ impl Listener for KillableListener {
             match self.0.accept().await {
                 Ok((inner, addr)) => {
                     let _ = inner.set_nodelay(true);
-                    return (
-                        KillableStream {
-                            inner,
-                            killed: Arc::new(AtomicBool::new(false)),
-                        },
-                        addr,
-                    );
+                    return (KillableStream { inner, killed: Arc::new(AtomicBool::new(false)) }, addr);
                 }
                 // e.g. too many open files: back off briefly, as axum's own TcpListener does.
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
@@ -80,18 +74,11 @@ impl KillableStream {
 }
 
 fn reset() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::ConnectionReset,
-        "emulator dropped the connection",
-    )
+    io::Error::new(io::ErrorKind::ConnectionReset, "emulator dropped the connection")
 }
 
 impl AsyncRead for KillableStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if self.killed() {
             return Poll::Ready(Ok(()));
         }
@@ -100,11 +87,7 @@ impl AsyncRead for KillableStream {
 }
 
 impl AsyncWrite for KillableStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         if self.killed() {
             return Poll::Ready(Err(reset()));
         }

@@ -19,9 +19,7 @@ use super::{Flavor, wire};
 /// The documented route template: the matched path without the `/api` prefix of autocalls/famulor.
 fn route_template(flavor: Flavor, matched: &str) -> String {
     match flavor {
-        Flavor::Autocalls | Flavor::Famulor => {
-            matched.strip_prefix("/api").unwrap_or(matched).to_owned()
-        }
+        Flavor::Autocalls | Flavor::Famulor => matched.strip_prefix("/api").unwrap_or(matched).to_owned(),
         Flavor::Bolna => matched.to_owned(),
     }
 }
@@ -31,38 +29,20 @@ fn bearer(headers: &HeaderMap) -> Result<&str, bool> {
     let value = headers.get(header::AUTHORIZATION).ok_or(true)?;
     let value = value.to_str().map_err(|_| false)?;
     let (scheme, token) = value.split_once(' ').ok_or(false)?;
-    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
-        Ok(token.trim())
-    } else {
-        Err(false)
-    }
+    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() { Ok(token.trim()) } else { Err(false) }
 }
 
 fn accepts_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"))
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"))
 }
 
-pub(crate) async fn pipeline(
-    State(inner): State<Arc<Inner>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn pipeline(State(inner): State<Arc<Inner>>, mut req: Request, next: Next) -> Response {
     let method = req.method().as_str().to_owned();
-    let matched = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_default();
+    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
     let route = route_template(inner.flavor, &matched);
     let endpoint = format!("{method} {route}");
     let wants_json = accepts_json(req.headers());
-    let kill = req
-        .extensions()
-        .get::<ConnectInfo<ConnKill>>()
-        .map(|c| c.0.clone());
+    let kill = req.extensions().get::<ConnectInfo<ConnKill>>().map(|c| c.0.clone());
 
     let account = match bearer(req.headers()) {
         Ok(token) => inner.authenticate(token).ok_or(false),
@@ -75,10 +55,7 @@ pub(crate) async fn pipeline(
             authenticated(&inner, &account, &endpoint, req, next).await
         }
     };
-    if inner.flavor.is_autocalls_family()
-        && inner.behaviour().redirect_without_accept_json
-        && !wants_json
-    {
+    if inner.flavor.is_autocalls_family() && inner.behaviour().redirect_without_accept_json && !wants_json {
         resp = laravel_redirect(resp);
     }
     if dropped {
@@ -88,26 +65,12 @@ pub(crate) async fn pipeline(
             None => resp = failing_body(),
         }
     }
-    inner.record_call(
-        &method,
-        &route,
-        if dropped {
-            CallCounts::DROPPED
-        } else {
-            resp.status().as_u16()
-        },
-    );
+    inner.record_call(&method, &route, if dropped { CallCounts::DROPPED } else { resp.status().as_u16() });
     resp
 }
 
 /// Rate limit, faults, the handler itself, latency. Returns the response and whether to drop it.
-async fn authenticated(
-    inner: &Inner,
-    account: &str,
-    endpoint: &str,
-    req: Request,
-    next: Next,
-) -> (Response, bool) {
+async fn authenticated(inner: &Inner, account: &str, endpoint: &str, req: Request, next: Next) -> (Response, bool) {
     let verdict = inner.limiter.check(account);
     // A throttled call never reaches the fault rules, so counted faults are not used up by it.
     let plan = match verdict {
@@ -116,40 +79,19 @@ async fn authenticated(
     };
     let delay = inner.latency + plan.delay;
     let (mut resp, dropped) = match (&verdict, plan.action) {
-        (
-            Verdict::Limited {
-                retry_after,
-                retry_after_header,
-                ..
-            },
-            _,
-        ) => (
-            wire::rate_limited(inner.flavor, *retry_after, *retry_after_header),
-            false,
-        ),
-        (
-            _,
-            Some(Action::Status {
-                status,
-                after_commit: false,
-            }),
-        ) => (injected(inner, endpoint, status), false),
-        (
-            _,
-            Some(Action::Throttle {
-                retry_after,
-                header,
-            }),
-        ) => (wire::rate_limited(inner.flavor, retry_after, header), false),
+        (Verdict::Limited { retry_after, retry_after_header, .. }, _) => {
+            (wire::rate_limited(inner.flavor, *retry_after, *retry_after_header), false)
+        }
+        (_, Some(Action::Status { status, after_commit: false })) => (injected(inner, endpoint, status), false),
+        (_, Some(Action::Throttle { retry_after, header })) => {
+            (wire::rate_limited(inner.flavor, retry_after, header), false)
+        }
         (_, Some(Action::Hostile(Hostile::Html { status }))) => (html_page(status), false),
         (_, Some(Action::Hostile(Hostile::EchoRequest { status }))) => (echo(inner.flavor, status, req).await, false),
         (_, action) => {
             let resp = next.run(req).await;
             match action {
-                Some(Action::Status {
-                    status,
-                    after_commit: true,
-                }) => (injected(inner, endpoint, status), false),
+                Some(Action::Status { status, after_commit: true }) => (injected(inner, endpoint, status), false),
                 Some(Action::Drop) => (resp, true),
                 Some(Action::Hostile(kind)) => (mangle(resp, kind).await, false),
                 _ => (resp, false),
@@ -175,15 +117,8 @@ fn injected(inner: &Inner, endpoint: &str, status: u16) -> Response {
 /// every string field of the JSON body in a per-field error (Laravel `errors` for autocalls/famulor,
 /// FastAPI `detail` for bolna), as a careless provider might.
 async fn echo(flavor: Flavor, status: u16, req: Request) -> Response {
-    let auth = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
-        .await
-        .unwrap_or_default();
+    let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
     let fields: Vec<(String, String)> = serde_json::from_slice::<Value>(&body)
         .ok()
@@ -222,11 +157,7 @@ fn add_rate_headers(resp: &mut Response, h: ratelimit::Headers) {
 
 fn html_page(status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let title = format!(
-        "{} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    );
+    let title = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
     let body = format!(
         "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
     );
@@ -243,23 +174,13 @@ fn laravel_redirect(resp: Response) -> Response {
     let body = format!(
         "<!DOCTYPE html>\n<html>\n<head><meta http-equiv=\"refresh\" content=\"0;url='{target}'\" /><title>Redirecting to {target}</title></head>\n<body>Redirecting to <a href=\"{target}\">{target}</a>.</body>\n</html>"
     );
-    (
-        StatusCode::FOUND,
-        [
-            (header::LOCATION, target),
-            (header::CONTENT_TYPE, "text/html; charset=UTF-8"),
-        ],
-        body,
-    )
+    (StatusCode::FOUND, [(header::LOCATION, target), (header::CONTENT_TYPE, "text/html; charset=UTF-8")], body)
         .into_response()
 }
 
 fn failing_body() -> Response {
     let stream = futures::stream::once(async {
-        Err::<Bytes, std::io::Error>(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "dropped",
-        ))
+        Err::<Bytes, std::io::Error>(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "dropped"))
     });
     Response::new(Body::from_stream(stream))
 }
@@ -277,9 +198,7 @@ fn stringify(v: &mut Value) {
 /// Rewrite a processed response into a hostile one.
 async fn mangle(resp: Response, kind: Hostile) -> Response {
     let (mut parts, body) = resp.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     let out: Vec<u8> = match kind {
         Hostile::TruncatedJson => bytes[..bytes.len() / 2].to_vec(),
         Hostile::WrongTypes => match serde_json::from_slice::<Value>(&bytes) {
@@ -297,11 +216,7 @@ async fn mangle(resp: Response, kind: Hostile) -> Response {
 }
 
 /// Unknown paths: counted as `<unmatched>`, answered 404 in the flavor's error shape.
-pub(crate) async fn fallback(
-    State(inner): State<Arc<Inner>>,
-    method: Method,
-    uri: Uri,
-) -> Response {
+pub(crate) async fn fallback(State(inner): State<Arc<Inner>>, method: Method, uri: Uri) -> Response {
     let is_inspect = uri.path().starts_with("/_emulator");
     if !is_inspect {
         inner.record_call(method.as_str(), "<unmatched>", 404);

@@ -34,10 +34,7 @@ impl RateLimitCfg {
     }
 
     pub fn window(limit: u32, per: Duration) -> Self {
-        RateLimitCfg {
-            windows: vec![RateWindow { limit, per }],
-            retry_after_header: false,
-        }
+        RateLimitCfg { windows: vec![RateWindow { limit, per }], retry_after_header: false }
     }
 
     /// Builder: add another window that must also have room.
@@ -75,11 +72,7 @@ impl RateLimitCfg {
 pub(crate) enum Verdict {
     Off,
     Allowed(Headers),
-    Limited {
-        retry_after: u64,
-        retry_after_header: bool,
-        headers: Headers,
-    },
+    Limited { retry_after: u64, retry_after_header: bool, headers: Headers },
 }
 
 /// Values for `X-RateLimit-Limit`, `-Remaining`, `-Reset` (Unix seconds).
@@ -102,20 +95,13 @@ pub(crate) struct RateLimiter {
 }
 
 fn unix_after(d: Duration) -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     (now + d).as_secs_f64().ceil() as u64
 }
 
 impl RateLimiter {
     pub(crate) fn new(cfg: Option<RateLimitCfg>) -> Self {
-        RateLimiter {
-            state: Mutex::new(LimiterState {
-                cfg,
-                logs: HashMap::new(),
-            }),
-        }
+        RateLimiter { state: Mutex::new(LimiterState { cfg, logs: HashMap::new() }) }
     }
 
     pub(crate) fn configure(&self, cfg: Option<RateLimitCfg>) {
@@ -132,19 +118,14 @@ impl RateLimiter {
         let Some(cfg) = cfg.as_ref().filter(|c| !c.windows.is_empty()) else {
             return Verdict::Off;
         };
-        let logs = logs
-            .entry(account.to_owned())
-            .or_insert_with(|| vec![VecDeque::new(); cfg.windows.len()]);
+        let logs = logs.entry(account.to_owned()).or_insert_with(|| vec![VecDeque::new(); cfg.windows.len()]);
         let mut wait = Duration::ZERO;
         for (w, log) in cfg.windows.iter().zip(logs.iter_mut()) {
             while log.front().is_some_and(|t| now.duration_since(*t) >= w.per) {
                 log.pop_front();
             }
             if log.len() >= w.limit as usize {
-                let expires = log
-                    .front()
-                    .map(|t| w.per.saturating_sub(now.duration_since(*t)))
-                    .unwrap_or(w.per);
+                let expires = log.front().map(|t| w.per.saturating_sub(now.duration_since(*t))).unwrap_or(w.per);
                 wait = wait.max(expires);
             }
         }
@@ -156,24 +137,15 @@ impl RateLimiter {
         }
         let first = cfg.windows[0];
         let log0 = &logs[0];
-        let reset_in = log0
-            .front()
-            .map(|t| first.per.saturating_sub(now.duration_since(*t)))
-            .unwrap_or(first.per);
+        let reset_in = log0.front().map(|t| first.per.saturating_sub(now.duration_since(*t))).unwrap_or(first.per);
         let headers = Headers {
             limit: first.limit,
-            remaining: first
-                .limit
-                .saturating_sub(u32::try_from(log0.len()).unwrap_or(u32::MAX)),
+            remaining: first.limit.saturating_sub(u32::try_from(log0.len()).unwrap_or(u32::MAX)),
             reset: unix_after(reset_in),
         };
         if limited {
             let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
-            Verdict::Limited {
-                retry_after,
-                retry_after_header: cfg.retry_after_header,
-                headers,
-            }
+            Verdict::Limited { retry_after, retry_after_header: cfg.retry_after_header, headers }
         } else {
             Verdict::Allowed(headers)
         }

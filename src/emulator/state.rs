@@ -128,11 +128,7 @@ impl Inner {
             behaviour: Mutex::new(cfg.behaviour),
             tokens: Mutex::new(tokens),
             calls: Mutex::new(CallCounts::default()),
-            store: Mutex::new(Store {
-                rng,
-                next_number_id: 1,
-                accounts: BTreeMap::new(),
-            }),
+            store: Mutex::new(Store { rng, next_number_id: 1, accounts: BTreeMap::new() }),
         }
     }
 
@@ -165,11 +161,7 @@ impl Inner {
     /// The account of an accepted token.
     pub(crate) fn authenticate(&self, token: &str) -> Option<String> {
         let t = lock(&self.tokens);
-        if t.accepted.contains(token) {
-            t.account.get(token).cloned()
-        } else {
-            None
-        }
+        if t.accepted.contains(token) { t.account.get(token).cloned() } else { None }
     }
 
     /// The account behind any token (accepted or not), for the test-side helpers.
@@ -192,21 +184,14 @@ impl Inner {
     /// Stored trunks of every account, for `/_emulator/trunks`.
     pub(crate) fn all_trunks_json(&self) -> BTreeMap<String, Vec<Value>> {
         let store = self.store();
-        store
-            .accounts
-            .iter()
-            .map(|(name, acct)| (name.clone(), self.account_trunks(acct)))
-            .collect()
+        store.accounts.iter().map(|(name, acct)| (name.clone(), self.account_trunks(acct))).collect()
     }
 
     fn account_trunks(&self, acct: &Account) -> Vec<Value> {
         match self.flavor {
-            Flavor::Autocalls | Flavor::Famulor => acct
-                .numbers
-                .values()
-                .filter_map(|n| n.as_sip())
-                .map(|t| t.stored_json())
-                .collect(),
+            Flavor::Autocalls | Flavor::Famulor => {
+                acct.numbers.values().filter_map(|n| n.as_sip()).map(|t| t.stored_json()).collect()
+            }
             Flavor::Bolna => acct.bolna.iter().map(|t| t.stored_json()).collect(),
         }
     }
@@ -214,21 +199,13 @@ impl Inner {
     pub(crate) fn trunks_json(&self, token: &str) -> Vec<Value> {
         let name = self.account_of(token);
         let store = self.store();
-        store
-            .accounts
-            .get(&name)
-            .map(|a| self.account_trunks(a))
-            .unwrap_or_default()
+        store.accounts.get(&name).map(|a| self.account_trunks(a)).unwrap_or_default()
     }
 
     pub(crate) fn numbers_json(&self, token: &str) -> Vec<Value> {
         let name = self.account_of(token);
         let store = self.store();
-        store
-            .accounts
-            .get(&name)
-            .map(|a| a.numbers.values().map(|n| n.stored_json()).collect())
-            .unwrap_or_default()
+        store.accounts.get(&name).map(|a| a.numbers.values().map(|n| n.stored_json()).collect()).unwrap_or_default()
     }
 
     pub(crate) fn password_matches(&self, token: &str, trunk_id: &str, password: &str) -> bool {
@@ -239,8 +216,9 @@ impl Inner {
         };
         let hash = sha256_hex(password);
         match self.flavor {
-            Flavor::Autocalls | Flavor::Famulor => autocalls::model::find_sip(acct, trunk_id)
-                .is_some_and(|t| t.password_sha256 == hash),
+            Flavor::Autocalls | Flavor::Famulor => {
+                autocalls::model::find_sip(acct, trunk_id).is_some_and(|t| t.password_sha256 == hash)
+            }
             Flavor::Bolna => bolna::model::find(acct, trunk_id)
                 .is_some_and(|t| t.auth_password_sha256.as_deref() == Some(hash.as_str())),
         }
@@ -251,9 +229,7 @@ impl Inner {
         let store = self.store();
         let acct = store.accounts.get(&name)?;
         match self.flavor {
-            Flavor::Autocalls | Flavor::Famulor => {
-                autocalls::model::find_sip(acct, trunk_id).map(|t| t.stats)
-            }
+            Flavor::Autocalls | Flavor::Famulor => autocalls::model::find_sip(acct, trunk_id).map(|t| t.stats),
             Flavor::Bolna => bolna::model::find(acct, trunk_id).map(|t| t.stats),
         }
     }
@@ -262,9 +238,7 @@ impl Inner {
         let name = self.account_of(token);
         let mut store = self.store();
         match self.flavor {
-            Flavor::Autocalls | Flavor::Famulor => {
-                autocalls::seed_trunk(&mut store, &name, v).to_string()
-            }
+            Flavor::Autocalls | Flavor::Famulor => autocalls::seed_trunk(&mut store, &name, v).to_string(),
             Flavor::Bolna => bolna::seed_trunk(&mut store, &name, v),
         }
     }
@@ -278,9 +252,7 @@ impl Inner {
         let name = self.account_of(token);
         let mut store = self.store();
         match self.flavor {
-            Flavor::Autocalls | Flavor::Famulor => {
-                autocalls::edit_trunk(&mut store, &name, id, patch)
-            }
+            Flavor::Autocalls | Flavor::Famulor => autocalls::edit_trunk(&mut store, &name, id, patch),
             Flavor::Bolna => bolna::edit_trunk(&mut store, &name, id, patch),
         }
     }

@@ -22,9 +22,7 @@ pub(crate) fn ts_seconds(t: DateTime<Utc>) -> String {
 
 /// `ST_` + 12 alphanumerics, like the documented voice-trunk ids.
 pub(crate) fn voice_trunk_id(rng: &mut impl Rng) -> String {
-    let tail: String = (0..12)
-        .map(|_| char::from(rng.sample(Alphanumeric)))
-        .collect();
+    let tail: String = (0..12).map(|_| char::from(rng.sample(Alphanumeric))).collect();
     format!("ST_{tail}")
 }
 
@@ -44,9 +42,7 @@ pub(crate) fn ulid_like(rng: &mut impl Rng, now: DateTime<Utc>) -> String {
 }
 
 pub(crate) fn random_token(rng: &mut impl Rng, flavor: Flavor) -> String {
-    let body: String = (0..40)
-        .map(|_| char::from(rng.sample(Alphanumeric)))
-        .collect();
+    let body: String = (0..40).map(|_| char::from(rng.sample(Alphanumeric))).collect();
     match flavor {
         // Laravel Sanctum style `<n>|<random>`, as in the autocalls key example.
         Flavor::Autocalls | Flavor::Famulor => format!("1|{body}"),
@@ -107,8 +103,7 @@ pub(crate) fn rate_limited(flavor: Flavor, retry_after: u64, retry_after_header:
     };
     let mut resp = json_response(StatusCode::TOO_MANY_REQUESTS, body);
     if retry_after_header {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     }
     resp
 }
@@ -118,10 +113,9 @@ pub(crate) fn injected(flavor: Flavor, endpoint: &str, status: StatusCode) -> Re
     match status.as_u16() {
         401 => unauthorized(flavor, false),
         429 => rate_limited(flavor, 1, false),
-        422 if flavor.is_autocalls_family() => json_response(
-            status,
-            json!({ "message": "The given data was invalid.", "errors": {} }),
-        ),
+        422 if flavor.is_autocalls_family() => {
+            json_response(status, json!({ "message": "The given data was invalid.", "errors": {} }))
+        }
         500 if flavor.is_autocalls_family() => {
             let msg = match endpoint {
                 "POST /user/phone-numbers/sip-trunks" => {

@@ -9,7 +9,18 @@ type Path = Vec<String>;
 pub fn sanitize(config: &Value) -> Value {
     let mut c = config.clone();
     if let Some(m) = c.get_mut("metadata").and_then(Value::as_object_mut) {
-        for f in ["name", "namespace", "resourceVersion", "uid", "creationTimestamp", "managedFields", "generation", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        for f in [
+            "name",
+            "namespace",
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "managedFields",
+            "generation",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             m.remove(f);
         }
     }

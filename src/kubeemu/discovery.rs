@@ -17,7 +17,8 @@ pub fn version() -> Value {
 }
 
 fn group_doc(name: &str, versions: &[String]) -> Value {
-    let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v})).collect();
+    let vs: Vec<Value> =
+        versions.iter().map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v})).collect();
     json!({"name": name, "versions": vs, "preferredVersion": vs.first().cloned().unwrap_or(Value::Null)})
 }
 
@@ -75,11 +76,8 @@ pub fn serve(reg: &Registry, path: &str, _headers: &HeaderMap, addr: SocketAddr)
 }
 
 fn resource_list(reg: &Registry, group: &str, version: &str) -> Value {
-    let resources: Vec<Value> = reg
-        .all()
-        .filter(|t| t.group == group && t.version == version)
-        .flat_map(|t| resource_entries(t))
-        .collect();
+    let resources: Vec<Value> =
+        reg.all().filter(|t| t.group == group && t.version == version).flat_map(|t| resource_entries(t)).collect();
     let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
 }

@@ -82,7 +82,15 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     resp
 }
 
-async fn route(inner: &Arc<Inner>, method: &Method, path: &str, q: &Q, headers: &HeaderMap, body: Bytes, call: &mut ApiCall) -> Response {
+async fn route(
+    inner: &Arc<Inner>,
+    method: &Method,
+    path: &str,
+    q: &Q,
+    headers: &HeaderMap,
+    body: Bytes,
+    call: &mut ApiCall,
+) -> Response {
     call.verb = match *method {
         Method::GET | Method::HEAD => "get",
         Method::POST => "create",
@@ -150,7 +158,11 @@ fn parse_target(reg: &super::registry::Registry, group: &str, version: &str, res
 fn write_opts(q: &Q) -> WriteOpts {
     WriteOpts {
         dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
-        field_validation: if q.get("fieldValidation").is_some_and(|v| v == "Strict") { FieldValidation::Strict } else { FieldValidation::Prune },
+        field_validation: if q.get("fieldValidation").is_some_and(|v| v == "Strict") {
+            FieldValidation::Strict
+        } else {
+            FieldValidation::Prune
+        },
     }
 }
 
@@ -169,7 +181,8 @@ fn body_json(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
 }
 
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded: {e}")))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -193,7 +206,9 @@ async fn resource(
             let render: Option<watch::Render> = if wants_table {
                 let rt2 = rt.clone();
                 let inc = include.clone();
-                Some(Arc::new(move |o: &Value| table::table(&rt2, std::slice::from_ref(o), serde_json::json!({}), &inc)))
+                Some(Arc::new(move |o: &Value| {
+                    table::table(&rt2, std::slice::from_ref(o), serde_json::json!({}), &inc)
+                }))
             } else {
                 None
             };
@@ -203,7 +218,11 @@ async fn resource(
                 resource_version: q.get("resourceVersion").cloned(),
                 labels: LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?,
                 fields: FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or_default())?,
-                timeout: q.get("timeoutSeconds").and_then(|s| s.parse::<u64>().ok()).filter(|s| *s > 0).map(Duration::from_secs),
+                timeout: q
+                    .get("timeoutSeconds")
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .filter(|s| *s > 0)
+                    .map(Duration::from_secs),
                 bookmarks: qbool(q, "allowWatchBookmarks"),
                 send_initial: qbool(q, "sendInitialEvents"),
                 render,
@@ -219,7 +238,8 @@ async fn resource(
             let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?;
             let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or_default())?;
             let limit = q.get("limit").and_then(|s| s.parse::<usize>().ok());
-            let list = inner.lock_store().list(rt, ns, &labels, &fields, limit, q.get("continue").map(String::as_str))?;
+            let list =
+                inner.lock_store().list(rt, ns, &labels, &fields, limit, q.get("continue").map(String::as_str))?;
             if wants_table {
                 let items = list["items"].as_array().cloned().unwrap_or_default();
                 return Ok(json_response(200, &table::table(rt, &items, list["metadata"].clone(), &include)));
@@ -243,7 +263,12 @@ async fn resource(
         (Method::PUT, Some(name)) => {
             let obj = body_json(headers, &body)?;
             if inner.faults.roll_conflict() {
-                return Err(ApiError::conflict(&rt.group, &rt.plural, name, "the object has been modified; please apply your changes to the latest version and try again (injected by kubeemu faults)"));
+                return Err(ApiError::conflict(
+                    &rt.group,
+                    &rt.plural,
+                    name,
+                    "the object has been modified; please apply your changes to the latest version and try again (injected by kubeemu faults)",
+                ));
             }
             let updated = inner.lock_store().update(rt, ns, name, obj, t.sub.as_deref(), &opts)?;
             Ok(json_response(200, &updated))
@@ -252,23 +277,44 @@ async fn resource(
             let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
             let kind = PatchKind::from_content_type(ct)?;
             if inner.faults.roll_conflict() {
-                return Err(ApiError::conflict(&rt.group, &rt.plural, name, "the object has been modified; please apply your changes to the latest version and try again (injected by kubeemu faults)"));
+                return Err(ApiError::conflict(
+                    &rt.group,
+                    &rt.plural,
+                    name,
+                    "the object has been modified; please apply your changes to the latest version and try again (injected by kubeemu faults)",
+                ));
             }
             if kind == PatchKind::Apply {
                 let Some(manager) = q.get("fieldManager").filter(|m| !m.is_empty()) else {
-                    return Err(ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
+                    return Err(ApiError::bad_request(
+                        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+                    ));
                 };
                 let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("apply body is not UTF-8"))?;
-                let config: Value = serde_yaml_ng::from_str(text).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
-                let out = inner.lock_store().apply(rt, ns, name, config, manager, qbool(q, "force"), t.sub.as_deref(), &opts)?;
+                let config: Value = serde_yaml_ng::from_str(text)
+                    .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+                let out = inner.lock_store().apply(
+                    rt,
+                    ns,
+                    name,
+                    config,
+                    manager,
+                    qbool(q, "force"),
+                    t.sub.as_deref(),
+                    &opts,
+                )?;
                 return Ok(json_response(200, &out));
             }
             let out = inner.lock_store().patch(rt, ns, name, kind, &body, t.sub.as_deref(), &opts)?;
             Ok(json_response(200, &out))
         }
         (Method::DELETE, Some(name)) => {
-            let delete_opts = if body.is_empty() { Value::Null } else { body_json(headers, &body).unwrap_or(Value::Null) };
-            let opts = WriteOpts { dry_run: opts.dry_run || delete_opts["dryRun"].as_array().is_some_and(|a| !a.is_empty()), ..opts };
+            let delete_opts =
+                if body.is_empty() { Value::Null } else { body_json(headers, &body).unwrap_or(Value::Null) };
+            let opts = WriteOpts {
+                dry_run: opts.dry_run || delete_opts["dryRun"].as_array().is_some_and(|a| !a.is_empty()),
+                ..opts
+            };
             let out = inner.lock_store().delete(rt, ns, name, &delete_opts["preconditions"], &opts)?;
             Ok(json_response(200, &out))
         }
@@ -280,14 +326,17 @@ async fn resource(
             let list = store.list(rt, ns, &labels, &fields, None, None)?;
             let mut deleted = Vec::new();
             for item in list["items"].as_array().into_iter().flatten() {
-                let (n, name) = (item["metadata"]["namespace"].as_str(), item["metadata"]["name"].as_str().unwrap_or_default());
+                let (n, name) =
+                    (item["metadata"]["namespace"].as_str(), item["metadata"]["name"].as_str().unwrap_or_default());
                 deleted.push(store.delete(rt, n, name, &Value::Null, &opts)?);
             }
             let mut out = list;
             out["items"] = Value::Array(deleted);
             Ok(json_response(200, &out))
         }
-        _ => Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource ({method})"))),
+        _ => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({method})"
+        ))),
     }
 }
 

@@ -139,7 +139,8 @@ impl KubeEmulator {
     /// A kube client for this server (default namespace `default`, no auth).
     pub fn client(&self) -> Result<kube::Client, kube::Error> {
         install_crypto_provider();
-        let uri: ::http::Uri = self.url().parse().map_err(|e: ::http::uri::InvalidUri| kube::Error::Service(e.into()))?;
+        let uri: ::http::Uri =
+            self.url().parse().map_err(|e: ::http::uri::InvalidUri| kube::Error::Service(e.into()))?;
         let mut config = kube::Config::new(uri);
         config.default_namespace = "default".into();
         config.read_timeout = None;

@@ -14,7 +14,9 @@ pub fn schema_name(rt: &ResourceType) -> String {
     }
     match rt.group.as_str() {
         "" => format!("io.k8s.api.core.{}.{}", rt.version, rt.kind),
-        "apiextensions.k8s.io" => format!("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.{}.{}", rt.version, rt.kind),
+        "apiextensions.k8s.io" => {
+            format!("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.{}.{}", rt.version, rt.kind)
+        }
         g => format!("io.k8s.api.{}.{}.{}", g.split('.').next().unwrap_or(g), rt.version, rt.kind),
     }
 }
@@ -90,7 +92,8 @@ fn op(rt: &ResourceType, action: &str, params: &[&str]) -> Value {
 }
 
 fn gv_doc(reg: &Registry, group: &str, version: &str) -> Option<Value> {
-    let types: Vec<&std::sync::Arc<ResourceType>> = reg.all().filter(|t| t.group == group && t.version == version).collect();
+    let types: Vec<&std::sync::Arc<ResourceType>> =
+        reg.all().filter(|t| t.group == group && t.version == version).collect();
     if types.is_empty() {
         return None;
     }
@@ -100,24 +103,34 @@ fn gv_doc(reg: &Registry, group: &str, version: &str) -> Option<Value> {
     for t in types {
         schemas.insert(schema_name(t), kind_schema(t));
         let base = if group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{group}/{version}") };
-        let coll = if t.namespaced { format!("{base}/namespaces/{{namespace}}/{}", t.plural) } else { format!("{base}/{}", t.plural) };
+        let coll = if t.namespaced {
+            format!("{base}/namespaces/{{namespace}}/{}", t.plural)
+        } else {
+            format!("{base}/{}", t.plural)
+        };
         let write = ["dryRun", "fieldManager", "fieldValidation"];
         paths.insert(coll.clone(), json!({
             "get": op(t, "list", &["labelSelector", "fieldSelector", "limit", "continue", "watch", "resourceVersion"]),
             "post": op(t, "post", &write),
         }));
-        paths.insert(format!("{coll}/{{name}}"), json!({
-            "get": op(t, "get", &[]),
-            "put": op(t, "put", &write),
-            "patch": op(t, "patch", &["dryRun", "fieldManager", "fieldValidation", "force"]),
-            "delete": op(t, "delete", &["dryRun"]),
-        }));
-        if t.status_subresource {
-            paths.insert(format!("{coll}/{{name}}/status"), json!({
+        paths.insert(
+            format!("{coll}/{{name}}"),
+            json!({
                 "get": op(t, "get", &[]),
                 "put": op(t, "put", &write),
                 "patch": op(t, "patch", &["dryRun", "fieldManager", "fieldValidation", "force"]),
-            }));
+                "delete": op(t, "delete", &["dryRun"]),
+            }),
+        );
+        if t.status_subresource {
+            paths.insert(
+                format!("{coll}/{{name}}/status"),
+                json!({
+                    "get": op(t, "get", &[]),
+                    "put": op(t, "put", &write),
+                    "patch": op(t, "patch", &["dryRun", "fieldManager", "fieldValidation", "force"]),
+                }),
+            );
         }
     }
     Some(json!({

@@ -25,7 +25,9 @@ impl PatchKind {
             "application/merge-patch+json" => Ok(PatchKind::Merge),
             "application/json-patch+json" => Ok(PatchKind::Json),
             "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+json" | "application/apply-patch+cbor" => Ok(PatchKind::Apply),
+            "application/apply-patch+yaml" | "application/apply-patch+json" | "application/apply-patch+cbor" => {
+                Ok(PatchKind::Apply)
+            }
             other => Err(ApiError::unsupported_media(format!(
                 "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"
             ))),
@@ -56,7 +58,8 @@ fn strip_directives(v: &mut Value) {
 pub fn apply_patch(kind: PatchKind, doc: &mut Value, body: &[u8]) -> Result<(), ApiError> {
     match kind {
         PatchKind::Merge | PatchKind::Strategic => {
-            let mut p: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            let mut p: Value = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
             if kind == PatchKind::Strategic {
                 strip_directives(&mut p);
             }
@@ -67,8 +70,8 @@ pub fn apply_patch(kind: PatchKind, doc: &mut Value, body: &[u8]) -> Result<(), 
             Ok(())
         }
         PatchKind::Json => {
-            let ops: Vec<PatchOperation> =
-                serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            let ops: Vec<PatchOperation> = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
             for op in ops {
                 // Like the Go library the real server uses, `test` of a missing path against null succeeds.
                 if let PatchOperation::Test(t) = &op

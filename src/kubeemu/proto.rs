@@ -116,7 +116,9 @@ fn object_meta(b: &[u8]) -> Result<Value, ApiError> {
 
 /// Decodes a `k8s\0`-prefixed runtime.Unknown body into a JSON object of a supported kind.
 pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
-    let inner = body.strip_prefix(b"k8s\0").ok_or_else(|| ApiError::bad_request("protobuf body without the k8s magic prefix"))?;
+    let inner = body
+        .strip_prefix(b"k8s\0")
+        .ok_or_else(|| ApiError::bad_request("protobuf body without the k8s magic prefix"))?;
     let mut r = Reader::new(inner);
     let (mut api_version, mut kind, mut raw) = (String::new(), String::new(), &[][..]);
     while let Some((n, f)) = r.next()? {
@@ -145,12 +147,16 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
             ("Secret", 2, Field::Bytes(x)) => add_entry(&mut obj, "data", x, true)?,
             ("Secret", 3, Field::Bytes(x)) => drop(obj.insert("type".into(), text(x))),
             ("Secret", 4, Field::Bytes(x)) => add_entry(&mut obj, "stringData", x, false)?,
-            ("Secret", 5, Field::Varint(v)) | ("ConfigMap", 4, Field::Varint(v)) => drop(obj.insert("immutable".into(), json!(v != 0))),
+            ("Secret", 5, Field::Varint(v)) | ("ConfigMap", 4, Field::Varint(v)) => {
+                drop(obj.insert("immutable".into(), json!(v != 0)))
+            }
             ("ConfigMap", 2, Field::Bytes(x)) => add_entry(&mut obj, "data", x, false)?,
             ("ConfigMap", 3, Field::Bytes(x)) => add_entry(&mut obj, "binaryData", x, true)?,
             ("Secret" | "ConfigMap" | "Namespace", _, _) => {}
             (other, _, _) => {
-                return Err(ApiError::unsupported_media(format!("kubeemu cannot decode protobuf for kind {other:?}; send JSON")));
+                return Err(ApiError::unsupported_media(format!(
+                    "kubeemu cannot decode protobuf for kind {other:?}; send JSON"
+                )));
             }
         }
     }
@@ -175,6 +181,9 @@ mod tests {
         let tm = [ld(1, b"v1"), ld(2, b"Secret")].concat();
         let body = [b"k8s\0".to_vec(), ld(1, &tm), ld(2, &secret)].concat();
         let v = decode(&body).unwrap_or_default();
-        assert_eq!(v, json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"password": "cHc="}, "type": "Opaque"}));
+        assert_eq!(
+            v,
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"password": "cHc="}, "type": "Opaque"})
+        );
     }
 }

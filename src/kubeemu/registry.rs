@@ -102,7 +102,14 @@ impl Registry {
             builtin("", "v1", "events", "Event", true, &["ev"]),
             builtin("events.k8s.io", "v1", "events", "Event", true, &["ev"]),
             builtin("coordination.k8s.io", "v1", "leases", "Lease", true, &[]),
-            builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false, &["crd", "crds"]),
+            builtin(
+                "apiextensions.k8s.io",
+                "v1",
+                "customresourcedefinitions",
+                "CustomResourceDefinition",
+                false,
+                &["crd", "crds"],
+            ),
         ] {
             r.insert(t);
         }

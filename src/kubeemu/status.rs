@@ -39,8 +39,7 @@ impl ApiError {
     /// 404 NotFound for `resource.group "name"`.
     pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
         let gr = group_resource(group, plural);
-        Self::new(404, "NotFound", format!("{gr} \"{name}\" not found"))
-            .with_details(name, group, plural)
+        Self::new(404, "NotFound", format!("{gr} \"{name}\" not found")).with_details(name, group, plural)
     }
     /// 404 for a path that does not name any resource.
     pub fn no_route(path: &str) -> Self {
@@ -49,8 +48,7 @@ impl ApiError {
     /// 409 AlreadyExists.
     pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
         let gr = group_resource(group, plural);
-        Self::new(409, "AlreadyExists", format!("{gr} \"{name}\" already exists"))
-            .with_details(name, group, plural)
+        Self::new(409, "AlreadyExists", format!("{gr} \"{name}\" already exists")).with_details(name, group, plural)
     }
     /// 409 Conflict (stale resourceVersion, failed precondition, apply conflict).
     pub fn conflict(group: &str, plural: &str, name: &str, why: &str) -> Self {

@@ -305,7 +305,13 @@ impl Store {
     }
 
     /// POST.
-    pub fn create(&mut self, rt: &ResourceType, ns: Option<&str>, mut obj: Value, opts: &WriteOpts) -> Result<Value, ApiError> {
+    pub fn create(
+        &mut self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        mut obj: Value,
+        opts: &WriteOpts,
+    ) -> Result<Value, ApiError> {
         if let Some(k) = obj["kind"].as_str()
             && k != rt.kind
         {
@@ -338,22 +344,32 @@ impl Store {
             None => match m.get("generateName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
                 Some(g) => format!("{g}{}", random_suffix()),
                 None => {
-                    return Err(ApiError::invalid(&kind, &rt.group, "", vec![Cause {
-                        reason: "FieldValueRequired".into(),
-                        message: "Required value: name or generateName is required".into(),
-                        field: "metadata.name".into(),
-                    }]));
+                    return Err(ApiError::invalid(
+                        &kind,
+                        &rt.group,
+                        "",
+                        vec![Cause {
+                            reason: "FieldValueRequired".into(),
+                            message: "Required value: name or generateName is required".into(),
+                            field: "metadata.name".into(),
+                        }],
+                    ));
                 }
             },
         };
         if !valid_name(&name, rt.plural == "namespaces") {
-            return Err(ApiError::invalid(&kind, &rt.group, &name, vec![Cause {
-                reason: "FieldValueInvalid".into(),
-                message: format!(
-                    "Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
-                ),
-                field: "metadata.name".into(),
-            }]));
+            return Err(ApiError::invalid(
+                &kind,
+                &rt.group,
+                &name,
+                vec![Cause {
+                    reason: "FieldValueInvalid".into(),
+                    message: format!(
+                        "Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+                    ),
+                    field: "metadata.name".into(),
+                }],
+            ));
         }
         let ns_key = Self::ns_key(rt, ns);
         if self.objects.get(&rt.key()).is_some_and(|o| o.contains_key(&(ns_key.clone(), name.clone()))) {
@@ -372,7 +388,8 @@ impl Store {
         }
         obj["apiVersion"] = json!(api_version);
         obj["kind"] = json!(kind);
-        if rt.custom && rt.status_subresource
+        if rt.custom
+            && rt.status_subresource
             && let Some(o) = obj.as_object_mut()
         {
             o.remove("status");
@@ -432,11 +449,16 @@ impl Store {
                 ));
             }
             None if rt.custom => {
-                return Err(ApiError::invalid(&rt.kind, &rt.group, name, vec![Cause {
-                    reason: "FieldValueInvalid".into(),
-                    message: "Invalid value: 0x0: must be specified for an update".into(),
-                    field: "metadata.resourceVersion".into(),
-                }]));
+                return Err(ApiError::invalid(
+                    &rt.kind,
+                    &rt.group,
+                    name,
+                    vec![Cause {
+                        reason: "FieldValueInvalid".into(),
+                        message: "Invalid value: 0x0: must be specified for an update".into(),
+                        field: "metadata.resourceVersion".into(),
+                    }],
+                ));
             }
             _ => {}
         }
@@ -467,7 +489,14 @@ impl Store {
             }
         } else {
             let m = meta_mut(&mut new)?;
-            for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "generation"] {
+            for f in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "namespace",
+                "generation",
+            ] {
                 match old["metadata"].get(f) {
                     Some(v) => m.insert(f.into(), v.clone()),
                     None => m.remove(f),
@@ -495,11 +524,18 @@ impl Store {
             let before = finalizers(&old);
             let added: Vec<String> = finalizers(&new).into_iter().filter(|f| !before.contains(f)).collect();
             if !added.is_empty() {
-                return Err(ApiError::invalid(&rt.kind, &rt.group, &name, vec![Cause {
-                    reason: "FieldValueForbidden".into(),
-                    message: format!("Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"),
-                    field: "metadata.finalizers".into(),
-                }]));
+                return Err(ApiError::invalid(
+                    &rt.kind,
+                    &rt.group,
+                    &name,
+                    vec![Cause {
+                        reason: "FieldValueForbidden".into(),
+                        message: format!(
+                            "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
+                        ),
+                        field: "metadata.finalizers".into(),
+                    }],
+                ));
             }
         }
         if rt.custom {
@@ -582,7 +618,10 @@ impl Store {
                     &rt.group,
                     &rt.plural,
                     name,
-                    &format!("Precondition failed: {what} in precondition: {want}, {what} in object meta: {}", str_at(&old, f).unwrap_or_default()),
+                    &format!(
+                        "Precondition failed: {what} in precondition: {want}, {what} in object meta: {}",
+                        str_at(&old, f).unwrap_or_default()
+                    ),
                 ));
             }
         }
@@ -714,7 +753,12 @@ impl Store {
             if !conflicts.is_empty() {
                 let list: Vec<String> = conflicts.iter().map(|(m, p)| format!("conflict with {m:?}: {p}")).collect();
                 let mut e = ApiError::conflict(&rt.group, &rt.plural, name, "");
-                e.message = format!("Apply failed with {} conflict{}: {}", list.len(), if list.len() == 1 { "" } else { "s" }, list.join("\n"));
+                e.message = format!(
+                    "Apply failed with {} conflict{}: {}",
+                    list.len(),
+                    if list.len() == 1 { "" } else { "s" },
+                    list.join("\n")
+                );
                 return Err(e);
             }
         }

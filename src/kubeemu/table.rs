@@ -162,7 +162,14 @@ fn age(ts: &str) -> Value {
 }
 
 fn col(name: &str, type_: &str, json_path: &str, priority: i64) -> PrinterColumn {
-    PrinterColumn { name: name.into(), type_: type_.into(), json_path: json_path.into(), description: String::new(), priority, format: String::new() }
+    PrinterColumn {
+        name: name.into(),
+        type_: type_.into(),
+        json_path: json_path.into(),
+        description: String::new(),
+        priority,
+        format: String::new(),
+    }
 }
 
 /// Columns after Name: the CRD's, or sensible ones for built-ins.
@@ -176,7 +183,12 @@ fn columns(rt: &ResourceType) -> Vec<PrinterColumn> {
         "ConfigMap" => vec![col("Data", "integer", "#data", 0), age],
         "Namespace" => vec![col("Status", "string", ".status.phase", 0), age],
         "Lease" => vec![col("Holder", "string", ".spec.holderIdentity", 0), age],
-        "Event" => vec![col("Reason", "string", ".reason", 0), col("Object", "string", ".regarding.name", 0), col("Message", "string", ".note", 0), age],
+        "Event" => vec![
+            col("Reason", "string", ".reason", 0),
+            col("Object", "string", ".regarding.name", 0),
+            col("Message", "string", ".note", 0),
+            age,
+        ],
         "CustomResourceDefinition" => vec![col("Created At", "string", ".metadata.creationTimestamp", 0)],
         _ => vec![age],
     }
@@ -184,7 +196,8 @@ fn columns(rt: &ResourceType) -> Vec<PrinterColumn> {
 
 fn cell(c: &PrinterColumn, obj: &Value) -> Value {
     if let Some(field) = c.json_path.strip_prefix('#') {
-        let n = obj[field].as_object().map(|m| m.len()).unwrap_or(0) + obj["binaryData"].as_object().filter(|_| field == "data").map(|m| m.len()).unwrap_or(0);
+        let n = obj[field].as_object().map(|m| m.len()).unwrap_or(0)
+            + obj["binaryData"].as_object().filter(|_| field == "data").map(|m| m.len()).unwrap_or(0);
         return json!(n);
     }
     let found = eval(&c.json_path, obj);

@@ -30,7 +30,11 @@ pub fn admit(rt: &ResourceType, obj: &mut Value, old: Option<&Value>, fv: FieldV
                 Some("FieldValueDuplicate") => "FieldValueDuplicate",
                 _ => "FieldValueInvalid",
             };
-            causes.push(Cause { reason: reason.into(), message: format!("Invalid value: \"{kind}\": {}", e.message), field });
+            causes.push(Cause {
+                reason: reason.into(),
+                message: format!("Invalid value: \"{kind}\": {}", e.message),
+                field,
+            });
         }
     }
     if causes.is_empty() { Ok(()) } else { Err(ApiError::invalid(&rt.kind, &rt.group, &name, causes)) }
@@ -72,7 +76,9 @@ fn join(path: &str, key: &str) -> String {
 fn prune(schema: &Value, v: &mut Value, path: &str, root: bool, unknown: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
-            if schema["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true) && schema.get("properties").is_none() {
+            if schema["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true)
+                && schema.get("properties").is_none()
+            {
                 return;
             }
             let preserve = schema["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true);
@@ -126,10 +132,14 @@ pub fn to_json_schema(s: &Value) -> Value {
                 }
                 let v = match k.as_str() {
                     "properties" | "patternProperties" | "definitions" => Value::Object(
-                        v.as_object().map(|p| p.iter().map(|(pk, pv)| (pk.clone(), to_json_schema(pv))).collect()).unwrap_or_default(),
+                        v.as_object()
+                            .map(|p| p.iter().map(|(pk, pv)| (pk.clone(), to_json_schema(pv))).collect())
+                            .unwrap_or_default(),
                     ),
                     "items" | "additionalProperties" | "not" => to_json_schema(v),
-                    "allOf" | "anyOf" | "oneOf" => Value::Array(v.as_array().map(|a| a.iter().map(to_json_schema).collect()).unwrap_or_default()),
+                    "allOf" | "anyOf" | "oneOf" => {
+                        Value::Array(v.as_array().map(|a| a.iter().map(to_json_schema).collect()).unwrap_or_default())
+                    }
                     "type" if nullable => json!([v.clone(), "null"]),
                     _ => v.clone(),
                 };
@@ -170,7 +180,11 @@ fn schema_causes(schema: &Value, obj: &Value) -> Vec<Cause> {
     let validator = match jsonschema::validator_for(&js) {
         Ok(v) => v,
         Err(e) => {
-            return vec![Cause { reason: "InternalError".into(), message: format!("the CRD schema does not compile: {e}"), field: String::new() }];
+            return vec![Cause {
+                reason: "InternalError".into(),
+                message: format!("the CRD schema does not compile: {e}"),
+                field: String::new(),
+            }];
         }
     };
     let mut out = Vec::new();
@@ -188,21 +202,60 @@ fn schema_causes(schema: &Value, obj: &Value) -> Vec<Cause> {
                 ("FieldValueRequired", join(&field, p), "Required value".to_string())
             }
             ValidationErrorKind::Enum { options } => {
-                let opts: Vec<String> = options.as_array().map(|a| a.iter().map(Value::to_string).collect()).unwrap_or_default();
-                ("FieldValueNotSupported", field, format!("Unsupported value: {shown}: supported values: {}", opts.join(", ")))
+                let opts: Vec<String> =
+                    options.as_array().map(|a| a.iter().map(Value::to_string).collect()).unwrap_or_default();
+                (
+                    "FieldValueNotSupported",
+                    field,
+                    format!("Unsupported value: {shown}: supported values: {}", opts.join(", ")),
+                )
             }
             ValidationErrorKind::Type { .. } => {
                 let want = err.to_string();
-                ("FieldValueTypeInvalid", field.clone(), format!("Invalid value: {shown}: {field} in body {}", want.split(" is not of type ").nth(1).map(|t| format!("must be of type {}", t.trim_matches('"'))).unwrap_or(want)))
+                (
+                    "FieldValueTypeInvalid",
+                    field.clone(),
+                    format!(
+                        "Invalid value: {shown}: {field} in body {}",
+                        want.split(" is not of type ")
+                            .nth(1)
+                            .map(|t| format!("must be of type {}", t.trim_matches('"')))
+                            .unwrap_or(want)
+                    ),
+                )
             }
-            ValidationErrorKind::MaxLength { limit } => ("FieldValueTooLong", field, format!("Too long: may not be more than {limit} bytes")),
+            ValidationErrorKind::MaxLength { limit } => {
+                ("FieldValueTooLong", field, format!("Too long: may not be more than {limit} bytes"))
+            }
             ValidationErrorKind::UniqueItems => ("FieldValueDuplicate", field, format!("Duplicate value: {shown}")),
-            ValidationErrorKind::MaxItems { limit } => ("FieldValueTooMany", field, format!("Too many: must have at most {limit} items")),
-            ValidationErrorKind::MinLength { limit } => ("FieldValueInvalid", field.clone(), format!("Invalid value: {shown}: {field} in body should be at least {limit} chars long")),
-            ValidationErrorKind::MinItems { limit } => ("FieldValueInvalid", field.clone(), format!("Invalid value: {shown}: {field} in body should have at least {limit} items")),
-            ValidationErrorKind::Pattern { pattern } => ("FieldValueInvalid", field.clone(), format!("Invalid value: {shown}: {field} in body should match '{pattern}'")),
-            ValidationErrorKind::Minimum { limit } => ("FieldValueInvalid", field.clone(), format!("Invalid value: {shown}: {field} in body should be greater than or equal to {limit}")),
-            ValidationErrorKind::Maximum { limit } => ("FieldValueInvalid", field.clone(), format!("Invalid value: {shown}: {field} in body should be less than or equal to {limit}")),
+            ValidationErrorKind::MaxItems { limit } => {
+                ("FieldValueTooMany", field, format!("Too many: must have at most {limit} items"))
+            }
+            ValidationErrorKind::MinLength { limit } => (
+                "FieldValueInvalid",
+                field.clone(),
+                format!("Invalid value: {shown}: {field} in body should be at least {limit} chars long"),
+            ),
+            ValidationErrorKind::MinItems { limit } => (
+                "FieldValueInvalid",
+                field.clone(),
+                format!("Invalid value: {shown}: {field} in body should have at least {limit} items"),
+            ),
+            ValidationErrorKind::Pattern { pattern } => (
+                "FieldValueInvalid",
+                field.clone(),
+                format!("Invalid value: {shown}: {field} in body should match '{pattern}'"),
+            ),
+            ValidationErrorKind::Minimum { limit } => (
+                "FieldValueInvalid",
+                field.clone(),
+                format!("Invalid value: {shown}: {field} in body should be greater than or equal to {limit}"),
+            ),
+            ValidationErrorKind::Maximum { limit } => (
+                "FieldValueInvalid",
+                field.clone(),
+                format!("Invalid value: {shown}: {field} in body should be less than or equal to {limit}"),
+            ),
             _ => ("FieldValueInvalid", field, format!("Invalid value: {shown}: {err}")),
         };
         out.push(Cause { reason: reason.into(), message, field });
@@ -226,7 +279,11 @@ pub fn check_crd(crd: &Value) -> Result<(), ApiError> {
     need(!plural.is_empty(), "spec.names.plural", "Required value");
     need(spec["names"]["kind"].as_str().is_some_and(|k| !k.is_empty()), "spec.names.kind", "Required value");
     need(spec["versions"].as_array().is_some_and(|v| !v.is_empty()), "spec.versions", "Required value");
-    need(name == format!("{plural}.{group}"), "metadata.name", "Invalid value: must be spec.names.plural+\".\"+spec.group");
+    need(
+        name == format!("{plural}.{group}"),
+        "metadata.name",
+        "Invalid value: must be spec.names.plural+\".\"+spec.group",
+    );
     if causes.is_empty() {
         Ok(())
     } else {

@@ -206,9 +206,7 @@ pub struct Update {
 
 impl std::fmt::Debug for Update {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Update")
-            .field("fields", &self.changed_fields())
-            .finish()
+        f.debug_struct("Update").field("fields", &self.changed_fields()).finish()
     }
 }
 
@@ -216,16 +214,36 @@ impl Update {
     /// Names of the fields this update sends (for status, events and logs).
     pub fn changed_fields(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
-        if self.phone_number.is_some() { v.push("phone_number"); }
-        if self.nickname.is_some() { v.push("nickname"); }
-        if self.sip_username.is_some() { v.push("sip_username"); }
-        if self.sip_password.is_some() { v.push("sip_password"); }
-        if self.sip_address.is_some() { v.push("sip_address"); }
-        if self.sip_calling_format.is_some() { v.push("sip_calling_format"); }
-        if self.inbound_authorization_type.is_some() { v.push("inbound_authorization_type"); }
-        if self.allowed_inbound_ips.is_some() { v.push("allowed_inbound_ips"); }
-        if self.country_code.is_some() { v.push("country_code"); }
-        if self.outbound_proxy.is_some() { v.push("outbound_proxy"); }
+        if self.phone_number.is_some() {
+            v.push("phone_number");
+        }
+        if self.nickname.is_some() {
+            v.push("nickname");
+        }
+        if self.sip_username.is_some() {
+            v.push("sip_username");
+        }
+        if self.sip_password.is_some() {
+            v.push("sip_password");
+        }
+        if self.sip_address.is_some() {
+            v.push("sip_address");
+        }
+        if self.sip_calling_format.is_some() {
+            v.push("sip_calling_format");
+        }
+        if self.inbound_authorization_type.is_some() {
+            v.push("inbound_authorization_type");
+        }
+        if self.allowed_inbound_ips.is_some() {
+            v.push("allowed_inbound_ips");
+        }
+        if self.country_code.is_some() {
+            v.push("country_code");
+        }
+        if self.outbound_proxy.is_some() {
+            v.push("outbound_proxy");
+        }
         v
     }
 

@@ -280,7 +280,10 @@ impl<'a> CreateBody<'a> {
 
 impl std::fmt::Debug for CreateBody<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreateBody").field("name", &self.name).field("auth_password", &"[redacted]").finish_non_exhaustive()
+        f.debug_struct("CreateBody")
+            .field("name", &self.name)
+            .field("auth_password", &"[redacted]")
+            .finish_non_exhaustive()
     }
 }
 
@@ -355,21 +358,51 @@ impl Patch {
     fn fields(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
         let p = self;
-        if p.name.is_some() { v.push("name"); }
-        if p.description.is_some() { v.push("description"); }
-        if p.auth_username.is_some() { v.push("auth_username"); }
-        if p.auth_password.is_some() { v.push("auth_password"); }
-        if p.gateways.is_some() { v.push("gateways"); }
-        if p.ip_identifiers.is_some() { v.push("ip_identifiers"); }
-        if p.allow.is_some() { v.push("allow"); }
-        if p.disallow.is_some() { v.push("disallow"); }
-        if p.transport.is_some() { v.push("transport"); }
-        if p.media_encryption.is_some() { v.push("media_encryption"); }
-        if p.media_encryption_optimistic.is_some() { v.push("media_encryption_optimistic"); }
-        if p.qualify_frequency.is_some() { v.push("qualify_frequency"); }
-        if p.inbound_enabled.is_some() { v.push("inbound_enabled"); }
-        if p.outbound_leading_plus_enabled.is_some() { v.push("outbound_leading_plus_enabled"); }
-        if p.is_active.is_some() { v.push("is_active"); }
+        if p.name.is_some() {
+            v.push("name");
+        }
+        if p.description.is_some() {
+            v.push("description");
+        }
+        if p.auth_username.is_some() {
+            v.push("auth_username");
+        }
+        if p.auth_password.is_some() {
+            v.push("auth_password");
+        }
+        if p.gateways.is_some() {
+            v.push("gateways");
+        }
+        if p.ip_identifiers.is_some() {
+            v.push("ip_identifiers");
+        }
+        if p.allow.is_some() {
+            v.push("allow");
+        }
+        if p.disallow.is_some() {
+            v.push("disallow");
+        }
+        if p.transport.is_some() {
+            v.push("transport");
+        }
+        if p.media_encryption.is_some() {
+            v.push("media_encryption");
+        }
+        if p.media_encryption_optimistic.is_some() {
+            v.push("media_encryption_optimistic");
+        }
+        if p.qualify_frequency.is_some() {
+            v.push("qualify_frequency");
+        }
+        if p.inbound_enabled.is_some() {
+            v.push("inbound_enabled");
+        }
+        if p.outbound_leading_plus_enabled.is_some() {
+            v.push("outbound_leading_plus_enabled");
+        }
+        if p.is_active.is_some() {
+            v.push("is_active");
+        }
         v
     }
 
@@ -393,7 +426,11 @@ impl Change {
 fn sorted_gateways(g: &[Gateway]) -> Vec<Gateway> {
     let mut v: Vec<Gateway> = g
         .iter()
-        .map(|g| Gateway { gateway_address: g.gateway_address.trim().to_ascii_lowercase(), port: g.port, priority: g.priority })
+        .map(|g| Gateway {
+            gateway_address: g.gateway_address.trim().to_ascii_lowercase(),
+            port: g.port,
+            priority: g.priority,
+        })
         .collect();
     v.sort_by(|a, b| (a.priority, &a.gateway_address, a.port).cmp(&(b.priority, &b.gateway_address, b.port)));
     v
@@ -465,13 +502,17 @@ pub fn diff(d: &Desired, o: &Trunk, password: Option<SecretString>) -> Change {
     let add_numbers = d
         .phone_numbers
         .iter()
-        .filter(|want| !live.iter().any(|have| normalize_number(&have.phone_number) == normalize_number(&want.phone_number)))
+        .filter(|want| {
+            !live.iter().any(|have| normalize_number(&have.phone_number) == normalize_number(&want.phone_number))
+        })
         .cloned()
         .collect();
     let remove_numbers = live
         .iter()
         .filter(|have| {
-            !d.phone_numbers.iter().any(|want| normalize_number(&want.phone_number) == normalize_number(&have.phone_number))
+            !d.phone_numbers
+                .iter()
+                .any(|want| normalize_number(&want.phone_number) == normalize_number(&have.phone_number))
         })
         .map(|have| (have.id.clone(), have.phone_number.clone()))
         .collect();

@@ -220,7 +220,11 @@ impl TrunkIndex {
     /// Indexes a full list.
     pub fn new(trunks: Vec<Remote>) -> Self {
         let n = trunks.len();
-        let mut idx = TrunkIndex { by_id: HashMap::with_capacity(n), by_marker: HashMap::with_capacity(n), by_key: HashMap::with_capacity(n) };
+        let mut idx = TrunkIndex {
+            by_id: HashMap::with_capacity(n),
+            by_marker: HashMap::with_capacity(n),
+            by_key: HashMap::with_capacity(n),
+        };
         for t in trunks {
             idx.upsert(t);
         }

@@ -125,8 +125,15 @@ fn add(input: &mut Input, registry: &Registry, mut v: Value, source: &str, names
     if namespaced && v["metadata"]["namespace"].as_str().is_none_or(str::is_empty) {
         v["metadata"]["namespace"] = Value::String(namespace.to_string());
     }
-    let ns = if namespaced { v["metadata"]["namespace"].as_str().unwrap_or_default().to_string() } else { String::new() };
-    let reject = |errors: Vec<String>| Rejected { kind: kind.clone(), namespace: ns.clone(), name: name.clone(), source: source.to_string(), errors };
+    let ns =
+        if namespaced { v["metadata"]["namespace"].as_str().unwrap_or_default().to_string() } else { String::new() };
+    let reject = |errors: Vec<String>| Rejected {
+        kind: kind.clone(),
+        namespace: ns.clone(),
+        name: name.clone(),
+        source: source.to_string(),
+        errors,
+    };
 
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version.as_str()));
     if group == crate::crd::GROUP {
@@ -148,7 +155,10 @@ fn add(input: &mut Input, registry: &Registry, mut v: Value, source: &str, names
             let errors = if e.causes.is_empty() {
                 vec![e.message]
             } else {
-                e.causes.iter().map(|c| if c.field.is_empty() { c.message.clone() } else { format!("{}: {}", c.field, c.message) }).collect()
+                e.causes
+                    .iter()
+                    .map(|c| if c.field.is_empty() { c.message.clone() } else { format!("{}: {}", c.field, c.message) })
+                    .collect()
             };
             input.rejected.push(reject(errors));
             return;

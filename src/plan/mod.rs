@@ -407,9 +407,12 @@ impl Planner {
             return fail(plan, Action::Invalid, "InvalidSpec", validate::describe(&errors));
         }
         if trunk.annotations().get(PAUSED_ANNOTATION).is_some_and(|v| v == "true") {
-            plan.notes.push(format!("writes suspended ({PAUSED_ANNOTATION}): the operator only reports this in status.pendingChanges"));
+            plan.notes.push(format!(
+                "writes suspended ({PAUSED_ANNOTATION}): the operator only reports this in status.pendingChanges"
+            ));
         } else if trunk.spec.observe_only {
-            plan.notes.push("writes suspended (observeOnly): the operator only reports this in status.pendingChanges".into());
+            plan.notes
+                .push("writes suspended (observeOnly): the operator only reports this in status.pendingChanges".into());
         }
 
         // 3. Observe: one list call per account.
@@ -508,7 +511,12 @@ impl Planner {
         let change = match desired.diff(&remote, password.filter(|_| send_password)) {
             Some(c) => c,
             None => {
-                return fail(plan, Action::Error, "InvalidSpec", "the trunk at the provider belongs to another API family".into());
+                return fail(
+                    plan,
+                    Action::Error,
+                    "InvalidSpec",
+                    "the trunk at the provider belongs to another API family".into(),
+                );
             }
         };
         plan.fields = change.fields().into_iter().map(String::from).collect();

@@ -80,10 +80,8 @@ impl Client {
             result.nickname = Some(nick);
         }
         if !body.is_empty() {
-            let env: Envelope<Trunk> = self
-                .http
-                .send_json(Method::PUT, &format!("{TRUNKS}/{}", observed.id), Some(&body), "update")
-                .await?;
+            let env: Envelope<Trunk> =
+                self.http.send_json(Method::PUT, &format!("{TRUNKS}/{}", observed.id), Some(&body), "update").await?;
             let nickname = result.nickname.clone();
             result = env.data;
             if result.nickname.is_none() {
@@ -96,7 +94,12 @@ impl Client {
     /// `PUT /user/phone-numbers/{id}` with `{"nickname": ...}`.
     pub async fn set_nickname(&self, id: i64, nickname: Option<&str>) -> Result<(), ProviderError> {
         self.http
-            .send(Method::PUT, &format!("/user/phone-numbers/{id}"), Some(&json!({ "nickname": nickname })), "set_nickname")
+            .send(
+                Method::PUT,
+                &format!("/user/phone-numbers/{id}"),
+                Some(&json!({ "nickname": nickname })),
+                "set_nickname",
+            )
             .await
             .map(|_| ())
     }

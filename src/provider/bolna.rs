@@ -43,7 +43,8 @@ impl Client {
         let id = enc(&observed.id);
         let mut trunk = observed.clone();
         if !change.patch.is_empty() {
-            trunk = self.http.send_json(Method::PATCH, &format!("{TRUNKS}/{id}"), Some(&change.patch), "update").await?;
+            trunk =
+                self.http.send_json(Method::PATCH, &format!("{TRUNKS}/{id}"), Some(&change.patch), "update").await?;
         }
         for (pn_id, _) in &change.remove_numbers {
             match self

@@ -57,11 +57,7 @@ fn summarize(message: &str, fields: &BTreeMap<String, Vec<String>>) -> String {
     if fields.is_empty() {
         return message.to_string();
     }
-    fields
-        .iter()
-        .map(|(k, v)| format!("{k}: {}", v.join("; ")))
-        .collect::<Vec<_>>()
-        .join(", ")
+    fields.iter().map(|(k, v)| format!("{k}: {}", v.join("; "))).collect::<Vec<_>>().join(", ")
 }
 
 impl ProviderError {
@@ -71,7 +67,9 @@ impl ProviderError {
         use crate::controller::error::redact;
         let r = |m: String| redact(&m, secrets);
         match self {
-            ProviderError::Unauthorized { status, message } => ProviderError::Unauthorized { status, message: r(message) },
+            ProviderError::Unauthorized { status, message } => {
+                ProviderError::Unauthorized { status, message: r(message) }
+            }
             ProviderError::NotFound { message } => ProviderError::NotFound { message: r(message) },
             ProviderError::Invalid { status, message, fields } => ProviderError::Invalid {
                 status,
@@ -100,9 +98,6 @@ impl ProviderError {
 
     /// Whether retrying later without any change can succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            ProviderError::RateLimited { .. } | ProviderError::Transient(_) | ProviderError::Protocol(_)
-        )
+        matches!(self, ProviderError::RateLimited { .. } | ProviderError::Transient(_) | ProviderError::Protocol(_))
     }
 }

@@ -320,7 +320,8 @@ fn password_values(v: &Value, under_password: bool, out: &mut Vec<String>) {
 
 fn quota(rate_per_second: f64, burst: u32) -> Quota {
     let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-    let per = if rate_per_second > 0.0 { Duration::from_secs_f64(1.0 / rate_per_second) } else { Duration::from_secs(1) };
+    let per =
+        if rate_per_second > 0.0 { Duration::from_secs_f64(1.0 / rate_per_second) } else { Duration::from_secs(1) };
     Quota::with_period(per.max(Duration::from_micros(1)))
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
         .allow_burst(burst)
@@ -431,13 +432,18 @@ fn extract(v: &Value) -> Extracted {
         if let Some(Value::Array(detail)) = obj.get("detail") {
             for d in detail.iter().take(20) {
                 let loc = d.get("loc").and_then(Value::as_array).map(|l| {
-                    l.iter().map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_string)).collect::<Vec<_>>().join(".")
+                    l.iter()
+                        .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_string))
+                        .collect::<Vec<_>>()
+                        .join(".")
                 });
                 let msg = d.get("msg").and_then(Value::as_str).unwrap_or("invalid");
                 fields.entry(truncate(&loc.unwrap_or_default(), 64)).or_insert_with(Vec::new).push(truncate(msg, 200));
             }
         }
-        retry = obj.get("retry_after").and_then(|r| r.as_u64().or_else(|| r.as_str().and_then(|s| s.parse().ok())))
+        retry = obj
+            .get("retry_after")
+            .and_then(|r| r.as_u64().or_else(|| r.as_str().and_then(|s| s.parse().ok())))
             .map(Duration::from_secs);
     }
     (message, fields, retry)

@@ -131,7 +131,9 @@ impl ProviderClient {
             (ProviderClient::Autocalls(c), Remote::Autocalls(o), Change::Autocalls(u)) => {
                 Ok(Remote::Autocalls(c.update(o, u).await?))
             }
-            (ProviderClient::Bolna(c), Remote::Bolna(o), Change::Bolna(ch)) => Ok(Remote::Bolna(c.update(o, ch).await?)),
+            (ProviderClient::Bolna(c), Remote::Bolna(o), Change::Bolna(ch)) => {
+                Ok(Remote::Bolna(c.update(o, ch).await?))
+            }
             _ => Err(family_mismatch()),
         }
     }

@@ -77,7 +77,9 @@ impl Env {
     pub async fn start_with(flavor: Flavor, cfg: EmulatorConfig, controller: bool) -> Env {
         let (client, kube) = kube_client().await;
         let token = format!("tok-{}", rand::random::<u32>());
-        let provider = ProviderEmulator::start(EmulatorConfig { tokens: vec![token.clone()], ..cfg }).await.expect("provider emulator");
+        let provider = ProviderEmulator::start(EmulatorConfig { tokens: vec![token.clone()], ..cfg })
+            .await
+            .expect("provider emulator");
         let ns = format!("e2e-{}", rand::random::<u32>());
         let nss: Api<Namespace> = Api::all(client.clone());
         nss.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).expect("ns"))
@@ -175,14 +177,18 @@ impl Env {
     pub async fn wait_for(&self, name: &str, what: &str, pred: impl Fn(&SipTrunk) -> bool) -> SipTrunk {
         let api = self.trunks();
         let mut last = None;
-        let ok = wait_until(DEADLINE, || {
-            let api = api.clone();
-            let name = name.to_string();
-            async move { api.get_opt(&name).await.ok().flatten() }
-        }, |t: &Option<SipTrunk>| {
-            last = t.clone();
-            t.as_ref().is_some_and(&pred)
-        })
+        let ok = wait_until(
+            DEADLINE,
+            || {
+                let api = api.clone();
+                let name = name.to_string();
+                async move { api.get_opt(&name).await.ok().flatten() }
+            },
+            |t: &Option<SipTrunk>| {
+                last = t.clone();
+                t.as_ref().is_some_and(&pred)
+            },
+        )
         .await;
         match ok {
             Some(Some(t)) => t,
@@ -203,11 +209,15 @@ impl Env {
     /// Waits until the object is gone.
     pub async fn wait_gone(&self, name: &str) {
         let api = self.trunks();
-        let gone = wait_until(DEADLINE, || {
-            let api = api.clone();
-            let name = name.to_string();
-            async move { api.get_opt(&name).await.ok().flatten().is_none() }
-        }, |g| *g)
+        let gone = wait_until(
+            DEADLINE,
+            || {
+                let api = api.clone();
+                let name = name.to_string();
+                async move { api.get_opt(&name).await.ok().flatten().is_none() }
+            },
+            |g| *g,
+        )
         .await;
         assert!(gone.is_some(), "timed out waiting for {name} to disappear");
     }
@@ -270,7 +280,8 @@ fn b64(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = String::new();
     for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
             if i <= c.len() {
                 out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -313,7 +324,11 @@ pub fn ready_reason(t: &SipTrunk) -> Option<String> {
 
 /// The Ready condition's message.
 pub fn ready_message(t: &SipTrunk) -> String {
-    t.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready")).map(|c| c.message.clone()).unwrap_or_default()
+    t.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
 }
 
 /// A valid SipTrunk for a flavor, as JSON (tests tweak it with `merge`). The password Secret
@@ -421,7 +436,11 @@ impl Env {
     /// Waits until the provider has counted `at_least` calls of `endpoint`.
     pub async fn wait_endpoint_calls(&self, endpoint: &str, at_least: u64) {
         let got = wait_until(DEADLINE, || async { self.endpoint_calls(endpoint) }, |n| *n >= at_least).await;
-        assert!(got.is_some(), "timed out waiting for {at_least} calls of {endpoint}; have {}", self.endpoint_calls(endpoint));
+        assert!(
+            got.is_some(),
+            "timed out waiting for {at_least} calls of {endpoint}; have {}",
+            self.endpoint_calls(endpoint)
+        );
     }
 
     /// The one stored remote trunk (panics unless the account holds exactly one).

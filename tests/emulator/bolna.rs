@@ -52,31 +52,16 @@ async fn bolna_trunk_has_the_brief_list_fields_plus_newer_schema_fields() {
     assert_eq!(list.status, 200);
     let got = &list.body[0];
     let want = &brief[0];
-    let mut extra: Vec<String> = keys(got)
-        .into_iter()
-        .filter(|k| want.get(k).is_none())
-        .collect();
+    let mut extra: Vec<String> = keys(got).into_iter().filter(|k| want.get(k).is_none()).collect();
     extra.sort();
     assert_eq!(extra, ["media_encryption", "media_encryption_optimistic"]);
-    assert!(
-        keys(want).iter().all(|k| got.get(k).is_some()),
-        "every brief field present"
-    );
+    assert!(keys(want).iter().all(|k| got.get(k).is_some()), "every brief field present");
     assert_eq!(keys(&got["gateways"][0]), keys(&want["gateways"][0]));
-    assert_eq!(
-        keys(&got["phone_numbers"][0]),
-        keys(&want["phone_numbers"][0])
-    );
-    assert_eq!(
-        got["phone_numbers"][0]["phone_number"], "919876543210",
-        "stored exactly as sent"
-    );
+    assert_eq!(keys(&got["phone_numbers"][0]), keys(&want["phone_numbers"][0]));
+    assert_eq!(got["phone_numbers"][0]["phone_number"], "919876543210", "stored exactly as sent");
     assert_eq!(got["phone_numbers"][0]["byot_trunk_id"], got["id"]);
     let ts = got["created_at"].as_str().unwrap_or_default();
-    assert!(
-        chrono::DateTime::parse_from_rfc3339(ts).is_ok() && ts.len() == 20,
-        "{ts}"
-    );
+    assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok() && ts.len() == 20, "{ts}");
     assert_eq!(id(got).len(), 26);
 }
 
@@ -100,10 +85,7 @@ async fn bolna_create_applies_documented_defaults_and_hides_the_password() {
     assert!(emu.password_matches(&emu.token(), &id(&t), "pass-1"));
 
     let ip = create(&api, ip_based("b")).await;
-    assert!(
-        ip.get("auth_username").is_none(),
-        "only userpass trunks carry a username"
-    );
+    assert!(ip.get("auth_username").is_none(), "only userpass trunks carry a username");
     assert_eq!(ip["gateways"][1]["priority"], 2);
 }
 
@@ -141,23 +123,16 @@ async fn bolna_validation_errors_are_400_with_integer_code() {
 #[tokio::test]
 async fn bolna_name_is_unique_per_account_on_create_and_rename() {
     let emu = start(Flavor::Bolna).await;
-    let (a, b) = (
-        Api::with_token(&emu, "token-a"),
-        Api::with_token(&emu, "token-b"),
-    );
+    let (a, b) = (Api::with_token(&emu, "token-a"), Api::with_token(&emu, "token-b"));
     create(&a, userpass("op-one")).await;
     let dup = a.post(TRUNKS, ip_based("op-one")).await;
     assert_eq!(dup.status, 409);
     assert!(dup.body["error"].is_i64());
     create(&b, userpass("op-one")).await;
     let two = create(&a, userpass("op-two")).await;
-    let rename = a
-        .patch(&format!("{TRUNKS}/{}", id(&two)), json!({"name": "op-one"}))
-        .await;
+    let rename = a.patch(&format!("{TRUNKS}/{}", id(&two)), json!({"name": "op-one"})).await;
     assert_eq!(rename.status, 409);
-    let same = a
-        .patch(&format!("{TRUNKS}/{}", id(&two)), json!({"name": "op-two"}))
-        .await;
+    let same = a.patch(&format!("{TRUNKS}/{}", id(&two)), json!({"name": "op-two"})).await;
     assert_eq!(same.status, 200, "keeping its own name is fine");
 }
 
@@ -167,63 +142,24 @@ async fn bolna_patch_is_partial_replaces_lists_and_refuses_provider_and_auth_typ
     let api = Api::new(&emu);
     let t = create(&api, ip_based("op-ip")).await;
     let path = format!("{TRUNKS}/{}", id(&t));
-    let r = api
-        .patch(
-            &path,
-            json!({"gateways": [{"gateway_address": "sbc3.carrier.example"}]}),
-        )
-        .await;
+    let r = api.patch(&path, json!({"gateways": [{"gateway_address": "sbc3.carrier.example"}]})).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(
-        r.body["gateways"],
-        json!([{"gateway_address": "sbc3.carrier.example", "port": 5060, "priority": 1}])
-    );
-    assert_eq!(
-        r.body["ip_identifiers"], t["ip_identifiers"],
-        "unsent list untouched"
-    );
-    assert_eq!(
-        r.body["description"], t["description"],
-        "unsent field untouched"
-    );
-    let r = api
-        .patch(
-            &path,
-            json!({"ip_identifiers": [{"ip_address": "203.0.113.9"}], "is_active": false}),
-        )
-        .await;
-    assert_eq!(
-        r.body["ip_identifiers"],
-        json!([{"ip_address": "203.0.113.9"}])
-    );
+    assert_eq!(r.body["gateways"], json!([{"gateway_address": "sbc3.carrier.example", "port": 5060, "priority": 1}]));
+    assert_eq!(r.body["ip_identifiers"], t["ip_identifiers"], "unsent list untouched");
+    assert_eq!(r.body["description"], t["description"], "unsent field untouched");
+    let r = api.patch(&path, json!({"ip_identifiers": [{"ip_address": "203.0.113.9"}], "is_active": false})).await;
+    assert_eq!(r.body["ip_identifiers"], json!([{"ip_address": "203.0.113.9"}]));
     assert_eq!(r.body["is_active"], false);
-    for body in [
-        json!({"provider": "twilio"}),
-        json!({"auth_type": "userpass"}),
-        json!({"media_encryption": "sdes"}),
-    ] {
+    for body in [json!({"provider": "twilio"}), json!({"auth_type": "userpass"}), json!({"media_encryption": "sdes"})] {
         assert_eq!(api.patch(&path, body).await.status, 400);
     }
-    assert_eq!(
-        emu.trunk_stats(&emu.token(), &id(&t)).map(|s| s.updates),
-        Some(2)
-    );
+    assert_eq!(emu.trunk_stats(&emu.token(), &id(&t)).map(|s| s.updates), Some(2));
 
     let up = create(&api, userpass("op-up")).await;
-    let r = api
-        .patch(
-            &format!("{TRUNKS}/{}", id(&up)),
-            json!({"auth_password": "rotated"}),
-        )
-        .await;
+    let r = api.patch(&format!("{TRUNKS}/{}", id(&up)), json!({"auth_password": "rotated"})).await;
     assert_eq!(r.status, 200);
     assert!(emu.password_matches(&emu.token(), &id(&up), "rotated"));
-    assert_eq!(
-        api.patch(&format!("{TRUNKS}/nope"), json!({"name": "q"}))
-            .await
-            .status,
-        404
-    );
+    assert_eq!(api.patch(&format!("{TRUNKS}/nope"), json!({"name": "q"})).await.status, 404);
 }
 
 #[tokio::test]
@@ -232,77 +168,31 @@ async fn bolna_dids_are_added_listed_and_soft_deleted() {
     let api = Api::new(&emu);
     let t1 = id(&create(&api, userpass("t1")).await);
     let t2 = id(&create(&api, userpass("t2")).await);
-    let added = api
-        .post(
-            &format!("{TRUNKS}/{t1}/numbers"),
-            json!({"phone_number": "+919876543210", "name": "main"}),
-        )
-        .await;
+    let added =
+        api.post(&format!("{TRUNKS}/{t1}/numbers"), json!({"phone_number": "+919876543210", "name": "main"})).await;
     assert_eq!(added.status, 201, "{}", added.text);
     assert_eq!(added.body["telephony_provider"], "sip-trunk");
     assert_eq!(added.body["deleted"], false);
     let pn = id(&added.body);
 
-    let clash = api
-        .post(
-            &format!("{TRUNKS}/{t2}/numbers"),
-            json!({"phone_number": "+919876543210"}),
-        )
-        .await;
+    let clash = api.post(&format!("{TRUNKS}/{t2}/numbers"), json!({"phone_number": "+919876543210"})).await;
     assert_eq!(clash.status, 409, "already on another active trunk");
-    let other_form = api
-        .post(
-            &format!("{TRUNKS}/{t2}/numbers"),
-            json!({"phone_number": "919876543210"}),
-        )
-        .await;
-    assert_eq!(
-        other_form.status, 201,
-        "stored exactly as sent: a different string"
-    );
-    let strict = api
-        .post(
-            &format!("{TRUNKS}/{t2}/numbers"),
-            json!({"phone_number": "0800", "e164_check_enabled": true}),
-        )
-        .await;
+    let other_form = api.post(&format!("{TRUNKS}/{t2}/numbers"), json!({"phone_number": "919876543210"})).await;
+    assert_eq!(other_form.status, 201, "stored exactly as sent: a different string");
+    let strict =
+        api.post(&format!("{TRUNKS}/{t2}/numbers"), json!({"phone_number": "0800", "e164_check_enabled": true})).await;
     assert_eq!(strict.status, 400);
 
     let removed = api.delete(&format!("{TRUNKS}/{t1}/numbers/{pn}")).await;
-    assert_eq!(
-        (removed.status, removed.body.clone()),
-        (200, json!({"message": "Phone number removed successfully"}))
-    );
+    assert_eq!((removed.status, removed.body.clone()), (200, json!({"message": "Phone number removed successfully"})));
     let trunk = api.get(&format!("{TRUNKS}/{t1}")).await.body;
-    assert_eq!(
-        trunk["phone_numbers"][0]["deleted"], true,
-        "soft delete keeps the entry"
-    );
-    assert_eq!(
-        api.get(&format!("{TRUNKS}/{t1}/numbers")).await.body[0]["deleted"],
-        true
-    );
-    assert_eq!(
-        api.delete(&format!("{TRUNKS}/{t1}/numbers/{pn}"))
-            .await
-            .status,
-        404
-    );
-    assert_eq!(
-        api.post(
-            &format!("{TRUNKS}/{t2}/numbers"),
-            json!({"phone_number": "+919876543210"})
-        )
-        .await
-        .status,
-        201
-    );
+    assert_eq!(trunk["phone_numbers"][0]["deleted"], true, "soft delete keeps the entry");
+    assert_eq!(api.get(&format!("{TRUNKS}/{t1}/numbers")).await.body[0]["deleted"], true);
+    assert_eq!(api.delete(&format!("{TRUNKS}/{t1}/numbers/{pn}")).await.status, 404);
+    assert_eq!(api.post(&format!("{TRUNKS}/{t2}/numbers"), json!({"phone_number": "+919876543210"})).await.status, 201);
 
     let del = api.delete(&format!("{TRUNKS}/{t2}")).await;
-    assert_eq!(
-        del.body,
-        json!({"message": "Trunk deleted successfully. 2 phone number(s) removed."})
-    );
+    assert_eq!(del.body, json!({"message": "Trunk deleted successfully. 2 phone number(s) removed."}));
     assert_eq!(api.get(&format!("{TRUNKS}/{t2}")).await.status, 404);
     assert_eq!(api.delete(&format!("{TRUNKS}/{t2}")).await.status, 404);
 }
@@ -316,20 +206,10 @@ async fn bolna_list_filters_on_is_active() {
     off["is_active"] = json!(false);
     create(&api, off).await;
     let names = |v: &Value| {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t["name"].as_str().map(str::to_owned))
-            .collect::<Vec<_>>()
+        v.as_array().into_iter().flatten().filter_map(|t| t["name"].as_str().map(str::to_owned)).collect::<Vec<_>>()
     };
-    assert_eq!(
-        names(&api.get(&format!("{TRUNKS}?is_active=true")).await.body),
-        ["on"]
-    );
-    assert_eq!(
-        names(&api.get(&format!("{TRUNKS}?is_active=false")).await.body),
-        ["off"]
-    );
+    assert_eq!(names(&api.get(&format!("{TRUNKS}?is_active=true")).await.body), ["on"]);
+    assert_eq!(names(&api.get(&format!("{TRUNKS}?is_active=false")).await.body), ["off"]);
     assert_eq!(names(&api.get(TRUNKS).await.body), ["on", "off"]);
 }
 
@@ -349,27 +229,14 @@ async fn bolna_other_accounts_ids_are_404_and_bad_tokens_401() {
 
 #[tokio::test]
 async fn bolna_rate_limit_is_shared_by_tokens_of_one_account() {
-    assert_eq!(
-        EmulatorConfig::new(Flavor::Bolna).rate_limit,
-        Some(RateLimitCfg::per_minute(1000))
-    );
-    let mut cfg =
-        EmulatorConfig::new(Flavor::Bolna).with_rate_limit(Some(RateLimitCfg::per_minute(3)));
-    cfg.token_accounts = HashMap::from([
-        ("org-1".to_owned(), "org".to_owned()),
-        ("org-2".to_owned(), "org".to_owned()),
-    ]);
+    assert_eq!(EmulatorConfig::new(Flavor::Bolna).rate_limit, Some(RateLimitCfg::per_minute(1000)));
+    let mut cfg = EmulatorConfig::new(Flavor::Bolna).with_rate_limit(Some(RateLimitCfg::per_minute(3)));
+    cfg.token_accounts =
+        HashMap::from([("org-1".to_owned(), "org".to_owned()), ("org-2".to_owned(), "org".to_owned())]);
     let emu = start_with(cfg).await;
-    let (one, two) = (
-        Api::with_token(&emu, "org-1"),
-        Api::with_token(&emu, "org-2"),
-    );
+    let (one, two) = (Api::with_token(&emu, "org-1"), Api::with_token(&emu, "org-2"));
     let t = create(&one, userpass("shared")).await;
-    assert_eq!(
-        two.get(&format!("{TRUNKS}/{}", id(&t))).await.status,
-        200,
-        "same store"
-    );
+    assert_eq!(two.get(&format!("{TRUNKS}/{}", id(&t))).await.status, 200, "same store");
     assert_eq!(one.get(TRUNKS).await.status, 200);
     let limited = two.get(TRUNKS).await;
     assert_eq!(limited.status, 429);
@@ -383,16 +250,9 @@ async fn bolna_seed_and_dashboard_edit_show_through_the_api() {
     let api = Api::new(&emu);
     let seeded = emu.seed_trunk(&emu.token(), json!({"name": "human-made"}));
     assert_eq!(seeded.len(), 26);
-    emu.edit_trunk(
-        &emu.token(),
-        &seeded,
-        json!({"description": "edited by hand"}),
-    );
+    emu.edit_trunk(&emu.token(), &seeded, json!({"description": "edited by hand"}));
     let got = api.get(&format!("{TRUNKS}/{seeded}")).await.body;
     assert_eq!(got["name"], "human-made");
     assert_eq!(got["description"], "edited by hand");
-    assert_eq!(
-        emu.trunk_stats(&emu.token(), &seeded).map(|s| s.updates),
-        Some(0)
-    );
+    assert_eq!(emu.trunk_stats(&emu.token(), &seeded).map(|s| s.updates), Some(0));
 }

@@ -35,11 +35,7 @@ async fn commit_then_drop_stores_the_trunk_and_the_client_sees_a_network_error()
     let emu = start(Flavor::Autocalls).await;
     let api = Api::new(&emu);
     emu.faults().drop_next_after_commit(CREATE, 1);
-    let sent = api
-        .request(reqwest::Method::POST, TRUNKS)
-        .json(&trunk("1000"))
-        .send()
-        .await;
+    let sent = api.request(reqwest::Method::POST, TRUNKS).json(&trunk("1000")).send().await;
     let err = sent.expect_err("no response may arrive");
     assert!(!err.is_status() && !err.is_timeout(), "{err:?}");
     assert_eq!(emu.trunks("token-a").len(), 1, "the write was committed");
@@ -70,16 +66,9 @@ async fn injected_500_does_not_commit_and_uses_the_documented_message() {
     emu.faults().fail_next(CREATE, 1, 500);
     let r = api.post(TRUNKS, trunk("1000")).await;
     assert_eq!(r.status, 500);
-    assert_eq!(
-        r.body,
-        json!({"error": "Failed to create SIP trunk. Please try again or contact support."})
-    );
+    assert_eq!(r.body, json!({"error": "Failed to create SIP trunk. Please try again or contact support."}));
     assert!(emu.trunks("token-a").is_empty());
-    assert_eq!(
-        api.post(TRUNKS, trunk("1000")).await.status,
-        201,
-        "only the next call fails"
-    );
+    assert_eq!(api.post(TRUNKS, trunk("1000")).await.status, 201, "only the next call fails");
     assert_eq!(emu.faults().armed(), 0);
 }
 
@@ -88,14 +77,8 @@ async fn fail_after_commit_leaves_the_update_applied() {
     let emu = start(Flavor::Autocalls).await;
     let api = Api::new(&emu);
     let id = api.post(TRUNKS, trunk("1000")).await.body["data"]["id"].clone();
-    emu.faults()
-        .fail_next_after_commit("PUT /user/phone-numbers/sip-trunks/{id}", 1, 500);
-    let r = api
-        .put(
-            &format!("{TRUNKS}/{id}"),
-            json!({"sip_address": "new.example"}),
-        )
-        .await;
+    emu.faults().fail_next_after_commit("PUT /user/phone-numbers/sip-trunks/{id}", 1, 500);
+    let r = api.put(&format!("{TRUNKS}/{id}"), json!({"sip_address": "new.example"})).await;
     assert_eq!(r.status, 500);
     assert_eq!(emu.trunks("token-a")[0]["sip_address"], "new.example");
 }
@@ -116,10 +99,7 @@ async fn throttle_with_and_without_retry_after_header() {
     emu.faults().throttle_next("*", 1, 7, false);
     emu.faults().throttle_next("*", 1, 3, true);
     let first = api.get(TRUNKS).await;
-    assert_eq!(
-        (first.status, first.body["retry_after"].as_u64()),
-        (429, Some(7))
-    );
+    assert_eq!((first.status, first.body["retry_after"].as_u64()), (429, Some(7)));
     assert!(first.headers.get("retry-after").is_none());
     let second = api.get(TRUNKS).await;
     assert_eq!(second.status, 429);
@@ -136,20 +116,13 @@ async fn hostile_bodies_break_naive_parsers() {
     let html = api.post(TRUNKS, trunk("1000")).await;
     assert_eq!(html.status, 502);
     assert!(html.text.starts_with("<html>") && html.body.is_null());
-    assert!(
-        emu.trunks("token-a").is_empty(),
-        "a proxy error page means not processed"
-    );
+    assert!(emu.trunks("token-a").is_empty(), "a proxy error page means not processed");
 
     f.hostile_next(CREATE, 1, Hostile::TruncatedJson);
     let cut = api.post(TRUNKS, trunk("1001")).await;
     assert_eq!(cut.status, 201);
     assert!(cut.body.is_null() && !cut.text.is_empty(), "{}", cut.text);
-    assert_eq!(
-        emu.trunks("token-a").len(),
-        1,
-        "the truncated write was committed"
-    );
+    assert_eq!(emu.trunks("token-a").len(), 1, "the truncated write was committed");
 
     f.hostile_next(&format!("GET {TRUNKS}"), 1, Hostile::WrongTypes);
     let wrong = api.get(TRUNKS).await;
@@ -166,12 +139,8 @@ async fn latency_trips_client_timeouts_after_the_write_is_committed() {
     let emu = start(Flavor::Autocalls).await;
     let api = Api::new(&emu);
     emu.faults().set_latency(Duration::from_millis(400));
-    let sent = api
-        .request(reqwest::Method::POST, TRUNKS)
-        .timeout(Duration::from_millis(50))
-        .json(&trunk("1000"))
-        .send()
-        .await;
+    let sent =
+        api.request(reqwest::Method::POST, TRUNKS).timeout(Duration::from_millis(50)).json(&trunk("1000")).send().await;
     assert!(sent.expect_err("times out").is_timeout());
     assert!(eventually(|| emu.trunks("token-a").len() == 1).await);
     emu.faults().set_latency(Duration::ZERO);
@@ -191,20 +160,14 @@ async fn statuses(emu: &ProviderEmulator) -> Vec<u16> {
 async fn error_share_is_deterministic_for_a_seed() {
     let mut runs = Vec::new();
     for _ in 0..2 {
-        let emu = start_with(EmulatorConfig {
-            seed: 42,
-            ..EmulatorConfig::new(Flavor::Autocalls).with_token("t")
-        })
-        .await;
+        let emu =
+            start_with(EmulatorConfig { seed: 42, ..EmulatorConfig::new(Flavor::Autocalls).with_token("t") }).await;
         emu.faults().fail_share("*", 0.3, 500);
         runs.push(statuses(&emu).await);
     }
     assert_eq!(runs[0], runs[1]);
     let failed = runs[0].iter().filter(|s| **s == 500).count();
-    assert!(
-        (4..=24).contains(&failed),
-        "{failed}/40 failed at share 0.3"
-    );
+    assert!((4..=24).contains(&failed), "{failed}/40 failed at share 0.3");
 }
 
 #[tokio::test]

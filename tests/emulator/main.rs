@@ -30,11 +30,7 @@ impl Api {
     }
 
     pub fn with_token(emu: &ProviderEmulator, token: &str) -> Self {
-        Api {
-            http: reqwest::Client::new(),
-            base: emu.base_url(),
-            token: token.to_owned(),
-        }
+        Api { http: reqwest::Client::new(), base: emu.base_url(), token: token.to_owned() }
     }
 
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -50,12 +46,7 @@ impl Api {
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body is readable");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply {
-            status,
-            body,
-            headers,
-            text,
-        }
+        Reply { status, body, headers, text }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -67,28 +58,20 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
-        self.send(self.request(reqwest::Method::POST, path).json(&body))
-            .await
+        self.send(self.request(reqwest::Method::POST, path).json(&body)).await
     }
 
     pub async fn put(&self, path: &str, body: Value) -> Reply {
-        self.send(self.request(reqwest::Method::PUT, path).json(&body))
-            .await
+        self.send(self.request(reqwest::Method::PUT, path).json(&body)).await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> Reply {
-        self.send(self.request(reqwest::Method::PATCH, path).json(&body))
-            .await
+        self.send(self.request(reqwest::Method::PATCH, path).json(&body)).await
     }
 }
 
 pub async fn start(flavor: Flavor) -> ProviderEmulator {
-    start_with(
-        EmulatorConfig::new(flavor)
-            .with_token("token-a")
-            .with_token("token-b"),
-    )
-    .await
+    start_with(EmulatorConfig::new(flavor).with_token("token-a").with_token("token-b")).await
 }
 
 pub async fn start_with(cfg: EmulatorConfig) -> ProviderEmulator {
@@ -97,10 +80,7 @@ pub async fn start_with(cfg: EmulatorConfig) -> ProviderEmulator {
 
 /// Sorted keys of a JSON object.
 pub fn keys(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
+    let mut k: Vec<String> = v.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
     k.sort();
     k
 }
@@ -113,9 +93,6 @@ pub fn fixture(text: &str) -> Value {
 /// `2026-03-31T10:00:00.000000Z`
 pub fn is_micros_timestamp(v: &Value) -> bool {
     v.as_str().is_some_and(|s| {
-        chrono::DateTime::parse_from_rfc3339(s).is_ok()
-            && s.len() == 27
-            && s.ends_with('Z')
-            && &s[19..20] == "."
+        chrono::DateTime::parse_from_rfc3339(s).is_ok() && s.len() == 27 && s.ends_with('Z') && &s[19..20] == "."
     })
 }

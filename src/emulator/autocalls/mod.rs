@@ -22,21 +22,14 @@ use model::{Changes, Number, Purchased, SipTrunk, TrunkType, View, find_sip_mut}
 pub(crate) fn routes() -> Router<Arc<Inner>> {
     Router::new()
         .route("/api/user/phone-numbers/sip-trunks", get(list).post(create))
-        .route(
-            "/api/user/phone-numbers/sip-trunks/{id}",
-            get(show).put(update),
-        )
+        .route("/api/user/phone-numbers/sip-trunks/{id}", get(show).put(update))
         .route("/api/user/phone-numbers/all", get(all_numbers))
-        .route(
-            "/api/user/phone-numbers/{id}",
-            put(set_nickname).delete(release),
-        )
+        .route("/api/user/phone-numbers/{id}", put(set_nickname).delete(release))
 }
 
 const TRUNK_NOT_FOUND: &str = "SIP trunk not found.";
 const NUMBER_NOT_FOUND: &str = "Phone number not found.";
-const DUPLICATE: &str =
-    "A SIP trunk with this phone number, SIP username and SIP address already exists.";
+const DUPLICATE: &str = "A SIP trunk with this phone number, SIP username and SIP address already exists.";
 
 /// Whether `nickname` appears in a trunk rendered for `view`.
 fn shows_nickname(flavor: Flavor, b: Behaviour, view: View) -> bool {
@@ -56,21 +49,12 @@ fn parse_id(raw: &str) -> Option<i64> {
     raw.parse().ok()
 }
 
-async fn list(
-    State(inner): State<Arc<Inner>>,
-    Extension(acct): Extension<AccountName>,
-) -> Response {
+async fn list(State(inner): State<Arc<Inner>>, Extension(acct): Extension<AccountName>) -> Response {
     let store = inner.store();
     let data: Vec<Value> = store
         .accounts
         .get(&acct.0)
-        .map(|a| {
-            a.numbers
-                .values()
-                .filter_map(Number::as_sip)
-                .map(|t| render(&inner, t, View::List))
-                .collect()
-        })
+        .map(|a| a.numbers.values().filter_map(Number::as_sip).map(|t| render(&inner, t, View::List)).collect())
         .unwrap_or_default();
     json_response(StatusCode::OK, json!({ "data": data }))
 }
@@ -81,24 +65,14 @@ async fn show(
     Path(id): Path<String>,
 ) -> Response {
     let store = inner.store();
-    let trunk = store
-        .accounts
-        .get(&acct.0)
-        .and_then(|a| model::find_sip(a, &id));
+    let trunk = store.accounts.get(&acct.0).and_then(|a| model::find_sip(a, &id));
     match trunk {
-        Some(t) => json_response(
-            StatusCode::OK,
-            json!({ "data": render(&inner, t, View::Detail) }),
-        ),
+        Some(t) => json_response(StatusCode::OK, json!({ "data": render(&inner, t, View::Detail) })),
         None => error(inner.flavor, StatusCode::NOT_FOUND, TRUNK_NOT_FOUND),
     }
 }
 
-async fn create(
-    State(inner): State<Arc<Inner>>,
-    Extension(acct): Extension<AccountName>,
-    body: Bytes,
-) -> Response {
+async fn create(State(inner): State<Arc<Inner>>, Extension(acct): Extension<AccountName>, body: Bytes) -> Response {
     let body = validate::body_object(&body);
     let req = match validate::create(&body, inner.flavor == Flavor::Autocalls) {
         Ok(r) => r,
@@ -119,9 +93,9 @@ async fn create(
     let id = store.next_id();
     let now = Utc::now();
     let country_code = match (req.trunk_type, behaviour.infer_country_from_number) {
-        (TrunkType::Number, true) => model::infer_country(&req.phone_number)
-            .map(str::to_owned)
-            .unwrap_or(req.country_code),
+        (TrunkType::Number, true) => {
+            model::infer_country(&req.phone_number).map(str::to_owned).unwrap_or(req.country_code)
+        }
         _ => req.country_code,
     };
     let trunk = SipTrunk {
@@ -144,16 +118,8 @@ async fn create(
         stats: TrunkStats::default(),
     };
     let data = render(&inner, &trunk, View::Detail);
-    store
-        .accounts
-        .entry(acct.0)
-        .or_default()
-        .numbers
-        .insert(id, Number::Sip(Box::new(trunk)));
-    json_response(
-        StatusCode::CREATED,
-        json!({ "message": "SIP trunk created successfully.", "data": data }),
-    )
+    store.accounts.entry(acct.0).or_default().numbers.insert(id, Number::Sip(Box::new(trunk)));
+    json_response(StatusCode::CREATED, json!({ "message": "SIP trunk created successfully.", "data": data }))
 }
 
 async fn update(
@@ -172,26 +138,14 @@ async fn update(
     let Some(current) = model::find_sip(account, &id) else {
         return error(inner.flavor, StatusCode::NOT_FOUND, TRUNK_NOT_FOUND);
     };
-    let mut changes = match validate::update(
-        &body,
-        inner.flavor == Flavor::Autocalls,
-        &current.inbound_authorization_type,
-    ) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    let phone = changes
-        .phone_number
-        .as_deref()
-        .unwrap_or(&current.phone_number);
-    let user = changes
-        .sip_username
-        .as_deref()
-        .unwrap_or(&current.sip_username);
-    let address = changes
-        .sip_address
-        .as_deref()
-        .unwrap_or(&current.sip_address);
+    let mut changes =
+        match validate::update(&body, inner.flavor == Flavor::Autocalls, &current.inbound_authorization_type) {
+            Ok(c) => c,
+            Err(e) => return e.into_response(),
+        };
+    let phone = changes.phone_number.as_deref().unwrap_or(&current.phone_number);
+    let user = changes.sip_username.as_deref().unwrap_or(&current.sip_username);
+    let address = changes.sip_address.as_deref().unwrap_or(&current.sip_address);
     let duplicate = account
         .numbers
         .values()
@@ -202,28 +156,16 @@ async fn update(
     }
     if behaviour.infer_country_from_number
         && current.trunk_type == TrunkType::Number
-        && let Some(c) = changes
-            .phone_number
-            .as_deref()
-            .and_then(model::infer_country)
+        && let Some(c) = changes.phone_number.as_deref().and_then(model::infer_country)
     {
         changes.country_code = Some(c.to_owned());
     }
     let Some(trunk) = find_sip_mut(account, &id) else {
         return error(inner.flavor, StatusCode::NOT_FOUND, TRUNK_NOT_FOUND);
     };
-    trunk.apply(
-        changes,
-        &mut store.rng,
-        behaviour.reprovision_on_same_value,
-        true,
-        Utc::now(),
-    );
+    trunk.apply(changes, &mut store.rng, behaviour.reprovision_on_same_value, true, Utc::now());
     let data = render(&inner, trunk, View::Detail);
-    json_response(
-        StatusCode::OK,
-        json!({ "message": "SIP trunk updated successfully.", "data": data }),
-    )
+    json_response(StatusCode::OK, json!({ "message": "SIP trunk updated successfully.", "data": data }))
 }
 
 /// `DELETE /user/phone-numbers/{id}`: releases whatever number the id is, SIP trunk or purchased.
@@ -240,23 +182,15 @@ async fn release(
         None => error(inner.flavor, StatusCode::NOT_FOUND, NUMBER_NOT_FOUND),
         Some(Number::Sip(_)) => {
             account.numbers.remove(&id);
-            json_response(
-                StatusCode::OK,
-                json!({ "message": "Phone number deleted successfully." }),
-            )
+            json_response(StatusCode::OK, json!({ "message": "Phone number deleted successfully." }))
         }
-        Some(Number::Purchased(p)) if p.release_scheduled => error(
-            inner.flavor,
-            StatusCode::BAD_REQUEST,
-            "Phone number is already scheduled for release.",
-        ),
+        Some(Number::Purchased(p)) if p.release_scheduled => {
+            error(inner.flavor, StatusCode::BAD_REQUEST, "Phone number is already scheduled for release.")
+        }
         Some(Number::Purchased(p)) => {
             // The documented danger: the subscription of a purchased number is cancelled.
             p.release_scheduled = true;
-            json_response(
-                StatusCode::OK,
-                json!({ "message": "Phone number deleted successfully." }),
-            )
+            json_response(StatusCode::OK, json!({ "message": "Phone number deleted successfully." }))
         }
     }
 }
@@ -270,11 +204,7 @@ async fn set_nickname(
 ) -> Response {
     let body = validate::body_object(&body);
     let mut store = inner.store();
-    let Some(number) = store
-        .accounts
-        .get_mut(&acct.0)
-        .zip(parse_id(&id))
-        .and_then(|(a, id)| a.numbers.get_mut(&id))
+    let Some(number) = store.accounts.get_mut(&acct.0).zip(parse_id(&id)).and_then(|(a, id)| a.numbers.get_mut(&id))
     else {
         return error(inner.flavor, StatusCode::NOT_FOUND, NUMBER_NOT_FOUND);
     };
@@ -296,10 +226,7 @@ async fn set_nickname(
     )
 }
 
-async fn all_numbers(
-    State(inner): State<Arc<Inner>>,
-    Extension(acct): Extension<AccountName>,
-) -> Response {
+async fn all_numbers(State(inner): State<Arc<Inner>>, Extension(acct): Extension<AccountName>) -> Response {
     let store = inner.store();
     let data: Vec<Value> = store
         .accounts
@@ -328,12 +255,7 @@ pub(crate) fn seed_trunk(store: &mut Store, account: &str, v: &Value) -> i64 {
     let ips = v
         .get("allowed_inbound_ips")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        });
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect());
     let trunk = SipTrunk {
         id,
         trunk_type,
@@ -345,10 +267,7 @@ pub(crate) fn seed_trunk(store: &mut Store, account: &str, v: &Value) -> i64 {
         sip_calling_format: str_or(v, "sip_calling_format", "+e164").to_owned(),
         allowed_inbound_ips: if auth == "ip" { ips } else { None },
         inbound_authorization_type: auth,
-        outbound_proxy: v
-            .get("outbound_proxy")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        outbound_proxy: v.get("outbound_proxy").and_then(Value::as_bool).unwrap_or(false),
         country_code: str_or(v, "country_code", "US").to_owned(),
         inbound_trunk_id: voice_trunk_id(&mut store.rng),
         outbound_trunk_id: voice_trunk_id(&mut store.rng),
@@ -356,12 +275,7 @@ pub(crate) fn seed_trunk(store: &mut Store, account: &str, v: &Value) -> i64 {
         updated_at: now,
         stats: TrunkStats::default(),
     };
-    store
-        .accounts
-        .entry(account.to_owned())
-        .or_default()
-        .numbers
-        .insert(id, Number::Sip(Box::new(trunk)));
+    store.accounts.entry(account.to_owned()).or_default().numbers.insert(id, Number::Sip(Box::new(trunk)));
     id
 }
 
@@ -375,12 +289,7 @@ pub(crate) fn seed_purchased(store: &mut Store, account: &str, number: &str) -> 
         created_at: Utc::now(),
         release_scheduled: false,
     };
-    store
-        .accounts
-        .entry(account.to_owned())
-        .or_default()
-        .numbers
-        .insert(id, Number::Purchased(p));
+    store.accounts.entry(account.to_owned()).or_default().numbers.insert(id, Number::Purchased(p));
     id
 }
 
@@ -398,12 +307,7 @@ pub(crate) fn edit_trunk(store: &mut Store, account: &str, id: &str, patch: &Val
         allowed_inbound_ips: patch
             .get("allowed_inbound_ips")
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            }),
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
         country_code: s("country_code"),
         outbound_proxy: patch.get("outbound_proxy").and_then(Value::as_bool),
     };

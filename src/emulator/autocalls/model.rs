@@ -236,9 +236,7 @@ impl SipTrunk {
 
     /// The documented uniqueness key (address compared case-insensitively).
     pub(crate) fn same_triple(&self, phone: &str, user: &str, address: &str) -> bool {
-        self.phone_number == phone
-            && self.sip_username == user
-            && self.sip_address.eq_ignore_ascii_case(address)
+        self.phone_number == phone && self.sip_username == user && self.sip_address.eq_ignore_ascii_case(address)
     }
 
     /// Apply a partial update and re-provision per the table in API.md §2.6.
@@ -262,15 +260,8 @@ impl SipTrunk {
         let phone = changed(&c.phone_number, &self.phone_number, s);
         let address = changed(&c.sip_address, &self.sip_address, s);
         let proxy = changed(&c.outbound_proxy, &self.outbound_proxy, s);
-        let auth_type = changed(
-            &c.inbound_authorization_type,
-            &self.inbound_authorization_type,
-            s,
-        );
-        let ips = c
-            .allowed_inbound_ips
-            .as_ref()
-            .is_some_and(|n| s || Some(n) != self.allowed_inbound_ips.as_ref());
+        let auth_type = changed(&c.inbound_authorization_type, &self.inbound_authorization_type, s);
+        let ips = c.allowed_inbound_ips.as_ref().is_some_and(|n| s || Some(n) != self.allowed_inbound_ips.as_ref());
         let inbound = user || pass || phone || auth_type || ips;
         let outbound = user || pass || phone || address || proxy;
 
@@ -354,9 +345,5 @@ pub(crate) fn infer_country(number: &str) -> Option<&'static str> {
         ("+61", "AU"),
         ("+91", "IN"),
     ];
-    PREFIXES
-        .iter()
-        .filter(|(p, _)| number.starts_with(p))
-        .max_by_key(|(p, _)| p.len())
-        .map(|(_, c)| *c)
+    PREFIXES.iter().filter(|(p, _)| number.starts_with(p)).max_by_key(|(p, _)| p.len()).map(|(_, c)| *c)
 }

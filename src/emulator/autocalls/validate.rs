@@ -28,12 +28,7 @@ impl Errors {
     /// The first error, plus "(and N more errors)" like Laravel.
     fn message(&self) -> String {
         let total: usize = self.0.iter().map(|(_, m)| m.len()).sum();
-        let first = self
-            .0
-            .first()
-            .and_then(|(_, m)| m.first())
-            .cloned()
-            .unwrap_or_default();
+        let first = self.0.first().and_then(|(_, m)| m.first()).cloned().unwrap_or_default();
         match total {
             0 | 1 => first,
             2 => format!("{first} (and 1 more error)"),
@@ -45,10 +40,7 @@ impl Errors {
     pub(crate) fn into_response(self) -> Response {
         let message = self.message();
         let errors: Map<String, Value> = self.0.into_iter().map(|(f, m)| (f, json!(m))).collect();
-        json_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({ "message": message, "errors": errors }),
-        )
+        json_response(StatusCode::UNPROCESSABLE_ENTITY, json!({ "message": message, "errors": errors }))
     }
 }
 
@@ -66,12 +58,7 @@ pub(crate) fn body_object(bytes: &[u8]) -> Map<String, Value> {
 
 /// A present, non-empty string (`""` counts as missing, as Laravel converts it to null).
 /// `required`: report a missing value. Returns `None` when missing or invalid.
-fn string(
-    body: &Map<String, Value>,
-    field: &str,
-    required: bool,
-    errs: &mut Errors,
-) -> Option<String> {
+fn string(body: &Map<String, Value>, field: &str, required: bool, errs: &mut Errors) -> Option<String> {
     match body.get(field) {
         None if !required => None,
         None | Some(Value::Null) => {
@@ -84,57 +71,34 @@ fn string(
         }
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => {
-            errs.add(
-                field,
-                format!("The {} field must be a string.", attr(field)),
-            );
+            errs.add(field, format!("The {} field must be a string.", attr(field)));
             None
         }
     }
 }
 
-fn length(
-    value: Option<String>,
-    field: &str,
-    min: usize,
-    max: Option<usize>,
-    errs: &mut Errors,
-) -> Option<String> {
+fn length(value: Option<String>, field: &str, min: usize, max: Option<usize>, errs: &mut Errors) -> Option<String> {
     let v = value?;
     let n = v.chars().count();
     let a = attr(field);
     match max {
         Some(max) if min > 1 && (n < min || n > max) => {
-            errs.add(
-                field,
-                format!("The {a} field must be between {min} and {max} characters."),
-            );
+            errs.add(field, format!("The {a} field must be between {min} and {max} characters."));
             None
         }
         Some(max) if n > max => {
-            errs.add(
-                field,
-                format!("The {a} field must not be greater than {max} characters."),
-            );
+            errs.add(field, format!("The {a} field must not be greater than {max} characters."));
             None
         }
         _ if n < min => {
-            errs.add(
-                field,
-                format!("The {a} field must be at least {min} characters."),
-            );
+            errs.add(field, format!("The {a} field must be at least {min} characters."));
             None
         }
         _ => Some(v),
     }
 }
 
-fn one_of(
-    value: Option<String>,
-    field: &str,
-    allowed: &[&str],
-    errs: &mut Errors,
-) -> Option<String> {
+fn one_of(value: Option<String>, field: &str, allowed: &[&str], errs: &mut Errors) -> Option<String> {
     let v = value?;
     if allowed.contains(&v.as_str()) {
         Some(v)
@@ -148,9 +112,7 @@ fn is_e164(s: &str) -> bool {
     let Some(digits) = s.strip_prefix('+') else {
         return false;
     };
-    (2..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0')
+    (2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0')
 }
 
 /// Host or IP without a port or scheme.
@@ -160,35 +122,23 @@ fn sip_address(value: Option<String>, errs: &mut Errors) -> Option<String> {
         return Some(v);
     }
     let hostname_ok = |h: &str| {
-        !h.is_empty()
-            && h.len() <= 253
-            && h.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        !h.is_empty() && h.len() <= 253 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
     };
     if v.contains("://") || v.to_ascii_lowercase().starts_with("sip:") {
-        errs.add(
-            "sip_address",
-            "The sip address field must be a hostname or IP address without scheme.".into(),
-        );
+        errs.add("sip_address", "The sip address field must be a hostname or IP address without scheme.".into());
         return None;
     }
     if let Some((host, _port)) = v.rsplit_once(':') {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if hostname_ok(host) || host.parse::<IpAddr>().is_ok() {
-            errs.add(
-                "sip_address",
-                "The sip address field must not contain a port.".into(),
-            );
+            errs.add("sip_address", "The sip address field must not contain a port.".into());
             return None;
         }
     }
     if hostname_ok(&v) {
         Some(v)
     } else {
-        errs.add(
-            "sip_address",
-            "The sip address field must be a valid hostname or IP address.".into(),
-        );
+        errs.add("sip_address", "The sip address field must be a valid hostname or IP address.".into());
         None
     }
 }
@@ -198,10 +148,7 @@ fn country(value: Option<String>, errs: &mut Errors) -> Option<String> {
     if v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic()) {
         Some(v)
     } else {
-        errs.add(
-            "country_code",
-            "The country code field must be 2 characters.".into(),
-        );
+        errs.add("country_code", "The country code field must be 2 characters.".into());
         None
     }
 }
@@ -211,10 +158,7 @@ fn boolean(body: &Map<String, Value>, field: &str, errs: &mut Errors) -> Option<
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),
         Some(_) => {
-            errs.add(
-                field,
-                format!("The {} field must be true or false.", attr(field)),
-            );
+            errs.add(field, format!("The {} field must be true or false.", attr(field)));
             None
         }
     }
@@ -228,10 +172,7 @@ pub(crate) fn nickname(body: &Map<String, Value>, errs: &mut Errors) -> Option<O
         Some(Value::Null) => Some(None),
         Some(Value::String(s)) if s.is_empty() => Some(None),
         Some(Value::String(s)) if s.chars().count() > 50 => {
-            errs.add(
-                "nickname",
-                "The nickname field must not be greater than 50 characters.".into(),
-            );
+            errs.add("nickname", "The nickname field must not be greater than 50 characters.".into());
             None
         }
         Some(Value::String(s)) => Some(Some(s.clone())),
@@ -254,20 +195,14 @@ fn ip_list(body: &Map<String, Value>, errs: &mut Errors) -> Option<Vec<String>> 
         }
     };
     if items.is_empty() {
-        errs.add(
-            F,
-            "The allowed inbound ips field must have at least 1 items.".into(),
-        );
+        errs.add(F, "The allowed inbound ips field must have at least 1 items.".into());
         return None;
     }
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         match item.as_str().filter(|s| s.parse::<IpAddr>().is_ok()) {
             Some(ip) => out.push(ip.to_owned()),
-            None => errs.add(
-                &format!("{F}.{i}"),
-                format!("The {F}.{i} field must be a valid IP address."),
-            ),
+            None => errs.add(&format!("{F}.{i}"), format!("The {F}.{i} field must be a valid IP address.")),
         }
     }
     (out.len() == items.len()).then_some(out)
@@ -275,21 +210,13 @@ fn ip_list(body: &Map<String, Value>, errs: &mut Errors) -> Option<Vec<String>> 
 
 /// `allowed_inbound_ips` against the effective authorization type: required (≥1) for `ip`, and (our
 /// reading of an undocumented case) prohibited as a non-empty list for `auth`.
-fn ips_for_type(
-    body: &Map<String, Value>,
-    auth_type: Option<&str>,
-    errs: &mut Errors,
-) -> Option<Vec<String>> {
+fn ips_for_type(body: &Map<String, Value>, auth_type: Option<&str>, errs: &mut Errors) -> Option<Vec<String>> {
     const F: &str = "allowed_inbound_ips";
     let sent_empty = matches!(body.get(F), Some(Value::Array(a)) if a.is_empty());
     let sent = !matches!(body.get(F), None | Some(Value::Null));
     match auth_type {
         Some("ip") if !sent => {
-            errs.add(
-                F,
-                "The allowed inbound ips field is required when inbound authorization type is ip."
-                    .into(),
-            );
+            errs.add(F, "The allowed inbound ips field is required when inbound authorization type is ip.".into());
             None
         }
         Some("auth") if sent && !sent_empty => {
@@ -372,29 +299,18 @@ impl Fields<'_> {
 
     /// `None` when not accepted (famulor) or not sent.
     fn nickname(&mut self, accept: bool) -> Option<Option<String>> {
-        if accept {
-            nickname(self.body, &mut self.errs)
-        } else {
-            None
-        }
+        if accept { nickname(self.body, &mut self.errs) } else { None }
     }
 }
 
 /// Validate `POST /user/phone-numbers/sip-trunks`. `accept_nickname` is false on famulor (not documented there).
 pub(crate) fn create(body: &Map<String, Value>, accept_nickname: bool) -> Result<Create, Errors> {
-    let mut f = Fields {
-        body,
-        required: true,
-        errs: Errors::default(),
-    };
+    let mut f = Fields { body, required: true, errs: Errors::default() };
     let trunk_type = match f.string("sip_trunk_type") {
         Some(t) if t == "extension" => Some(TrunkType::Extension),
         Some(t) if t == "number" => Some(TrunkType::Number),
         Some(_) => {
-            f.errs.add(
-                "sip_trunk_type",
-                "The selected sip trunk type is invalid.".into(),
-            );
+            f.errs.add("sip_trunk_type", "The selected sip trunk type is invalid.".into());
             None
         }
         None => None,
@@ -403,8 +319,7 @@ pub(crate) fn create(body: &Map<String, Value>, accept_nickname: bool) -> Result
     let phone = match (trunk_type, phone) {
         (Some(TrunkType::Extension), p) => length(p, "phone_number", 1, Some(15), &mut f.errs),
         (Some(TrunkType::Number), Some(p)) if !is_e164(&p) => {
-            let msg =
-                "The phone number field must be a valid E.164 phone number (e.g. +14155551234).";
+            let msg = "The phone number field must be a valid E.164 phone number (e.g. +14155551234).";
             f.errs.add("phone_number", msg.into());
             None
         }
@@ -422,18 +337,12 @@ pub(crate) fn create(body: &Map<String, Value>, accept_nickname: bool) -> Result
     if !f.errs.is_empty() {
         return Err(f.errs);
     }
-    let (
-        Some(trunk_type),
-        Some(phone_number),
-        Some(sip_username),
-        Some(sip_password),
-        Some(sip_address),
-    ) = (trunk_type, phone, user, pass, address)
+    let (Some(trunk_type), Some(phone_number), Some(sip_username), Some(sip_password), Some(sip_address)) =
+        (trunk_type, phone, user, pass, address)
     else {
         return Err(f.errs);
     };
-    let (Some(sip_calling_format), Some(inbound_authorization_type), Some(country_code)) =
-        (format, auth, country)
+    let (Some(sip_calling_format), Some(inbound_authorization_type), Some(country_code)) = (format, auth, country)
     else {
         return Err(f.errs);
     };
@@ -445,11 +354,7 @@ pub(crate) fn create(body: &Map<String, Value>, accept_nickname: bool) -> Result
         sip_password,
         sip_address,
         sip_calling_format,
-        allowed_inbound_ips: if inbound_authorization_type == "ip" {
-            ips
-        } else {
-            None
-        },
+        allowed_inbound_ips: if inbound_authorization_type == "ip" { ips } else { None },
         inbound_authorization_type,
         country_code,
         outbound_proxy: proxy.unwrap_or(false),
@@ -458,16 +363,8 @@ pub(crate) fn create(body: &Map<String, Value>, accept_nickname: bool) -> Result
 
 /// Validate `PUT /user/phone-numbers/sip-trunks/{id}` (every field optional) against the trunk's
 /// current authorization type. Unknown and non-updatable fields (`sip_trunk_type`) are ignored.
-pub(crate) fn update(
-    body: &Map<String, Value>,
-    accept_nickname: bool,
-    current_auth: &str,
-) -> Result<Changes, Errors> {
-    let mut f = Fields {
-        body,
-        required: false,
-        errs: Errors::default(),
-    };
+pub(crate) fn update(body: &Map<String, Value>, accept_nickname: bool, current_auth: &str) -> Result<Changes, Errors> {
+    let mut f = Fields { body, required: false, errs: Errors::default() };
     // 1–15 characters on update, whatever the trunk type (trap 4).
     let phone = f.string("phone_number");
     let phone_number = length(phone, "phone_number", 1, Some(15), &mut f.errs);
@@ -478,17 +375,10 @@ pub(crate) fn update(
     let sip_calling_format = f.sip_calling_format();
     let sent_auth = body.contains_key("inbound_authorization_type");
     let inbound_authorization_type = f.inbound_authorization_type();
-    let effective = if sent_auth {
-        inbound_authorization_type.as_deref()
-    } else {
-        Some(current_auth)
-    };
+    let effective = if sent_auth { inbound_authorization_type.as_deref() } else { Some(current_auth) };
     // Setting the type to ip requires the list in the same request, even when it already is ip.
-    let allowed_inbound_ips = if sent_auth || body.contains_key("allowed_inbound_ips") {
-        f.allowed_inbound_ips(effective)
-    } else {
-        None
-    };
+    let allowed_inbound_ips =
+        if sent_auth || body.contains_key("allowed_inbound_ips") { f.allowed_inbound_ips(effective) } else { None };
     let country_code = f.country_code();
     let outbound_proxy = f.outbound_proxy();
     if !f.errs.is_empty() {
@@ -590,38 +480,16 @@ mod tests {
 
     #[test]
     fn update_to_ip_without_list_is_rejected_and_to_auth_is_not() {
-        let e = update(
-            &obj(json!({"inbound_authorization_type": "ip"})),
-            true,
-            "auth",
-        );
+        let e = update(&obj(json!({"inbound_authorization_type": "ip"})), true, "auth");
         assert!(e.is_err());
-        let ok = update(
-            &obj(json!({"inbound_authorization_type": "auth"})),
-            true,
-            "ip",
-        );
+        let ok = update(&obj(json!({"inbound_authorization_type": "auth"})), true, "ip");
         assert!(ok.is_ok());
     }
 
     #[test]
     fn update_phone_number_limit_is_15_characters() {
-        assert!(
-            update(
-                &obj(json!({"phone_number": "+123456789012345"})),
-                true,
-                "auth"
-            )
-            .is_err()
-        );
-        assert!(
-            update(
-                &obj(json!({"phone_number": "+12345678901234"})),
-                true,
-                "auth"
-            )
-            .is_ok()
-        );
+        assert!(update(&obj(json!({"phone_number": "+123456789012345"})), true, "auth").is_err());
+        assert!(update(&obj(json!({"phone_number": "+12345678901234"})), true, "auth").is_ok());
     }
 
     #[test]

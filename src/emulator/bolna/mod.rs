@@ -25,18 +25,9 @@ use validate::{Bad, Common, NewNumber};
 pub(crate) fn routes() -> Router<Arc<Inner>> {
     Router::new()
         .route("/sip-trunks/trunks", get(list).post(create))
-        .route(
-            "/sip-trunks/trunks/{trunk_id}",
-            get(show).patch(update).delete(remove),
-        )
-        .route(
-            "/sip-trunks/trunks/{trunk_id}/numbers",
-            get(list_numbers).post(add_number),
-        )
-        .route(
-            "/sip-trunks/trunks/{trunk_id}/numbers/{phone_number_id}",
-            delete(remove_number),
-        )
+        .route("/sip-trunks/trunks/{trunk_id}", get(show).patch(update).delete(remove))
+        .route("/sip-trunks/trunks/{trunk_id}/numbers", get(list_numbers).post(add_number))
+        .route("/sip-trunks/trunks/{trunk_id}/numbers/{phone_number_id}", delete(remove_number))
 }
 
 /// A refused request: status and message of a bolna Error body.
@@ -62,10 +53,7 @@ fn trunk_not_found() -> Reject {
 }
 
 fn name_taken(name: &str) -> Reject {
-    Reject(
-        StatusCode::CONFLICT,
-        format!("A trunk named '{name}' already exists"),
-    )
+    Reject(StatusCode::CONFLICT, format!("A trunk named '{name}' already exists"))
 }
 
 /// Why `number` cannot be added to trunk `target`: it is active on this trunk or on another active one.
@@ -75,23 +63,11 @@ fn number_conflict(acct: &Account, target: Option<&str>, number: &str) -> Option
         .iter()
         .filter(|t| t.has_active_number(number))
         .find(|t| Some(t.id.as_str()) == target || t.is_active)?;
-    let place = if Some(clash.id.as_str()) == target {
-        "this trunk"
-    } else {
-        "another active trunk"
-    };
-    Some(Reject(
-        StatusCode::CONFLICT,
-        format!("Phone number '{number}' is already registered on {place}"),
-    ))
+    let place = if Some(clash.id.as_str()) == target { "this trunk" } else { "another active trunk" };
+    Some(Reject(StatusCode::CONFLICT, format!("Phone number '{number}' is already registered on {place}")))
 }
 
-fn new_phone_number(
-    rng: &mut impl Rng,
-    trunk_id: &str,
-    n: NewNumber,
-    now: DateTime<Utc>,
-) -> PhoneNumber {
+fn new_phone_number(rng: &mut impl Rng, trunk_id: &str, n: NewNumber, now: DateTime<Utc>) -> PhoneNumber {
     PhoneNumber {
         id: ulid_like(rng, now),
         phone_number: n.phone_number,
@@ -119,13 +95,7 @@ async fn list(
     let trunks: Vec<Value> = store
         .accounts
         .get(&acct.0)
-        .map(|a| {
-            a.bolna
-                .iter()
-                .filter(|t| filter.is_none_or(|f| t.is_active == f))
-                .map(Trunk::to_json)
-                .collect()
-        })
+        .map(|a| a.bolna.iter().filter(|t| filter.is_none_or(|f| t.is_active == f)).map(Trunk::to_json).collect())
         .unwrap_or_default();
     Ok(json_response(StatusCode::OK, Value::Array(trunks)))
 }
@@ -136,11 +106,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> Answer {
     let store = inner.store();
-    let trunk = store
-        .accounts
-        .get(&acct.0)
-        .and_then(|a| model::find(a, &id))
-        .ok_or_else(trunk_not_found)?;
+    let trunk = store.accounts.get(&acct.0).and_then(|a| model::find(a, &id)).ok_or_else(trunk_not_found)?;
     Ok(json_response(StatusCode::OK, trunk.to_json()))
 }
 
@@ -167,21 +133,14 @@ fn build(rng: &mut impl Rng, c: validate::Create, now: DateTime<Utc>) -> Trunk {
         gateways: _,
     } = c.common;
     let userpass = c.auth_type == "userpass";
-    let phone_numbers = c
-        .phone_numbers
-        .into_iter()
-        .map(|n| new_phone_number(rng, &id, n, now))
-        .collect();
+    let phone_numbers = c.phone_numbers.into_iter().map(|n| new_phone_number(rng, &id, n, now)).collect();
     Trunk {
         id,
         name: c.name,
         provider: c.provider,
         description: description.flatten(),
         auth_username: auth_username.filter(|_| userpass),
-        auth_password_sha256: auth_password
-            .filter(|_| userpass)
-            .as_deref()
-            .map(sha256_hex),
+        auth_password_sha256: auth_password.filter(|_| userpass).as_deref().map(sha256_hex),
         auth_type: c.auth_type,
         gateways: c.gateways,
         ip_identifiers: ip_identifiers.unwrap_or_default(),
@@ -206,45 +165,27 @@ fn build(rng: &mut impl Rng, c: validate::Create, now: DateTime<Utc>) -> Trunk {
 }
 
 /// Validate and store a new trunk, or say why not.
-fn insert_new(
-    store: &mut Store,
-    account: &str,
-    body: &serde_json::Map<String, Value>,
-) -> Result<Trunk, Reject> {
+fn insert_new(store: &mut Store, account: &str, body: &serde_json::Map<String, Value>) -> Result<Trunk, Reject> {
     let c = validate::create(body)?;
     let acct = store.accounts.entry(account.to_owned()).or_default();
     if acct.bolna.iter().any(|t| t.name == c.name) {
         return Err(name_taken(&c.name));
     }
     for (i, n) in c.phone_numbers.iter().enumerate() {
-        let repeated = c.phone_numbers[..i]
-            .iter()
-            .any(|m| m.phone_number == n.phone_number);
+        let repeated = c.phone_numbers[..i].iter().any(|m| m.phone_number == n.phone_number);
         if let Some(resp) = number_conflict(acct, None, &n.phone_number) {
             return Err(resp);
         }
         if repeated {
-            return Err(Reject(
-                StatusCode::CONFLICT,
-                format!("Phone number '{}' is listed twice", n.phone_number),
-            ));
+            return Err(Reject(StatusCode::CONFLICT, format!("Phone number '{}' is listed twice", n.phone_number)));
         }
     }
     let trunk = build(&mut store.rng, c, Utc::now());
-    store
-        .accounts
-        .entry(account.to_owned())
-        .or_default()
-        .bolna
-        .push(trunk.clone());
+    store.accounts.entry(account.to_owned()).or_default().bolna.push(trunk.clone());
     Ok(trunk)
 }
 
-async fn create(
-    State(inner): State<Arc<Inner>>,
-    Extension(acct): Extension<AccountName>,
-    body: Bytes,
-) -> Answer {
+async fn create(State(inner): State<Arc<Inner>>, Extension(acct): Extension<AccountName>, body: Bytes) -> Answer {
     let body = validate::body_object(&body)?;
     let trunk = insert_new(&mut inner.store(), &acct.0, &body)?;
     Ok(json_response(StatusCode::CREATED, trunk.to_json()))
@@ -254,18 +195,14 @@ async fn create(
 fn apply_patch(trunk: &mut Trunk, p: validate::Patch, count: bool) -> Result<(), Bad> {
     let c = p.common;
     validate::check_encryption(
-        c.media_encryption
-            .as_deref()
-            .unwrap_or(&trunk.media_encryption),
+        c.media_encryption.as_deref().unwrap_or(&trunk.media_encryption),
         c.transport.as_deref().unwrap_or(&trunk.transport),
     )?;
     if matches!(&c.gateways, Some(g) if g.is_empty()) {
         return Err(Bad("At least one gateway is required".into()));
     }
     if trunk.auth_type == "ip-based" && matches!(&c.ip_identifiers, Some(i) if i.is_empty()) {
-        return Err(Bad(
-            "At least one IP identifier is required for ip-based authentication".into(),
-        ));
+        return Err(Bad("At least one IP identifier is required for ip-based authentication".into()));
     }
     let userpass = trunk.auth_type == "userpass";
     if count {
@@ -282,10 +219,7 @@ fn apply_patch(trunk: &mut Trunk, p: validate::Patch, count: bool) -> Result<(),
     // Username and password take effect only on userpass trunks.
     if userpass {
         set(&mut trunk.auth_username, c.auth_username.map(Some));
-        set(
-            &mut trunk.auth_password_sha256,
-            c.auth_password.as_deref().map(|p| Some(sha256_hex(p))),
-        );
+        set(&mut trunk.auth_password_sha256, c.auth_password.as_deref().map(|p| Some(sha256_hex(p))));
     }
     // Lists are replaced wholesale.
     set(&mut trunk.gateways, c.gateways);
@@ -298,16 +232,10 @@ fn apply_patch(trunk: &mut Trunk, p: validate::Patch, count: bool) -> Result<(),
     set(&mut trunk.force_rport, c.force_rport);
     set(&mut trunk.ice_support, c.ice_support);
     set(&mut trunk.media_encryption, c.media_encryption);
-    set(
-        &mut trunk.media_encryption_optimistic,
-        c.media_encryption_optimistic,
-    );
+    set(&mut trunk.media_encryption_optimistic, c.media_encryption_optimistic);
     set(&mut trunk.qualify_frequency, c.qualify_frequency);
     set(&mut trunk.inbound_enabled, c.inbound_enabled);
-    set(
-        &mut trunk.outbound_leading_plus_enabled,
-        c.outbound_leading_plus_enabled,
-    );
+    set(&mut trunk.outbound_leading_plus_enabled, c.outbound_leading_plus_enabled);
     set(&mut trunk.is_active, c.is_active);
     trunk.updated_at = Utc::now();
     Ok(())
@@ -321,10 +249,7 @@ fn patch_trunk(
     body: &serde_json::Map<String, Value>,
     count: bool,
 ) -> Result<Value, Reject> {
-    let acct = store
-        .accounts
-        .get_mut(account)
-        .ok_or_else(trunk_not_found)?;
+    let acct = store.accounts.get_mut(account).ok_or_else(trunk_not_found)?;
     if !acct.bolna.iter().any(|t| t.id == id) {
         return Err(trunk_not_found());
     }
@@ -334,11 +259,7 @@ fn patch_trunk(
     {
         return Err(name_taken(name));
     }
-    let trunk = acct
-        .bolna
-        .iter_mut()
-        .find(|t| t.id == id)
-        .ok_or_else(trunk_not_found)?;
+    let trunk = acct.bolna.iter_mut().find(|t| t.id == id).ok_or_else(trunk_not_found)?;
     apply_patch(trunk, p, count)?;
     Ok(trunk.to_json())
 }
@@ -360,15 +281,8 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Answer {
     let mut store = inner.store();
-    let acct = store
-        .accounts
-        .get_mut(&acct.0)
-        .ok_or_else(trunk_not_found)?;
-    let pos = acct
-        .bolna
-        .iter()
-        .position(|t| t.id == id)
-        .ok_or_else(trunk_not_found)?;
+    let acct = store.accounts.get_mut(&acct.0).ok_or_else(trunk_not_found)?;
+    let pos = acct.bolna.iter().position(|t| t.id == id).ok_or_else(trunk_not_found)?;
     let n = acct.bolna.remove(pos).active_numbers();
     let message = format!("Trunk deleted successfully. {n} phone number(s) removed.");
     Ok(json_response(StatusCode::OK, json!({ "message": message })))
@@ -380,15 +294,8 @@ async fn list_numbers(
     Path(id): Path<String>,
 ) -> Answer {
     let store = inner.store();
-    let trunk = store
-        .accounts
-        .get(&acct.0)
-        .and_then(|a| model::find(a, &id))
-        .ok_or_else(trunk_not_found)?;
-    Ok(json_response(
-        StatusCode::OK,
-        serde_json::to_value(&trunk.phone_numbers).unwrap_or(Value::Null),
-    ))
+    let trunk = store.accounts.get(&acct.0).and_then(|a| model::find(a, &id)).ok_or_else(trunk_not_found)?;
+    Ok(json_response(StatusCode::OK, serde_json::to_value(&trunk.phone_numbers).unwrap_or(Value::Null)))
 }
 
 async fn add_number(
@@ -399,20 +306,13 @@ async fn add_number(
 ) -> Answer {
     let mut guard = inner.store();
     let store = &mut *guard;
-    let account = store
-        .accounts
-        .get_mut(&acct.0)
-        .filter(|a| model::find(a, &id).is_some())
-        .ok_or_else(trunk_not_found)?;
+    let account =
+        store.accounts.get_mut(&acct.0).filter(|a| model::find(a, &id).is_some()).ok_or_else(trunk_not_found)?;
     let n = validate::body_object(&body).and_then(|b| validate::new_number(&b))?;
     if let Some(reject) = number_conflict(account, Some(&id), &n.phone_number) {
         return Err(reject);
     }
-    let trunk = account
-        .bolna
-        .iter_mut()
-        .find(|t| t.id == id)
-        .ok_or_else(trunk_not_found)?;
+    let trunk = account.bolna.iter_mut().find(|t| t.id == id).ok_or_else(trunk_not_found)?;
     let now = Utc::now();
     let pn = new_phone_number(&mut store.rng, &id, n, now);
     let out = serde_json::to_value(&pn).unwrap_or(Value::Null);
@@ -442,10 +342,7 @@ async fn remove_number(
     pn.deleted = true;
     pn.updated_at = now;
     trunk.updated_at = now;
-    Ok(json_response(
-        StatusCode::OK,
-        json!({ "message": "Phone number removed successfully" }),
-    ))
+    Ok(json_response(StatusCode::OK, json!({ "message": "Phone number removed successfully" })))
 }
 
 /// Insert a trunk for tests: missing required fields get defaults, then the create rules apply.
@@ -457,21 +354,16 @@ pub(crate) fn seed_trunk(store: &mut Store, account: &str, v: &Value) -> String 
         ("name", json!(format!("seeded-trunk-{n}"))),
         ("provider", json!("custom")),
         ("auth_type", json!("userpass")),
-        (
-            "gateways",
-            json!([{ "gateway_address": "sip.example.net", "port": 5060, "priority": 1 }]),
-        ),
+        ("gateways", json!([{ "gateway_address": "sip.example.net", "port": 5060, "priority": 1 }])),
     ];
     for (k, d) in defaults {
         body.entry(k).or_insert(d);
     }
     if body.get("auth_type").and_then(Value::as_str) == Some("userpass") {
         body.entry("auth_username").or_insert(json!("seeded_user"));
-        body.entry("auth_password")
-            .or_insert(json!("seeded-password"));
+        body.entry("auth_password").or_insert(json!("seeded-password"));
     } else {
-        body.entry("ip_identifiers")
-            .or_insert(json!([{ "ip_address": "203.0.113.1" }]));
+        body.entry("ip_identifiers").or_insert(json!([{ "ip_address": "203.0.113.1" }]));
     }
     match insert_new(store, account, &body) {
         Ok(t) => t.id,

@@ -84,16 +84,13 @@ impl Trunk {
     pub(crate) fn stored_json(&self) -> Value {
         let mut v = self.to_json();
         v["auth_password_sha256"] = json!(self.auth_password_sha256);
-        v["stats"] =
-            json!({ "updates": self.stats.updates, "password_writes": self.stats.password_writes });
+        v["stats"] = json!({ "updates": self.stats.updates, "password_writes": self.stats.password_writes });
         v
     }
 
     /// A DID that is not soft-deleted.
     pub(crate) fn has_active_number(&self, number: &str) -> bool {
-        self.phone_numbers
-            .iter()
-            .any(|p| !p.deleted && p.phone_number == number)
+        self.phone_numbers.iter().any(|p| !p.deleted && p.phone_number == number)
     }
 
     pub(crate) fn active_numbers(&self) -> usize {

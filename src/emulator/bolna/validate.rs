@@ -63,13 +63,7 @@ const ENCRYPTIONS: &[&str] = &["no", "sdes"];
 const AUTH_TYPES: &[&str] = &["userpass", "ip-based"];
 
 fn enumerated(b: &Map<String, Value>, k: &str, allowed: &[&str]) -> Res<Option<String>> {
-    let quoted = || {
-        allowed
-            .iter()
-            .map(|a| format!("'{a}'"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let quoted = || allowed.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(", ");
     match b.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if allowed.contains(&s.as_str()) => Ok(Some(s.clone())),
@@ -105,11 +99,7 @@ fn gateways(b: &Map<String, Value>) -> Res<Option<Vec<Gateway>>> {
             return bad("port must be between 1 and 65535");
         };
         let priority = opt_int(g, "priority", 0)?.unwrap_or(1);
-        out.push(Gateway {
-            gateway_address,
-            port,
-            priority,
-        });
+        out.push(Gateway { gateway_address, port, priority });
     }
     Ok(Some(out))
 }
@@ -134,9 +124,7 @@ fn ip_identifiers(b: &Map<String, Value>) -> Res<Option<Vec<IpIdentifier>>> {
         match opt_str(i, "ip_address")? {
             Some(ip) if is_ip_or_cidr(&ip) => out.push(IpIdentifier { ip_address: ip }),
             Some(ip) => {
-                return bad(format!(
-                    "ip_address '{ip}' must be an IP address or CIDR range"
-                ));
+                return bad(format!("ip_address '{ip}' must be an IP address or CIDR range"));
             }
             None => return bad("ip_address is required for each IP identifier"),
         }
@@ -145,8 +133,7 @@ fn ip_identifiers(b: &Map<String, Value>) -> Res<Option<Vec<IpIdentifier>>> {
 }
 
 fn is_strict_e164(s: &str) -> bool {
-    s.strip_prefix('+')
-        .is_some_and(|d| (2..=15).contains(&d.len()) && d.bytes().all(|c| c.is_ascii_digit()))
+    s.strip_prefix('+').is_some_and(|d| (2..=15).contains(&d.len()) && d.bytes().all(|c| c.is_ascii_digit()))
 }
 
 /// A DID to add: `{phone_number, name?, e164_check_enabled?}`.
@@ -161,14 +148,9 @@ pub(crate) fn new_number(b: &Map<String, Value>) -> Res<NewNumber> {
         return bad("phone_number is required");
     };
     if opt_bool(b, "e164_check_enabled")?.unwrap_or(false) && !is_strict_e164(&phone_number) {
-        return bad(format!(
-            "phone_number '{phone_number}' is not a valid E.164 number"
-        ));
+        return bad(format!("phone_number '{phone_number}' is not a valid E.164 number"));
     }
-    Ok(NewNumber {
-        phone_number,
-        name: opt_str(b, "name")?,
-    })
+    Ok(NewNumber { phone_number, name: opt_str(b, "name")? })
 }
 
 /// Fields every create and patch may carry.
@@ -196,11 +178,7 @@ pub(crate) struct Common {
 
 fn common(b: &Map<String, Value>) -> Res<Common> {
     Ok(Common {
-        description: if b.contains_key("description") {
-            Some(opt_str(b, "description")?)
-        } else {
-            None
-        },
+        description: if b.contains_key("description") { Some(opt_str(b, "description")?) } else { None },
         auth_username: non_empty(b, "auth_username")?,
         auth_password: non_empty(b, "auth_password")?,
         gateways: gateways(b)?,
@@ -254,8 +232,7 @@ pub(crate) fn create(b: &Map<String, Value>) -> Res<Create> {
     let Some(gateways) = common.gateways.take().filter(|g| !g.is_empty()) else {
         return bad("At least one gateway is required");
     };
-    if auth_type == "userpass" && (common.auth_username.is_none() || common.auth_password.is_none())
-    {
+    if auth_type == "userpass" && (common.auth_username.is_none() || common.auth_password.is_none()) {
         return bad("auth_username and auth_password are required for userpass authentication");
     }
     if auth_type == "ip-based" && common.ip_identifiers.as_ref().is_none_or(Vec::is_empty) {
@@ -266,21 +243,10 @@ pub(crate) fn create(b: &Map<String, Value>) -> Res<Create> {
         common.transport.as_deref().unwrap_or("transport-udp"),
     )?;
     let mut phone_numbers = Vec::new();
-    for n in objects(b, "phone_numbers")?
-        .unwrap_or_default()
-        .iter()
-        .filter_map(Value::as_object)
-    {
+    for n in objects(b, "phone_numbers")?.unwrap_or_default().iter().filter_map(Value::as_object) {
         phone_numbers.push(new_number(n)?);
     }
-    Ok(Create {
-        name,
-        provider,
-        auth_type,
-        common,
-        gateways,
-        phone_numbers,
-    })
+    Ok(Create { name, provider, auth_type, common, gateways, phone_numbers })
 }
 
 #[derive(Debug)]
@@ -293,21 +259,14 @@ pub(crate) struct Patch {
 pub(crate) fn patch(b: &Map<String, Value>) -> Res<Patch> {
     for k in ["provider", "auth_type"] {
         if b.contains_key(k) {
-            return bad(format!(
-                "{k} cannot be updated; delete and re-create the trunk"
-            ));
+            return bad(format!("{k} cannot be updated; delete and re-create the trunk"));
         }
     }
     if b.contains_key("phone_numbers") {
-        return bad(
-            "phone_numbers cannot be updated here; use /sip-trunks/trunks/{trunk_id}/numbers",
-        );
+        return bad("phone_numbers cannot be updated here; use /sip-trunks/trunks/{trunk_id}/numbers");
     }
     let name = non_empty(b, "name")?;
-    Ok(Patch {
-        name,
-        common: common(b)?,
-    })
+    Ok(Patch { name, common: common(b)? })
 }
 
 #[cfg(test)]
@@ -328,14 +287,7 @@ mod tests {
     fn minimal_userpass_trunk_gets_gateway_defaults() {
         let c = create(&obj(userpass())).map_err(|b| b.0);
         let c = c.as_ref().map(|c| c.gateways.clone());
-        assert_eq!(
-            c,
-            Ok(vec![Gateway {
-                gateway_address: "sip.example".into(),
-                port: 5060,
-                priority: 1
-            }])
-        );
+        assert_eq!(c, Ok(vec![Gateway { gateway_address: "sip.example".into(), port: 5060, priority: 1 }]));
     }
 
     #[test]
@@ -343,17 +295,9 @@ mod tests {
         let cases = [
             ("name", Value::Null, "name is required"),
             ("provider", Value::Null, "provider is required"),
-            (
-                "auth_type",
-                json!("digest"),
-                "auth_type must be one of 'userpass', 'ip-based'",
-            ),
+            ("auth_type", json!("digest"), "auth_type must be one of 'userpass', 'ip-based'"),
             ("gateways", json!([]), "At least one gateway is required"),
-            (
-                "auth_password",
-                Value::Null,
-                "auth_username and auth_password are required for userpass authentication",
-            ),
+            ("auth_password", Value::Null, "auth_username and auth_password are required for userpass authentication"),
         ];
         for (field, value, msg) in cases {
             let mut v = userpass();
@@ -364,9 +308,7 @@ mod tests {
         ip["auth_type"] = json!("ip-based");
         assert_eq!(
             create(&obj(ip)).map(|_| ()),
-            Err(Bad(
-                "At least one IP identifier is required for ip-based authentication".into()
-            ))
+            Err(Bad("At least one IP identifier is required for ip-based authentication".into()))
         );
     }
 
@@ -374,10 +316,7 @@ mod tests {
     fn media_encryption_is_the_string_no_and_sdes_needs_tls() {
         let mut v = userpass();
         v["media_encryption"] = json!(false);
-        assert!(
-            create(&obj(v.clone())).is_err(),
-            "boolean false is not \"no\""
-        );
+        assert!(create(&obj(v.clone())).is_err(), "boolean false is not \"no\"");
         v["media_encryption"] = json!("sdes");
         assert!(create(&obj(v.clone())).is_err());
         v["transport"] = json!("transport-tls");
@@ -405,17 +344,7 @@ mod tests {
     #[test]
     fn e164_check_is_opt_in() {
         assert!(new_number(&obj(json!({"phone_number": "919876543210"}))).is_ok());
-        assert!(
-            new_number(&obj(
-                json!({"phone_number": "919876543210", "e164_check_enabled": true})
-            ))
-            .is_err()
-        );
-        assert!(
-            new_number(&obj(
-                json!({"phone_number": "+919876543210", "e164_check_enabled": true})
-            ))
-            .is_ok()
-        );
+        assert!(new_number(&obj(json!({"phone_number": "919876543210", "e164_check_enabled": true}))).is_err());
+        assert!(new_number(&obj(json!({"phone_number": "+919876543210", "e164_check_enabled": true}))).is_ok());
     }
 }
