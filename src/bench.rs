@@ -578,6 +578,7 @@ impl World {
                     namespace: Some(NS.into()),
                     label_selector: None,
                     concurrency: opts.concurrency,
+                    ..Default::default()
                 },
                 lease: None,
             },

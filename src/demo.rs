@@ -191,7 +191,15 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
     }
     let instance = Instance::start(
         client.clone(),
-        RunOptions { http_addr: None, controller: controller::Config::default(), lease: None },
+        RunOptions {
+            http_addr: None,
+            // The demo's cluster lives as long as the process: a fresh marker key will do.
+            controller: controller::Config {
+                marker_key: controller::marker_key::MarkerKeySource::Key(crate::model::MarkerKey::generate()),
+                ..Default::default()
+            },
+            lease: None,
+        },
     );
     apply_all(&client, &docs).await?;
     let expected = docs.iter().filter(|d| d["kind"] == "SipTrunk").count();

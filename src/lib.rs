@@ -4,7 +4,8 @@
 //! `provider` (HTTP clients), `controller` (reconcile pipeline), `runner` (wiring of one
 //! controller instance), `leader` (Lease election), `server` (metrics and health endpoints),
 //! `emulator` (provider stand-in), `kubeemu` (Kubernetes API stand-in), `demo` (everything in
-//! one process), `plan` (what the operator would do for YAML files, read-only).
+//! one process), `plan` (what the operator would do for YAML files, read-only), `redact`
+//! (secrets out of every text that leaves the process, below controller and provider).
 
 pub mod bench;
 pub mod controller;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod provider;
+pub mod redact;
 pub mod runner;
 pub mod server;
 pub mod telemetry;

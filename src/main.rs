@@ -47,6 +47,10 @@ enum Command {
         /// Namespace of the Lease.
         #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
         lease_namespace: String,
+        /// Secret (in POD_NAMESPACE) holding the ownership-marker key; created with a random
+        /// key on first start when absent. Back it up: a rebuilt cluster needs the same key.
+        #[arg(long, env = "SIPTRUNK_MARKER_KEY_SECRET", default_value = controller::marker_key::DEFAULT_SECRET)]
+        marker_key_secret: String,
     },
     /// Print the CustomResourceDefinitions (crds/ holds exactly this).
     Crd,
@@ -206,12 +210,21 @@ fn main() -> ExitCode {
                 leader_elect,
                 lease_name,
                 lease_namespace,
+                marker_key_secret,
             } => {
                 let identity =
                     std::env::var("POD_NAME").unwrap_or_else(|_| format!("siptrunk-operator-{}", std::process::id()));
                 run_until_signal(RunOptions {
                     http_addr: Some(http_addr),
-                    controller: controller::Config { namespace: watch_namespace, label_selector, concurrency },
+                    controller: controller::Config {
+                        namespace: watch_namespace,
+                        label_selector,
+                        concurrency,
+                        marker_key: controller::marker_key::MarkerKeySource::Secret {
+                            namespace: None,
+                            name: marker_key_secret,
+                        },
+                    },
                     lease: leader_elect.then(|| LeaseConfig::new(&lease_name, &lease_namespace, &identity)),
                 })
                 .await

@@ -234,7 +234,7 @@ async fn provider_errors_and_debug_output_hold_no_secret(flavor: Flavor) {
     };
     let mut texts = vec![format!("{cfg:?}")];
     let client = ProviderClient::new(cfg, Arc::new(Metrics::default())).expect("client");
-    let desired = validate::desired(&spec_for(flavor), ptype, "ns", "x");
+    let desired = validate::desired(&spec_for(flavor), ptype, "ns", "x", "op:0123456789ab");
     let secret = SecretString::from(pw.to_string());
     texts.push(format!("{desired:?} {secret:?} {}", credentials_hash(&SecretString::from(token.to_string()), &secret)));
 
@@ -243,7 +243,7 @@ async fn provider_errors_and_debug_output_hold_no_secret(flavor: Flavor) {
         let err = client.create(&desired, Some(secret.clone())).await.expect_err("echoing refusal");
         texts.push(format!("{err} {err:?} {}", siptrunk_operator::controller::Error::Provider(err.clone())));
     }
-    let created = client.create(&desired, Some(secret.clone())).await.expect("create");
+    let (created, _) = client.create(&desired, Some(secret.clone())).await.expect("create");
     let change = desired.diff(&created, Some(SecretString::from(format!("{pw}-2"))));
     texts.push(format!("{created:?} {change:?}"));
     if let Some(change) = change {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use siptrunk_operator::controller::validate;
 use siptrunk_operator::crd::ProviderType;
 use siptrunk_operator::model::{
-    self, AdoptReason, Desired, MarkerState, Match, MatchInput, Remote, TrunkIndex, autocalls, bolna,
+    self, Desired, MarkerState, MatchInput, Observation, Remote, TrunkIndex, autocalls, bolna,
 };
 
 const SECRET: &str = "hunter2-very-secret";
@@ -430,10 +430,12 @@ fn bolna_media_encryption_none_is_sent_as_the_string_no() {
 
 #[test]
 fn marker_is_deterministic_and_differs_per_object() {
-    assert_eq!(model::marker("ns", "a"), model::marker("ns", "a"));
-    assert_ne!(model::marker("ns", "a"), model::marker("ns", "b"));
-    assert_ne!(model::marker("ns-a", "b"), model::marker("ns", "a-b"));
-    assert!(model::marker("ns", "a").starts_with("op:"));
+    assert_eq!(builders::marker("ns", "a"), builders::marker("ns", "a"));
+    assert_ne!(builders::marker("ns", "a"), builders::marker("ns", "b"));
+    assert_ne!(builders::marker("ns-a", "b"), builders::marker("ns", "a-b"));
+    assert!(builders::marker("ns", "a").starts_with("op:"));
+    let other = siptrunk_operator::model::MarkerKey::from_bytes(&[1; 32]).expect("key");
+    assert_ne!(other.marker("ns", "a"), builders::marker("ns", "a"), "another key, another marker");
 }
 
 #[test]
@@ -446,7 +448,7 @@ fn nickname_fits_50_characters_and_carries_the_marker_for_long_names() {
             None => set(autocalls_spec(), "displayName", Value::Null),
         };
         let d = desired_autocalls(spec, &long_name);
-        let marker = model::marker("default", &long_name);
+        let marker = builders::marker("default", &long_name);
         assert!(d.nickname.chars().count() <= 50, "{} chars: {}", d.nickname.chars().count(), d.nickname);
         assert!(d.nickname.split_whitespace().any(|w| w == marker), "{}", d.nickname);
     }
@@ -455,9 +457,9 @@ fn nickname_fits_50_characters_and_carries_the_marker_for_long_names() {
 #[test]
 fn observed_nickname_with_our_marker_is_recognised_as_ours() {
     let (d, o) = in_sync();
-    let marker = model::marker("default", "main-line");
+    let marker = builders::marker("default", "main-line");
     assert_eq!(Remote::Autocalls(o.clone()).marker_state(&marker), MarkerState::Ours);
-    assert_eq!(Remote::Autocalls(o).marker_state(&model::marker("default", "other")), MarkerState::NotOurs);
+    assert_eq!(Remote::Autocalls(o).marker_state(&builders::marker("default", "other")), MarkerState::NotOurs);
     let famulor = autocalls::Trunk { nickname: None, ..observed_autocalls_for(&d) };
     assert_eq!(Remote::Autocalls(famulor).marker_state(&marker), MarkerState::Unknown);
 }
@@ -465,10 +467,10 @@ fn observed_nickname_with_our_marker_is_recognised_as_ours() {
 #[test]
 fn bolna_description_carries_the_marker() {
     let (_, o) = bolna_in_sync();
-    assert_eq!(Remote::Bolna(o).marker_state(&model::marker("default", "carrier-a")), MarkerState::Ours);
+    assert_eq!(Remote::Bolna(o).marker_state(&builders::marker("default", "carrier-a")), MarkerState::Ours);
 }
 
-// ---- matching ------------------------------------------------------------------------------
+// ---- matching: the index finds candidates, `decide` judges them (tests/decide.rs) ------------
 
 fn ac(id: i64, number: &str, nickname: Option<Option<&str>>) -> Remote {
     Remote::Autocalls(autocalls::Trunk {
@@ -486,109 +488,56 @@ fn key(number: &str) -> String {
 }
 
 fn input<'a>(marker: &'a str, natural_key: &'a str) -> MatchInput<'a> {
-    MatchInput { recorded_id: None, marker, natural_key, pending_create_key: None, adopt_existing: false }
+    MatchInput { recorded_id: None, marker, natural_key, pending_create_key: None }
 }
 
-fn id_of(m: &Match) -> Option<String> {
-    match m {
-        Match::Owned(r) | Match::Adoptable(r, _) | Match::Conflict(r) => Some(r.id()),
-        Match::Missing => None,
-    }
+fn ids(o: &Observation) -> [Option<String>; 4] {
+    [&o.recorded, &o.marked, &o.keyed, &o.intended].map(|r| r.as_ref().map(Remote::id))
 }
 
 #[test]
-fn recorded_id_wins_over_marker_and_natural_key() {
-    let m = model::marker("default", "main-line");
+fn the_index_finds_recorded_marked_keyed_and_intended_candidates() {
+    let m = builders::marker("default", "main-line");
     let nick = format!("Main {m}");
-    let idx = TrunkIndex::new(vec![ac(1, "+14155551234", Some(Some(&nick))), ac(2, "+14155559999", None)]);
-    let k = key("+14155551234");
-    let found = idx.find(&MatchInput { recorded_id: Some("2"), ..input(&m, &k) });
-    assert!(matches!(found, Match::Owned(_)));
-    assert_eq!(id_of(&found).as_deref(), Some("2"));
+    let idx = TrunkIndex::new(vec![
+        ac(1, "+14155551234", Some(Some(&nick))),
+        ac(2, "+14155559999", None),
+        ac(3, "+14155550000", Some(None)),
+    ]);
+    let k = key("+14155559999");
+    let intent = key("+14155550000");
+    let o = idx.find(&MatchInput { recorded_id: Some("2"), pending_create_key: Some(&intent), ..input(&m, &k) });
+    assert_eq!(ids(&o), [Some("2".into()), Some("1".into()), Some("2".into()), Some("3".into())]);
+    let o = idx.find(&MatchInput { recorded_id: Some("999"), ..input(&m, &key("+1999")) });
+    assert_eq!(ids(&o), [None, Some("1".into()), None, None], "an unknown recorded id finds nothing");
 }
 
 #[test]
-fn unknown_recorded_id_falls_back_to_the_marker() {
-    let m = model::marker("default", "main-line");
-    let nick = format!("Main {m}");
-    let idx = TrunkIndex::new(vec![ac(7, "+14155551234", Some(Some(&nick)))]);
-    let k = key("+14155551234");
-    let found = idx.find(&MatchInput { recorded_id: Some("999"), ..input(&m, &k) });
-    assert_eq!(found, Match::Adoptable(idx.get("7").unwrap().clone(), AdoptReason::Marker));
-}
-
-#[test]
-fn marker_wins_over_natural_key() {
-    let m = model::marker("default", "main-line");
-    let nick = format!("Main {m}");
-    // Trunk 3 has our natural key but no marker; trunk 4 has our marker but another number.
-    let idx = TrunkIndex::new(vec![ac(3, "+14155551234", Some(None)), ac(4, "+14155550000", Some(Some(&nick)))]);
-    let k = key("+14155551234");
-    let found = idx.find(&input(&m, &k));
-    assert_eq!(id_of(&found).as_deref(), Some("4"));
-    assert!(matches!(found, Match::Adoptable(_, AdoptReason::Marker)));
-}
-
-#[test]
-fn pending_create_key_is_adopted_before_the_plain_natural_key() {
-    let m = model::marker("default", "main-line");
-    let idx = TrunkIndex::new(vec![ac(5, "+14155551234", None)]);
-    let k = key("+14155551234");
-    let found = idx.find(&MatchInput { pending_create_key: Some(&k), ..input(&m, &k) });
-    assert!(matches!(found, Match::Adoptable(_, AdoptReason::PendingCreate)), "{found:?}");
-}
-
-#[test]
-fn natural_key_match_without_marker_is_a_conflict() {
-    let m = model::marker("default", "main-line");
-    let idx = TrunkIndex::new(vec![ac(6, "+14155551234", Some(Some("Hand made")))]);
-    let k = key("+14155551234");
-    assert!(matches!(idx.find(&input(&m, &k)), Match::Conflict(_)));
-}
-
-#[test]
-fn natural_key_match_is_adoptable_when_the_spec_allows_it() {
-    let m = model::marker("default", "main-line");
-    let idx = TrunkIndex::new(vec![ac(6, "+14155551234", Some(Some("Hand made")))]);
-    let k = key("+14155551234");
-    let found = idx.find(&MatchInput { adopt_existing: true, ..input(&m, &k) });
-    assert!(matches!(found, Match::Adoptable(_, AdoptReason::Allowed)));
-}
-
-#[test]
-fn natural_key_matches_despite_address_case() {
-    let m = model::marker("default", "main-line");
+fn natural_keys_match_despite_address_case() {
+    let m = builders::marker("default", "main-line");
     let mut r = ac(8, "+14155551234", None);
     if let Remote::Autocalls(t) = &mut r {
         t.sip_address = "SIP.Carrier.Example".into();
     }
     let idx = TrunkIndex::new(vec![r]);
     let k = key("+14155551234");
-    assert!(matches!(idx.find(&input(&m, &k)), Match::Conflict(_)));
-}
-
-#[test]
-fn nothing_matching_is_missing() {
-    let m = model::marker("default", "main-line");
-    let idx = TrunkIndex::new(vec![ac(1, "+14155550000", Some(Some("other op:0123456789")))]);
-    let k = key("+14155551234");
-    assert_eq!(idx.find(&input(&m, &k)), Match::Missing);
+    assert_eq!(idx.find(&input(&m, &k)).keyed.map(|r| r.id()).as_deref(), Some("8"));
 }
 
 #[test]
 fn index_forgets_a_removed_trunk_everywhere() {
-    let m = model::marker("default", "main-line");
+    let m = builders::marker("default", "main-line");
     let nick = format!("Main {m}");
     let mut idx = TrunkIndex::new(vec![ac(1, "+14155551234", Some(Some(&nick)))]);
     idx.remove("1");
     let k = key("+14155551234");
     assert!(idx.is_empty());
-    assert_eq!(idx.find(&MatchInput { recorded_id: Some("1"), ..input(&m, &k) }), Match::Missing);
+    assert_eq!(idx.find(&MatchInput { recorded_id: Some("1"), ..input(&m, &k) }), Observation::default());
 }
 
 #[test]
 fn index_upsert_moves_the_natural_key_and_marker_with_the_trunk() {
-    let m = model::marker("default", "main-line");
+    let m = builders::marker("default", "main-line");
     let nick = format!("Main {m}");
     let mut idx = TrunkIndex::new(vec![ac(1, "+14155551234", Some(Some(&nick)))]);
     // Our write changed the number and someone removed the nickname.
@@ -596,43 +545,50 @@ fn index_upsert_moves_the_natural_key_and_marker_with_the_trunk() {
     assert_eq!(idx.len(), 1);
     let old_key = key("+14155551234");
     let new_key = key("+14155550000");
-    assert_eq!(idx.find(&input(&m, &old_key)), Match::Missing, "old key and old marker are gone");
-    assert!(matches!(idx.find(&input(&m, &new_key)), Match::Conflict(_)));
+    assert_eq!(idx.find(&input(&m, &old_key)), Observation::default(), "old key and old marker are gone");
+    assert_eq!(ids(&idx.find(&input(&m, &new_key))), [None, None, Some("1".into()), None]);
 }
 
 #[test]
 fn index_upsert_of_a_new_trunk_is_found_by_its_marker() {
-    let m = model::marker("default", "main-line");
+    let m = builders::marker("default", "main-line");
     let mut idx = TrunkIndex::default();
     let (_, o) = in_sync();
     idx.upsert(Remote::Autocalls(o));
     let k = key("+14155551234");
-    assert!(matches!(idx.find(&input(&m, &k)), Match::Adoptable(_, AdoptReason::Marker)));
+    assert!(idx.find(&input(&m, &k)).marked.is_some());
 }
 
 #[test]
 fn index_removing_one_of_two_trunks_with_the_same_key_keeps_the_other() {
-    let m = model::marker("default", "main-line");
+    let m = builders::marker("default", "main-line");
     let mut idx = TrunkIndex::new(vec![ac(1, "+14155551234", None), ac(2, "+14155551234", None)]);
     idx.remove("1");
     let k = key("+14155551234");
-    assert_eq!(id_of(&idx.find(&input(&m, &k))).as_deref(), Some("2"));
+    assert_eq!(idx.find(&input(&m, &k)).keyed.map(|r| r.id()).as_deref(), Some("2"));
 }
 
 #[test]
-fn bolna_matches_by_marker_then_by_name() {
+fn bolna_trunks_are_found_by_marker_in_the_description_and_by_name() {
     let (d, o) = bolna_in_sync();
-    let m = model::marker("default", "carrier-a");
+    let m = builders::marker("default", "carrier-a");
     let idx = TrunkIndex::new(vec![Remote::Bolna(o.clone())]);
-    assert!(matches!(idx.find(&input(&m, &d.name)), Match::Adoptable(_, AdoptReason::Marker)));
+    assert!(idx.find(&input(&m, &d.name)).marked.is_some());
     let foreign = bolna::Trunk { description: Some("hand made".into()), ..o };
     let idx = TrunkIndex::new(vec![Remote::Bolna(foreign)]);
-    assert!(matches!(idx.find(&input(&m, &d.name)), Match::Conflict(_)));
+    let found = idx.find(&input(&m, &d.name));
+    assert!(found.marked.is_none() && found.keyed.is_some());
 }
 
 #[test]
 fn desired_diff_against_the_other_family_is_refused() {
-    let d = validate::desired(&builders::spec(autocalls_spec()), ProviderType::Autocalls, "default", "x");
+    let d = validate::desired(
+        &builders::spec(autocalls_spec()),
+        ProviderType::Autocalls,
+        "default",
+        "x",
+        &builders::marker("default", "x"),
+    );
     let (_, o) = bolna_in_sync();
     assert!(d.diff(&Remote::Bolna(o), None).is_none());
     assert!(matches!(d, Desired::Autocalls(_)));

@@ -14,6 +14,12 @@ use siptrunk_operator::provider::{ClientConfig, ProviderClient};
 
 const TOKEN: &str = "plan-test-token-0001";
 const PASSWORD: &str = "s3cret-sip-password";
+/// The operator's marker key as the plan receives it (base64 of the key Secret's data).
+const KEY_B64: &str = "cGxhbi10ZXN0LW1hcmtlci1rZXktMzItYnl0ZXMhIQ==";
+
+fn key() -> siptrunk_operator::model::MarkerKey {
+    siptrunk_operator::model::MarkerKey::from_bytes(b"plan-test-marker-key-32-bytes!!").expect("key")
+}
 
 fn provider_yaml(kind: &str) -> String {
     format!(
@@ -120,8 +126,15 @@ impl World {
         }
     }
 
-    /// Runs the plan and checks the promise every plan keeps: no provider write, ever.
+    /// Runs the plan (with the operator's marker key) and checks the promise every plan keeps:
+    /// no provider write, ever.
     async fn plan_with(&self, env: &[(&str, &str)]) -> Plan {
+        let mut env = env.to_vec();
+        env.push(("SIPTRUNK_MARKER_KEY", KEY_B64));
+        self.plan_without_key(&env).await
+    }
+
+    async fn plan_without_key(&self, env: &[(&str, &str)]) -> Plan {
         self.emu.reset_calls();
         let p = plan::plan(self.options(env)).await.expect("plan runs");
         let calls = self.emu.calls();
@@ -164,8 +177,9 @@ impl World {
             .find(|t| t.metadata.name.as_deref() == Some(name))
             .expect("trunk in file");
         let ty = self.client().provider();
-        let desired = validate::desired(&trunk.spec, ty, "telephony", name);
-        self.client().create(&desired, Some(SecretString::from(PASSWORD))).await.expect("create").id()
+        let marker = key().marker("telephony", name);
+        let desired = validate::desired(&trunk.spec, ty, "telephony", name, &marker);
+        self.client().create(&desired, Some(SecretString::from(PASSWORD))).await.expect("create").0.id()
     }
 }
 

@@ -28,6 +28,7 @@ use siptrunk_operator::runner::{self, Instance, RunOptions};
 /// watched namespace of its namespaced scenario, so the chart test can match names and scopes.
 const RELEASE_NS: &str = "siptrunk-system";
 const LEASE: &str = "sip-siptrunk-operator-leader";
+const MARKER_KEY: &str = "sip-siptrunk-operator-marker-key";
 const WATCHED: &str = "voice";
 const GOLDEN: &str = "tests/chart/controller-api-calls.json";
 
@@ -176,6 +177,10 @@ async fn observe(namespace: Option<&str>) -> BTreeSet<Call> {
                 namespace: namespace.map(str::to_string),
                 label_selector: None,
                 concurrency: 4,
+                marker_key: controller::marker_key::MarkerKeySource::Secret {
+                    namespace: Some(RELEASE_NS.into()),
+                    name: MARKER_KEY.into(),
+                },
             },
             lease: Some(lease),
         },

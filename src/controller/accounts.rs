@@ -13,7 +13,7 @@ use super::deref::ResolvedProvider;
 use super::error::Error;
 use super::validate::parse_duration;
 use crate::metrics::Metrics;
-use crate::model::{Match, MatchInput, Remote, TrunkIndex};
+use crate::model::{MatchInput, Observation, Remote, TrunkIndex};
 use crate::provider::http::default_rate;
 use crate::provider::{ClientConfig, ProviderClient, ProviderError};
 
@@ -48,7 +48,7 @@ struct Snapshot {
 impl Account {
     /// Matches a desired trunk against a snapshot no older than `max_age`, refreshing it
     /// (one list call) when it is older. Concurrent callers share one refresh.
-    pub async fn find(&self, max_age: Duration, input: &MatchInput<'_>) -> Result<Match, ProviderError> {
+    pub async fn find(&self, max_age: Duration, input: &MatchInput<'_>) -> Result<Observation, ProviderError> {
         let mut snap = self.snapshot.lock().await;
         let stale = snap.fetched_at.is_none_or(|t| t.elapsed() >= max_age);
         if stale {

@@ -51,18 +51,5 @@ impl Error {
     }
 }
 
-/// Removes every occurrence of each secret from a message (provider messages may echo input),
-/// including a secret's beginning cut off by message truncation at the end of the text.
-pub fn redact(message: &str, secrets: &[&str]) -> String {
-    let mut out = message.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 3) {
-        out = out.replace(s, "[redacted]");
-        let body = out.trim_end_matches('…');
-        let cut = (3..s.len()).rev().filter(|&k| s.is_char_boundary(k)).find(|&k| body.ends_with(&s[..k]));
-        if let Some(k) = cut {
-            let keep = body.len() - k;
-            out = format!("{}[redacted]…", &body[..keep]);
-        }
-    }
-    out
-}
+/// Redaction lives below the controller and the provider layers.
+pub use crate::redact::redact;

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod deref;
 pub mod error;
 pub mod events;
+pub mod marker_key;
 pub mod reconcile;
 pub mod status;
 pub mod validate;
@@ -40,11 +41,13 @@ pub struct Config {
     pub label_selector: Option<String>,
     /// Reconciles running at once.
     pub concurrency: u16,
+    /// Where the ownership-marker key comes from.
+    pub marker_key: marker_key::MarkerKeySource,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { namespace: None, label_selector: None, concurrency: 16 }
+        Config { namespace: None, label_selector: None, concurrency: 16, marker_key: Default::default() }
     }
 }
 
@@ -64,6 +67,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Events publisher.
     pub recorder: events::Publisher,
+    /// The key of ownership markers.
+    pub marker_key: crate::model::MarkerKey,
     backoff: Mutex<HashMap<String, u32>>,
     intervals: Mutex<HashMap<String, Duration>>,
 }
@@ -195,6 +200,17 @@ pub async fn run(
         .applied_objects()
         .predicate_filter(trunk_predicate, kube::runtime::utils::PredicateConfig::default());
 
+    let shutdown = shutdown.shared();
+    let key = loop {
+        match marker_key::load(&client, &cfg.marker_key, cfg.namespace.as_deref()).await {
+            Ok(k) => break k,
+            Err(e) => warn!(error = %e, "marker key not available; retrying in 5 s"),
+        }
+        tokio::select! {
+            _ = shutdown.clone() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    };
     let reporter = Reporter { controller: "siptrunk-operator".into(), instance: std::env::var("POD_NAME").ok() };
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -204,11 +220,11 @@ pub async fn run(
         accounts: accounts::Accounts::default(),
         metrics: metrics.clone(),
         recorder: events::Publisher::new(client.clone(), reporter),
+        marker_key: key,
         backoff: Mutex::default(),
         intervals: Mutex::default(),
     });
 
-    let shutdown = shutdown.shared();
     let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let t1 = trunks.clone();
     let t2 = trunks.clone();

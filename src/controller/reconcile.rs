@@ -21,7 +21,8 @@ use super::error::{Error, redact};
 use super::status::{self, Health};
 use super::validate;
 use crate::crd::{CreateIntent, DeletionPolicy, ProviderType, SipTrunk, SipTrunkStatus, TrunkSummary};
-use crate::model::{self, AdoptReason, Desired, MarkerState, Match, MatchInput, Remote};
+use crate::model::decide::active_intent;
+use crate::model::{self, Decision, DeleteDecision, Desired, MatchInput, Observation, Remote, Wanted};
 use crate::provider::{Deleted, ProviderError};
 
 /// Finalizer that guards the remote trunk.
@@ -160,13 +161,20 @@ async fn run_pipeline(
     if !errors.is_empty() {
         return Err(Error::blocked("InvalidSpec", validate::describe(&errors)));
     }
-    let desired = validate::desired(&trunk.spec, provider.type_, &ns, &name);
+    if let Some(p) = &password
+        && let Some(problem) = validate::password_problem(p, provider.type_)
+    {
+        return Err(Error::blocked("InvalidSecret", format!("SIP password (spec.auth.passwordSecretRef): {problem}")));
+    }
+    let marker = ctx.marker_key.marker(&ns, &name);
+    let desired = validate::desired(&trunk.spec, provider.type_, &ns, &name, &marker);
     let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
     ctx.remember_account_interval(trunk, account.drift_interval);
 
     let observed =
-        observe_and_act(trunk, ctx, api, &account, &desired, password, status).await.map_err(|e| match e {
-            Error::Provider(p) => Error::Provider(redact_provider(p, &secret_refs)),
+        observe_and_act(trunk, ctx, api, &account, &desired, &marker, password, status).await.map_err(|e| match e {
+            Error::Provider(p) => Error::Provider(p.redacted(&secret_refs)),
+            Error::Blocked { reason, message } => Error::Blocked { reason, message: redact(&message, &secret_refs) },
             other => other,
         })?;
     if let Some(remote) = &observed.remote {
@@ -183,15 +191,8 @@ async fn run_pipeline(
             if observed.changed.is_empty() { None } else { Some(format!("fields: {}", observed.changed.join(", "))) };
         publish(ctx, trunk, EventType::Normal, action_reason(action), action_reason(action), note).await;
     }
-    let suspended = if paused(trunk) {
-        Some("Paused")
-    } else if trunk.spec.observe_only {
-        Some("ObserveOnly")
-    } else {
-        None
-    };
     let pending: Vec<String> = status.pending_changes.clone().unwrap_or_default();
-    let health = match suspended {
+    let health = match suspended(trunk) {
         Some(reason) if !pending.is_empty() => Health::Suspended { reason, pending },
         _ => Health::InSync,
     };
@@ -199,24 +200,6 @@ async fn run_pipeline(
         status.last_sync_time = Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     }
     Ok(health)
-}
-
-fn redact_provider(e: ProviderError, secrets: &[&str]) -> ProviderError {
-    match e {
-        ProviderError::Unauthorized { status, message } => {
-            ProviderError::Unauthorized { status, message: redact(&message, secrets) }
-        }
-        ProviderError::NotFound { message } => ProviderError::NotFound { message: redact(&message, secrets) },
-        ProviderError::Invalid { status, message, fields } => ProviderError::Invalid {
-            status,
-            message: redact(&message, secrets),
-            fields: fields.into_iter().map(|(k, v)| (k, v.iter().map(|m| redact(m, secrets)).collect())).collect(),
-        },
-        ProviderError::Conflict { message } => ProviderError::Conflict { message: redact(&message, secrets) },
-        ProviderError::Transient(m) => ProviderError::Transient(redact(&m, secrets)),
-        ProviderError::Protocol(m) => ProviderError::Protocol(redact(&m, secrets)),
-        other @ ProviderError::RateLimited { .. } => other,
-    }
 }
 
 fn action_reason(action: &str) -> &'static str {
@@ -269,179 +252,212 @@ fn record_remote(status: &mut SipTrunkStatus, remote: &Remote) {
             .collect();
         status.phone_numbers = (!live.is_empty()).then_some(live);
     }
-    status.create_intent = None;
 }
 
-/// Steps 3-6: observe through the shared snapshot, match, diff, act.
+/// Steps 3-6: observe through the shared snapshot, decide (model::decide holds every rule),
+/// execute the decision.
+#[allow(clippy::too_many_arguments)]
 async fn observe_and_act(
     trunk: &SipTrunk,
     ctx: &Context,
     api: &Api<SipTrunk>,
     account: &Arc<Account>,
     desired: &Desired,
+    marker: &str,
     password: Option<SecretString>,
     status: &mut SipTrunkStatus,
 ) -> Result<Observed, Error> {
     let ns = trunk.namespace().unwrap_or_default();
     let name = trunk.name_any();
-    let marker = model::marker(&ns, &name);
-    let natural_key = desired.natural_key();
+    let legacy = model::marker::legacy(&ns, &name);
     let cred_hash = password.as_ref().map(|p| credentials_hash(account.token(), p));
-    let writes = !paused(trunk) && !trunk.spec.observe_only;
-    let intent = status.create_intent.clone();
+    let now = Utc::now();
+    // An intent that expired or names another key is dropped here (and with the next write).
+    let intent_key = active_intent(status, now).map(|i| i.natural_key.clone());
+    if intent_key.is_none() {
+        status.create_intent = None;
+    }
     let recorded_id = status.trunk_id.clone();
+    let natural_key = desired.natural_key();
     let input = MatchInput {
         recorded_id: recorded_id.as_deref(),
-        marker: &marker,
+        marker,
         natural_key: &natural_key,
-        pending_create_key: intent.as_ref().map(|i| i.natural_key.as_str()),
+        pending_create_key: intent_key.as_deref(),
+    };
+    let want = Wanted {
+        desired,
+        marker,
+        legacy_marker: Some(&legacy),
+        password: password.as_ref(),
+        credentials_hash: cred_hash.as_deref(),
         adopt_existing: trunk.spec.adopt_existing,
+        suspended: suspended(trunk),
+        now,
     };
     let max_age = drift_interval(trunk, ctx);
-    let found = match account.find(max_age, &input).await? {
+    let mut obs = account.find(max_age, &input).await?;
+    let mut decision = model::decide(&obs, &want, status);
+    if matches!(decision, Decision::Create) && max_age > CREATE_FRESHNESS {
         // Decide a create only on a recent list (the drift-window snapshot may predate a twin).
-        Match::Missing if max_age > CREATE_FRESHNESS => account.find(CREATE_FRESHNESS, &input).await?,
-        found => found,
-    };
+        obs = account.find(CREATE_FRESHNESS, &input).await?;
+        decision = model::decide(&obs, &want, status);
+    }
     status.pending_changes = None;
-    match found {
-        Match::Conflict(remote) => Err(conflict(&remote)),
-        Match::Missing => {
-            if !writes {
-                status.pending_changes = Some(vec!["create trunk".into()]);
-                return Ok(Observed { remote: None, credentials_hash: None, action: None, changed: vec![] });
-            }
-            // Write-ahead intent: if the create's response is lost, the next reconcile adopts.
-            status.create_intent = Some(CreateIntent {
-                natural_key: natural_key.clone(),
-                credentials_hash: cred_hash.clone(),
-                started_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            });
-            status.trunk_id = None;
-            status::write(api, trunk, status.clone()).await?;
-            let created = match account.client.create(desired, password).await {
-                Ok(r) => r,
-                Err(ProviderError::Conflict { message }) => {
-                    // A twin appeared since the list: match again on a fresh one. A stranger's
-                    // trunk is the usual Conflict; anything else (e.g. our own create that was in
-                    // flight) is retried soon and then matched.
-                    account.invalidate().await;
-                    if let Match::Conflict(remote) = account.find(Duration::ZERO, &input).await? {
-                        return Err(conflict(&remote));
-                    }
-                    return Err(
-                        ProviderError::Transient(format!("create answered 409 ({message}); matching again")).into()
-                    );
-                }
-                Err(e) => {
-                    if matches!(e, ProviderError::Transient(_) | ProviderError::Protocol(_)) {
-                        account.invalidate().await;
-                    }
-                    return Err(e.into());
-                }
-            };
-            account.upsert(created.clone()).await;
-            Ok(Observed {
-                remote: Some(created),
-                credentials_hash: cred_hash,
-                action: Some("created"),
-                changed: vec![],
-            })
-        }
-        Match::Owned(remote) | Match::Adoptable(remote, _) if !writes => {
-            let applied = status.credentials_hash.clone();
-            let pw = password.filter(|_| cred_hash != applied);
-            let change = desired.diff(&remote, pw);
-            let fields: Vec<String> =
-                change.map(|c| c.fields().into_iter().map(String::from).collect()).unwrap_or_default();
+    execute(decision, trunk, api, account, desired, &want, &input, password.clone(), status).await
+}
+
+/// Why writes are suspended, if they are.
+fn suspended(trunk: &SipTrunk) -> Option<&'static str> {
+    if paused(trunk) {
+        Some("Paused")
+    } else if trunk.spec.observe_only {
+        Some("ObserveOnly")
+    } else {
+        None
+    }
+}
+
+fn observed(remote: Option<Remote>, credentials_hash: Option<String>, action: Option<&'static str>) -> Observed {
+    Observed { remote, credentials_hash, action, changed: vec![] }
+}
+
+/// Carries out one decision; no rule is judged here.
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    decision: Decision,
+    trunk: &SipTrunk,
+    api: &Api<SipTrunk>,
+    account: &Arc<Account>,
+    desired: &Desired,
+    want: &Wanted<'_>,
+    input: &MatchInput<'_>,
+    password: Option<SecretString>,
+    status: &mut SipTrunkStatus,
+) -> Result<Observed, Error> {
+    let cred_hash = want.credentials_hash.map(str::to_string);
+    match decision {
+        Decision::Conflict { message, .. } => Err(Error::blocked("Conflict", message)),
+        Decision::Refuse { reason, message } => Err(Error::blocked(reason, message)),
+        Decision::Pending { trunk: owned, fields, .. } => {
             status.pending_changes = (!fields.is_empty()).then_some(fields);
-            Ok(Observed { remote: Some(remote), credentials_hash: None, action: None, changed: vec![] })
+            Ok(observed(owned, None, None))
         }
-        Match::Owned(remote) => {
+        Decision::Nothing { trunk: remote } => {
+            status.create_intent = None;
+            Ok(observed(Some(remote), cred_hash, None))
+        }
+        Decision::Create => create(trunk, api, account, desired, want, input, password, status).await,
+        Decision::Update { trunk: remote, change } => {
             // List items lack the internal trunk ids (trap 2): one GET when status has none.
-            let remote = if matches!(remote, Remote::Autocalls(_)) && status.inbound_trunk_id.is_none() {
-                account.client.get(&remote.id()).await?.with_list_fields(&remote)
-            } else {
-                remote
-            };
-            let applied = applied_hash(status, &remote, None);
-            update_if_needed(account, desired, remote, password, cred_hash, applied, None, false).await
+            let remote = with_internal_ids(account, remote, status).await?;
+            status.create_intent = None;
+            update(account, remote, &change, cred_hash, "updated").await
         }
-        Match::Adoptable(remote, reason) => {
-            let remote = match remote {
-                Remote::Autocalls(_) => account.client.get(&remote.id()).await?.with_list_fields(&remote),
-                other => other,
-            };
-            let applied = applied_hash(status, &remote, Some(reason));
-            let write_marker = remote.marker_state(&marker) != MarkerState::Ours;
-            update_if_needed(account, desired, remote, password, cred_hash, applied, Some("adopted"), write_marker)
-                .await
+        Decision::Adopt { trunk: remote, reason, change } => {
+            let remote = with_internal_ids(account, remote, status).await?;
+            debug!(trunk = %remote.id(), ?reason, "adopting");
+            let result = update(account, remote, &change, cred_hash, "adopted").await?;
+            // The marker is now written (or was visible): ownership is proved from here on.
+            status.create_intent = None;
+            Ok(result)
         }
     }
 }
 
-/// The natural key is taken by a trunk without our marker.
-fn conflict(remote: &Remote) -> Error {
-    Error::blocked(
-        "Conflict",
-        format!(
-            "the account already has trunk {} with the same {} and without this operator's marker; \
-             set spec.adoptExisting: true to take it over, or change the spec",
-            remote.id(),
-            if matches!(remote, Remote::Bolna(_)) { "name" } else { "number, username and address" }
-        ),
-    )
-}
-
-/// The hash of the password the provider's trunk already has. For a trunk we own (`None`):
-/// what status recorded. For one being adopted: the hash sent by our own create that lost its
-/// response (same natural key), else what status recorded. `plan` decides the same way.
-pub fn applied_hash(status: &SipTrunkStatus, remote: &Remote, adopting: Option<AdoptReason>) -> Option<String> {
-    match (&status.create_intent, adopting) {
-        (Some(i), Some(reason)) if reason == AdoptReason::PendingCreate || i.natural_key == remote.natural_key() => {
-            i.credentials_hash.clone()
-        }
-        _ => status.credentials_hash.clone(),
-    }
+async fn with_internal_ids(account: &Account, remote: Remote, status: &SipTrunkStatus) -> Result<Remote, Error> {
+    let known = status.trunk_id.as_deref() == Some(remote.id().as_str()) && status.inbound_trunk_id.is_some();
+    Ok(match remote {
+        Remote::Autocalls(_) if !known => account.client.get(&remote.id()).await?.with_list_fields(&remote),
+        other => other,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn update_if_needed(
+async fn create(
+    trunk: &SipTrunk,
+    api: &Api<SipTrunk>,
     account: &Arc<Account>,
     desired: &Desired,
-    remote: Remote,
+    want: &Wanted<'_>,
+    input: &MatchInput<'_>,
     password: Option<SecretString>,
-    cred_hash: Option<String>,
-    applied_hash: Option<String>,
-    action_if_unchanged: Option<&'static str>,
-    write_marker: bool,
+    status: &mut SipTrunkStatus,
 ) -> Result<Observed, Error> {
-    let pw = password.filter(|_| cred_hash.is_some() && cred_hash != applied_hash);
-    let Some(mut change) = desired.diff(&remote, pw) else {
-        return Err(Error::blocked("InvalidSpec", "the trunk at the provider belongs to another API family"));
-    };
-    if write_marker {
-        change.write_marker(desired);
+    let cred_hash = want.credentials_hash.map(str::to_string);
+    // Write-ahead intent: if the create's response is lost, the next reconcile adopts.
+    status.create_intent = Some(CreateIntent {
+        natural_key: desired.natural_key(),
+        credentials_hash: cred_hash.clone(),
+        started_at: want.now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    });
+    status.trunk_id = None;
+    status::write(api, trunk, status.clone()).await?;
+    match account.client.create(desired, password).await {
+        Ok((created, follow_up)) => {
+            account.upsert(created.clone()).await;
+            // The id and the applied password are recorded as soon as the response is read.
+            record_remote(status, &created);
+            status.credentials_hash = cred_hash.clone();
+            match follow_up {
+                // The marker is on the trunk: ownership is proved, the intent has served.
+                None => {
+                    status.create_intent = None;
+                    Ok(Observed {
+                        remote: Some(created),
+                        credentials_hash: cred_hash,
+                        action: Some("created"),
+                        changed: vec![],
+                    })
+                }
+                // famulor: the nickname (marker) call failed; the intent keeps the trunk ours
+                // until the next reconcile writes the marker.
+                Some(e) => Err(e.into()),
+            }
+        }
+        Err(ProviderError::Conflict { message }) => {
+            // A twin appeared since the list: the create definitively failed, so the intent
+            // goes. Match again on a fresh list: our own marked trunk (an earlier create that
+            // lost its answer) is adopted next time; anything else is reported.
+            status.create_intent = None;
+            account.invalidate().await;
+            let obs: Observation = account.find(Duration::ZERO, input).await?;
+            let again = model::decide(&obs, want, status);
+            if let Decision::Conflict { message, .. } = again {
+                return Err(Error::blocked("Conflict", message));
+            }
+            Err(ProviderError::Transient(format!("create answered 409 ({message}); matching again")).into())
+        }
+        Err(e) => {
+            if e.is_transient() {
+                // Unknown outcome: keep the intent, list again before deciding.
+                account.invalidate().await;
+            } else {
+                // A definitive refusal (400/401/404/422): nothing was created.
+                status.create_intent = None;
+            }
+            Err(e.into())
+        }
     }
+}
+
+async fn update(
+    account: &Arc<Account>,
+    remote: Remote,
+    change: &model::Change,
+    cred_hash: Option<String>,
+    action: &'static str,
+) -> Result<Observed, Error> {
     if change.is_empty() {
-        return Ok(Observed {
-            remote: Some(remote),
-            credentials_hash: cred_hash,
-            action: action_if_unchanged,
-            changed: vec![],
-        });
+        let action = (action == "adopted").then_some(action);
+        return Ok(Observed { remote: Some(remote), credentials_hash: cred_hash, action, changed: vec![] });
     }
     let fields = change.fields();
     debug!(fields = ?fields, "updating trunk");
-    match account.client.update(&remote, &change).await {
+    match account.client.update(&remote, change).await {
         Ok(updated) => {
             account.upsert(updated.clone()).await;
-            Ok(Observed {
-                remote: Some(updated),
-                credentials_hash: cred_hash,
-                action: Some(action_if_unchanged.unwrap_or("updated")),
-                changed: fields,
-            })
+            Ok(Observed { remote: Some(updated), credentials_hash: cred_hash, action: Some(action), changed: fields })
         }
         Err(e) => {
             // An update 500 leaves an unknown state (trap 13): re-read before deciding again.
@@ -521,30 +537,36 @@ async fn delete_remote(trunk: &SipTrunk, ctx: &Context, ns: &str, name: &str) ->
     let provider = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)?;
     let token = deref::token(&provider, &ctx.secrets)?;
     let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
-    let marker = model::marker(ns, name);
+    let marker = ctx.marker_key.marker(ns, name);
+    let legacy = model::marker::legacy(ns, name);
     let id = match status.trunk_id.clone() {
         Some(id) => id,
         None => {
-            // A create was in flight when we lost track: find what it made, by marker or key.
-            let key = status.create_intent.as_ref().map(|i| i.natural_key.clone()).unwrap_or_default();
-            let input = MatchInput {
-                recorded_id: None,
-                marker: &marker,
-                natural_key: "\u{0}",
-                pending_create_key: Some(&key),
-                adopt_existing: false,
-            };
-            match account.find(Duration::ZERO, &input).await? {
-                Match::Adoptable(r, _) | Match::Owned(r) => r.id(),
-                _ => return Ok(None),
+            // A create was in flight when we lost track: only a trunk carrying our marker is
+            // provably what it made (a trunk that merely has the natural key may be anyone's).
+            let input =
+                MatchInput { recorded_id: None, marker: &marker, natural_key: "\u{0}", pending_create_key: None };
+            let obs = account.find(Duration::ZERO, &input).await?;
+            match obs.marked.filter(|r| model::decide::owner(r, &marker, None) == model::Owner::Us) {
+                Some(r) => r.id(),
+                None => return Ok(None),
             }
         }
     };
-    match account.client.delete_owned(&id, &marker).await? {
-        Deleted::Removed | Deleted::AlreadyGone => {
+    // Proof from a fresh read, never from status or the snapshot alone.
+    let current = account.client.read(&id).await?;
+    match model::decide_delete(current.as_ref(), &marker, Some(&legacy), &status, Utc::now()) {
+        DeleteDecision::Nothing => {
             account.remove(&id).await;
             Ok(Some(id))
         }
+        DeleteDecision::Refuse(message) => Err(Error::blocked("Conflict", message)),
+        DeleteDecision::Delete(id) => match account.client.delete(&id).await? {
+            Deleted::Removed | Deleted::AlreadyGone => {
+                account.remove(&id).await;
+                Ok(Some(id))
+            }
+        },
     }
 }
 

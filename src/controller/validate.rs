@@ -133,10 +133,18 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
             None => err("spec.driftCheckInterval", format!("{d:?} is not a duration such as 30s, 5m or 1h")),
         }
     }
-    if let Some(n) = &spec.display_name
-        && n.chars().count() > 30
+    if let Some(n) = &spec.display_name {
+        if n.chars().count() > 30 {
+            err("spec.displayName", "must be at most 30 characters".into());
+        }
+        if let Some(problem) = model::marker::user_text_problem(n) {
+            err("spec.displayName", problem.into());
+        }
+    }
+    if let Some(n) = spec.bolna.as_ref().and_then(|b| b.name.as_deref())
+        && let Some(problem) = model::marker::user_text_problem(n)
     {
-        err("spec.displayName", "must be at most 30 characters".into());
+        err("spec.bolna.name", problem.into());
     }
 
     match provider {
@@ -258,14 +266,35 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
     errs
 }
 
+/// Shortest SIP password a provider accepts: autocalls/famulor document at least 3 characters;
+/// bolna documents none, and anything shorter cannot be redacted from provider messages, so
+/// the same floor applies.
+pub fn min_password_len(_provider: ProviderType) -> usize {
+    crate::redact::MIN_SECRET_LEN.max(3)
+}
+
+/// Why a SIP password cannot be sent, or None. Never includes the password.
+pub fn password_problem(password: &secrecy::SecretString, provider: ProviderType) -> Option<String> {
+    use secrecy::ExposeSecret;
+    let n = password.expose_secret().chars().count();
+    let min = min_password_len(provider);
+    if n < min {
+        return Some(format!("has {n} characters; {} requires at least {min}", provider.as_str()));
+    }
+    if password.expose_secret().chars().any(char::is_control) {
+        return Some("contains control characters".into());
+    }
+    None
+}
+
 /// Default bolna trunk name: `<namespace>-<name>`, cut to 100 characters.
 pub fn default_bolna_name(namespace: &str, name: &str) -> String {
     format!("{namespace}-{name}").chars().take(100).collect()
 }
 
-/// Builds the desired trunk from a spec that passed `validate`.
-pub fn desired(spec: &SipTrunkSpec, provider: ProviderType, namespace: &str, name: &str) -> Desired {
-    let marker = model::marker(namespace, name);
+/// Builds the desired trunk from a spec that passed `validate`; `marker` is the object's
+/// ownership marker (`MarkerKey::marker(namespace, name)`), written after the display name.
+pub fn desired(spec: &SipTrunkSpec, provider: ProviderType, namespace: &str, name: &str, marker: &str) -> Desired {
     let label = spec.display_name.clone().unwrap_or_else(|| name.to_string());
     match provider {
         ProviderType::Autocalls | ProviderType::Famulor => {

@@ -73,9 +73,14 @@ pub struct SipTrunkSpec {
     pub provider_ref: ProviderRef,
 
     /// Human-friendly label. On autocalls/famulor it becomes the start of the trunk's nickname
-    /// (the operator appends its ownership marker); on bolna it goes into the description.
+    /// (the operator appends its ownership marker); on bolna it goes into the description. No
+    /// control characters, and nothing marker-shaped (op:, key=, managed-by=).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 30))]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "!self.matches('\\\\p{Cc}') && !self.matches('(?i)op:|key=|managed-by=')",
+        "message": "must not contain control characters, op:, key= or managed-by= (reserved for the operator's ownership marker)"
+    }]))]
     pub display_name: Option<String>,
 
     /// autocalls/famulor: the DID in E.164 form with a leading + (numberType number) or an
@@ -314,6 +319,10 @@ pub struct BolnaSettings {
     /// from the namespace and object name. May change: the operator renames the trunk in place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 100))]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "!self.matches('\\\\p{Cc}') && !self.matches('(?i)op:|key=|managed-by=')",
+        "message": "must not contain control characters, op:, key= or managed-by= (reserved for the operator's ownership marker)"
+    }]))]
     pub name: Option<String>,
     /// The carrier label bolna stores (twilio, plivo, zadarma, telnyx, vonage, custom, ...). Immutable at bolna.
     #[serde(default = "default_bolna_provider")]

@@ -51,7 +51,8 @@ pub struct Trunk {
     pub updated_at: Option<String>,
 }
 
-fn absent_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+/// `Some(value)` for a present field, including `null` (`Some(None)`); `#[serde(default)]` gives `None` when absent.
+pub fn absent_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 

@@ -1,20 +1,16 @@
-//! Provider-neutral view of desired and observed trunks: ownership markers, matching, and the
-//! plan (create / update these fields / nothing / conflict / adopt). Pure functions, no I/O.
+//! Provider-neutral view of desired and observed trunks: ownership markers, the account index
+//! used for matching, and the one decision (create / update these fields / nothing / conflict /
+//! adopt / pending / refuse). Pure functions, no I/O.
 
 pub mod autocalls;
 pub mod bolna;
+pub mod decide;
+pub mod marker;
 
 use std::collections::HashMap;
 
-use sha2::{Digest, Sha256};
-
-/// The ownership token the operator writes into a field it controls: `op:` and ten hex digits
-/// of SHA-256 over `namespace/name`. Deterministic, so a restarted operator or a rebuilt
-/// cluster with the same objects recognises its trunks; short, so it fits a 50-character nickname.
-pub fn marker(namespace: &str, name: &str) -> String {
-    let digest = Sha256::digest(format!("siptrunk.dev/{namespace}/{name}").as_bytes());
-    format!("op:{}", &hex::encode(digest)[..10])
-}
+pub use decide::{AdoptReason, Decision, DeleteDecision, Observation, Owner, Wanted, decide, decide_delete};
+pub use marker::MarkerKey;
 
 /// Whether an observed trunk carries our marker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,17 +106,14 @@ impl Remote {
 
     /// The `op:` marker token this trunk carries, if any (whoever's it is).
     pub fn marker_token(&self) -> Option<String> {
-        match self {
-            Remote::Autocalls(t) => t
-                .nickname
-                .as_ref()
-                .and_then(|n| n.as_deref())
-                .and_then(|n| n.split_whitespace().find(|w| w.starts_with("op:")).map(str::to_string)),
-            Remote::Bolna(t) => t
-                .description
-                .as_deref()
-                .and_then(|d| d.split_whitespace().find_map(|w| w.strip_prefix("key=")).map(str::to_string)),
-        }
+        let text = match self {
+            Remote::Autocalls(t) => t.nickname.as_ref().and_then(|n| n.as_deref()),
+            Remote::Bolna(t) => t.description.as_deref(),
+        }?;
+        text.split_whitespace()
+            .map(|w| w.strip_prefix("key=").unwrap_or(w))
+            .find(|w| marker::is_marker_token(w))
+            .map(str::to_string)
     }
 
     /// Fills what a single-trunk read lacks from the list item of the same trunk: famulor's GET
@@ -167,32 +160,6 @@ impl Desired {
     }
 }
 
-/// How a desired trunk relates to what the account holds.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Match {
-    /// The trunk recorded in status (or carrying our marker) exists.
-    Owned(Remote),
-    /// A trunk with the natural key and no visible marker, which we may take over: because
-    /// status records that we were creating exactly it when we lost track, or because the
-    /// spec allows adoption.
-    Adoptable(Remote, AdoptReason),
-    /// A trunk with the natural key that is not ours; nothing is written.
-    Conflict(Remote),
-    /// Nothing matches: create.
-    Missing,
-}
-
-/// Why an unmarked trunk may be adopted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AdoptReason {
-    /// It carries our marker.
-    Marker,
-    /// Status says a create of this natural key was in flight (crash or lost response).
-    PendingCreate,
-    /// The spec sets adoptExisting.
-    Allowed,
-}
-
 /// Inputs to matching.
 pub struct MatchInput<'a> {
     /// The id recorded in status.
@@ -201,10 +168,8 @@ pub struct MatchInput<'a> {
     pub marker: &'a str,
     /// The natural key of the desired trunk.
     pub natural_key: &'a str,
-    /// The natural key recorded before the last create call, if it never completed.
+    /// The natural key of an unexpired create intent.
     pub pending_create_key: Option<&'a str>,
-    /// spec.adoptExisting.
-    pub adopt_existing: bool,
 }
 
 /// The account's trunks indexed by id, marker token and natural key, so matching one trunk is
@@ -279,23 +244,14 @@ impl TrunkIndex {
         self.by_key.get(key).and_then(|ids| ids.first()).and_then(|id| self.by_id.get(id))
     }
 
-    /// Finds the remote trunk for a spec: recorded id, then marker, then natural key (API.md §4.2).
-    pub fn find(&self, input: &MatchInput<'_>) -> Match {
-        if let Some(t) = input.recorded_id.and_then(|id| self.by_id.get(id)) {
-            return Match::Owned(t.clone());
+    /// The trunks that could be this object's (API.md §4.2): the recorded id, our marker, the
+    /// create intent's natural key and the desired natural key. `decide` judges them.
+    pub fn find(&self, input: &MatchInput<'_>) -> Observation {
+        Observation {
+            recorded: input.recorded_id.and_then(|id| self.by_id.get(id)).cloned(),
+            marked: self.by_marker.get(input.marker).and_then(|id| self.by_id.get(id)).cloned(),
+            keyed: self.by_key(input.natural_key).cloned(),
+            intended: input.pending_create_key.and_then(|k| self.by_key(k)).cloned(),
         }
-        if let Some(t) = self.by_marker.get(input.marker).and_then(|id| self.by_id.get(id)) {
-            return Match::Adoptable(t.clone(), AdoptReason::Marker);
-        }
-        if let Some(t) = input.pending_create_key.and_then(|k| self.by_key(k)) {
-            return Match::Adoptable(t.clone(), AdoptReason::PendingCreate);
-        }
-        if let Some(t) = self.by_key(input.natural_key) {
-            if input.adopt_existing {
-                return Match::Adoptable(t.clone(), AdoptReason::Allowed);
-            }
-            return Match::Conflict(t.clone());
-        }
-        Match::Missing
     }
 }

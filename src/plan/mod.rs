@@ -21,11 +21,12 @@ use serde::Serialize;
 use crate::controller::accounts::{Account, Accounts};
 use crate::controller::deref::{self, ResolvedProvider};
 use crate::controller::error::redact;
-use crate::controller::reconcile::{self, PAUSED_ANNOTATION, credentials_hash};
+use crate::controller::reconcile::{PAUSED_ANNOTATION, credentials_hash};
 use crate::controller::validate;
 use crate::crd::{ProviderType, SipTrunk};
 use crate::metrics::Metrics;
-use crate::model::{self, AdoptReason, Match, MatchInput, Remote};
+use crate::model::decide::active_intent;
+use crate::model::{self, AdoptReason, Decision, MarkerKey, MatchInput, Wanted};
 use crate::provider::ProviderError;
 
 /// Text of `siptrunk-operator plan --help` after the options: credentials and exit codes.
@@ -43,6 +44,12 @@ API tokens, first match wins:
   the token Secret the provider references, when it is in the input
   <PROVIDER> and <TRUNK> are the object names upper-cased, with every character other
   than A-Z and 0-9 turned into _ (autocalls-prod -> SIPTRUNK_TOKEN_AUTOCALLS_PROD).
+
+Marker key (to tell the operator's trunks from others'; required):
+  SIPTRUNK_MARKER_KEY         base64 value of the operator's key Secret, i.e.
+                              kubectl get secret -n <operator namespace> \
+                                siptrunk-operator-marker-key -o jsonpath='{.data.key}'
+  the key Secret itself, when it is in the input
 
 SIP passwords (only to tell whether a rotated password would be sent):
   SIPTRUNK_PASSWORD_<TRUNK>   password of the SipTrunk named <TRUNK>
@@ -338,6 +345,23 @@ pub async fn plan(opts: Options) -> Result<Plan, String> {
 }
 
 impl Planner {
+    /// The operator's marker key: `SIPTRUNK_MARKER_KEY` (base64, as in the Secret's data), or
+    /// the key Secret when it is in the input.
+    fn marker_key(&self) -> Option<MarkerKey> {
+        use crate::controller::marker_key::{DATA_KEY, DEFAULT_SECRET};
+        let from_env = self.opts.env.get("SIPTRUNK_MARKER_KEY").and_then(|b64| {
+            serde_json::from_value::<k8s_openapi::ByteString>(serde_json::Value::String(b64.trim().to_string())).ok()
+        });
+        let bytes = from_env.map(|b| b.0).or_else(|| {
+            self.secrets
+                .state()
+                .iter()
+                .find(|s| s.metadata.name.as_deref() == Some(DEFAULT_SECRET))
+                .and_then(|s| s.data.as_ref()?.get(DATA_KEY).map(|b| b.0.clone()))
+        })?;
+        MarkerKey::from_bytes(&bytes).ok()
+    }
+
     fn env(&self, var: &str) -> Option<SecretString> {
         self.opts.env.get(var).filter(|v| !v.is_empty()).map(|v| SecretString::from(v.clone()))
     }
@@ -424,8 +448,8 @@ impl Planner {
         let secrets: Vec<String> =
             [Some(&token), password.as_ref()].into_iter().flatten().map(|s| s.expose_secret().to_string()).collect();
         let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-        let key = provider.key.clone();
-        if let Some(e) = self.failed.get(&key) {
+        let key_of_account = provider.key.clone();
+        if let Some(e) = self.failed.get(&key_of_account) {
             let text = e.to_string().replace(" (the outcome of a write is unknown)", "");
             return fail(plan, Action::Error, e.reason(), format!("{} ({token_source})", redact(&text, &secret_refs)));
         }
@@ -433,22 +457,34 @@ impl Planner {
             Ok(a) => a,
             Err((reason, m)) => return fail(plan, Action::Error, &reason, redact(&m, &secret_refs)),
         };
-        let desired = validate::desired(&trunk.spec, provider.type_, &ns, &name);
-        let marker = model::marker(&ns, &name);
+        let Some(key) = self.marker_key() else {
+            return fail(
+                plan,
+                Action::Error,
+                "MarkerKeyMissing",
+                "the operator's marker key is needed to tell its trunks from others': set SIPTRUNK_MARKER_KEY to the \
+                 base64 value of the key Secret (kubectl get secret -n <operator namespace> siptrunk-operator-marker-key \
+                 -o jsonpath='{.data.key}'), or put that Secret into the input"
+                    .into(),
+            );
+        };
+        let marker = key.marker(&ns, &name);
+        let legacy = model::marker::legacy(&ns, &name);
+        let desired = validate::desired(&trunk.spec, provider.type_, &ns, &name, &marker);
         let natural_key = desired.natural_key();
         let status = trunk.status.clone().unwrap_or_default();
-        let intent = status.create_intent.clone();
+        let now = chrono::Utc::now();
+        let intent_key = active_intent(&status, now).map(|i| i.natural_key.clone());
         let input = MatchInput {
             recorded_id: status.trunk_id.as_deref(),
             marker: &marker,
             natural_key: &natural_key,
-            pending_create_key: intent.as_ref().map(|i| i.natural_key.as_str()),
-            adopt_existing: trunk.spec.adopt_existing,
+            pending_create_key: intent_key.as_deref(),
         };
         // 4. Match, against a snapshot that is listed once and then kept for the whole plan.
-        let found = match account.find(Duration::MAX, &input).await {
+        let obs = match account.find(Duration::MAX, &input).await {
             Ok(m) => {
-                self.listed.insert(key);
+                self.listed.insert(key_of_account);
                 m
             }
             Err(e) => {
@@ -456,83 +492,91 @@ impl Planner {
                 let text = e.to_string().replace(" (the outcome of a write is unknown)", "");
                 let message = format!("{} ({token_source})", redact(&text, &secret_refs));
                 let reason = e.reason();
-                self.failed.insert(key, e);
+                self.failed.insert(key_of_account, e);
                 return fail(plan, Action::Error, reason, message);
             }
         };
         if let Some(id) = &status.trunk_id
-            && !matches!(&found, Match::Owned(_))
+            && obs.recorded.is_none()
         {
             plan.notes.push(format!("status.trunkId {id} is not in the account (removed at the provider?)"));
         }
 
-        // 5. Diff.
+        // 5. Decide, exactly as the controller does (writes are judged as if not suspended;
+        //    the notes above say when they are).
         let hash = password.as_ref().map(|p| credentials_hash(&token, p));
-        let (remote, adopt, adopting) = match found {
-            Match::Missing => {
+        let want = Wanted {
+            desired: &desired,
+            marker: &marker,
+            legacy_marker: Some(&legacy),
+            password: password.as_ref(),
+            credentials_hash: hash.as_deref(),
+            adopt_existing: trunk.spec.adopt_existing,
+            suspended: None,
+            now,
+        };
+        let decision = model::decide(&obs, &want, &status);
+        let uses_password = trunk.spec.auth.password_secret_ref.is_some();
+        let password_state = |change: &model::Change, adopting: bool| -> Password {
+            let sent = change.fields().contains(&"sip_password") || change.fields().contains(&"auth_password");
+            match (uses_password, &password) {
+                (false, _) => Password::NotUsed,
+                (true, None) => Password::Unavailable,
+                (true, Some(_)) if sent && adopting => Password::SentWithAdopt,
+                (true, Some(_)) if sent => Password::Changed,
+                (true, Some(_)) if status.credentials_hash.is_none() && !adopting => Password::NotComparable,
+                (true, Some(_)) => Password::Unchanged,
+            }
+        };
+        match decision {
+            Decision::Create | Decision::Pending { .. } => {
                 plan.action = Action::Create;
-                plan.password = Some(match (&trunk.spec.auth.password_secret_ref, &password) {
-                    (None, _) => Password::NotUsed,
-                    (Some(_), None) => Password::Unavailable,
-                    (Some(_), Some(_)) => Password::SentWithCreate,
+                plan.password = Some(match (uses_password, &password) {
+                    (false, _) => Password::NotUsed,
+                    (true, None) => Password::Unavailable,
+                    (true, Some(_)) => Password::SentWithCreate,
                 });
-                return plan;
             }
-            Match::Conflict(remote) => {
+            Decision::Conflict { trunk_id, message, .. } => {
+                plan.trunk_id = Some(trunk_id);
+                return fail(plan, Action::Conflict, "Conflict", message);
+            }
+            Decision::Refuse { reason, message } => return fail(plan, Action::Error, reason, message),
+            Decision::Nothing { trunk: remote } => {
                 plan.trunk_id = Some(remote.id());
-                let what = if matches!(remote, Remote::Bolna(_)) { "name" } else { "number, username and address" };
-                return fail(
-                    plan,
-                    Action::Conflict,
-                    "Conflict",
-                    format!(
-                        "trunk {} has the same {what} and no marker of this operator; set spec.adoptExisting: true to take it over, or change the spec",
-                        remote.id()
-                    ),
-                );
+                plan.action = Action::Nothing;
+                plan.password = Some(match (uses_password, &password) {
+                    (false, _) => Password::NotUsed,
+                    (true, None) => Password::Unavailable,
+                    (true, Some(_)) if status.credentials_hash.is_none() => Password::NotComparable,
+                    (true, Some(_)) => Password::Unchanged,
+                });
             }
-            Match::Owned(remote) => (remote, None, None),
-            Match::Adoptable(remote, AdoptReason::Marker) => (remote, None, Some(AdoptReason::Marker)),
-            Match::Adoptable(remote, reason) => (remote, Some(reason), Some(reason)),
-        };
-        plan.trunk_id = Some(remote.id());
-        // The hash the trunk's password was last applied with, decided as the reconcile does.
-        let applied = reconcile::applied_hash(&status, &remote, adopting);
-        let (send_password, state) = match (&trunk.spec.auth.password_secret_ref, &password, &applied) {
-            (None, _, _) => (false, Password::NotUsed),
-            (Some(_), None, _) => (false, Password::Unavailable),
-            // Never adopted, so no status can hold its hash: the operator sends the password.
-            (Some(_), Some(_), None) if adopt.is_some() => (true, Password::SentWithAdopt),
-            (Some(_), Some(_), None) => (false, Password::NotComparable),
-            (Some(_), Some(_), Some(a)) if hash.as_deref() == Some(a.as_str()) => (false, Password::Unchanged),
-            (Some(_), Some(_), Some(_)) => (true, Password::Changed),
-        };
-        plan.password = Some(state);
-        let change = match desired.diff(&remote, password.filter(|_| send_password)) {
-            Some(c) => c,
-            None => {
-                return fail(
-                    plan,
-                    Action::Error,
-                    "InvalidSpec",
-                    "the trunk at the provider belongs to another API family".into(),
-                );
+            Decision::Update { trunk: remote, change } => {
+                plan.trunk_id = Some(remote.id());
+                plan.password = Some(password_state(&change, false));
+                plan.fields = change.fields().into_iter().map(String::from).collect();
+                plan.action = Action::Update;
             }
-        };
-        plan.fields = change.fields().into_iter().map(String::from).collect();
-        match adopt {
-            Some(reason) => {
-                plan.action = Action::Adopt;
-                plan.reason = Some(format!("{reason:?}"));
-                plan.message = match reason {
-                    AdoptReason::PendingCreate => {
-                        "status.createIntent records a create of this trunk that lost its answer".to_string()
-                    }
-                    _ => "spec.adoptExisting: an unmarked trunk with the same natural key is taken over".to_string(),
-                };
+            Decision::Adopt { trunk: remote, reason, change } => {
+                plan.trunk_id = Some(remote.id());
+                plan.password = Some(password_state(&change, reason != AdoptReason::Marker));
+                plan.fields = change.fields().into_iter().map(String::from).collect();
+                if reason == AdoptReason::Marker {
+                    plan.action = if plan.fields.is_empty() { Action::Nothing } else { Action::Update };
+                } else {
+                    plan.action = Action::Adopt;
+                    plan.reason = Some(format!("{reason:?}"));
+                    plan.message = match reason {
+                        AdoptReason::PendingCreate => {
+                            "status.createIntent records a create of this trunk that lost its answer".to_string()
+                        }
+                        _ => {
+                            "spec.adoptExisting: an unmarked trunk with the same natural key is taken over".to_string()
+                        }
+                    };
+                }
             }
-            None if plan.fields.is_empty() => plan.action = Action::Nothing,
-            None => plan.action = Action::Update,
         }
         plan
     }

@@ -12,6 +12,14 @@ use crate::model::autocalls::{CreateBody, Desired, Envelope, Trunk, Update};
 
 const TRUNKS: &str = "/user/phone-numbers/sip-trunks";
 
+/// An item of `GET /user/phone-numbers/all` (only what ownership needs).
+#[derive(serde::Deserialize)]
+struct NumberItem {
+    id: i64,
+    #[serde(default, deserialize_with = "crate::model::autocalls::absent_or_null")]
+    nickname: Option<Option<String>>,
+}
+
 /// Client of one autocalls or famulor account.
 pub struct Client {
     http: HttpClient,
@@ -42,30 +50,65 @@ impl Client {
             out.extend(page.data);
             match page.next_page_url.as_deref().and_then(|u| u.split_once('?')) {
                 Some((_, query)) => path = format!("{TRUNKS}?{query}"),
-                None => return Ok(out),
+                None => {
+                    self.fill_nicknames(&mut out).await?;
+                    return Ok(out);
+                }
             }
         }
         Err(ProviderError::Protocol("list has more than 100 pages".into()))
+    }
+
+    /// Famulor's trunk pages may not show the nickname that carries the ownership marker; its
+    /// phone-number list (`GET /user/phone-numbers/all`) does. Fills the missing ones from it
+    /// (one call, only when a trunk lacks the field), so ownership can be proved.
+    async fn fill_nicknames(&self, trunks: &mut [Trunk]) -> Result<(), ProviderError> {
+        if !self.famulor() || trunks.iter().all(|t| t.nickname.is_some()) {
+            return Ok(());
+        }
+        let all: Envelope<Vec<NumberItem>> =
+            self.http.send_json::<(), _>(Method::GET, "/user/phone-numbers/all", None, "list_numbers").await?;
+        let by_id: std::collections::HashMap<i64, Option<String>> =
+            all.data.into_iter().filter_map(|n| n.nickname.map(|nick| (n.id, nick))).collect();
+        for t in trunks.iter_mut().filter(|t| t.nickname.is_none()) {
+            if let Some(n) = by_id.get(&t.id) {
+                t.nickname = Some(n.clone());
+            }
+        }
+        Ok(())
     }
 
     /// `GET /user/phone-numbers/sip-trunks/{id}`: includes the internal trunk ids.
     pub async fn get(&self, id: i64) -> Result<Trunk, ProviderError> {
         let env: Envelope<Trunk> =
             self.http.send_json::<(), _>(Method::GET, &format!("{TRUNKS}/{id}"), None, "get").await?;
-        Ok(env.data)
+        let mut one = [env.data];
+        self.fill_nicknames(&mut one).await?;
+        let [trunk] = one;
+        Ok(trunk)
     }
 
     /// `POST /user/phone-numbers/sip-trunks` (any 2xx is success, trap 12). On famulor the
-    /// nickname is then set with `PUT /user/phone-numbers/{id}`.
-    pub async fn create(&self, desired: &Desired, password: &SecretString) -> Result<Trunk, ProviderError> {
+    /// nickname is then set with `PUT /user/phone-numbers/{id}`; should that follow-up fail,
+    /// the trunk is still returned (its id must be recorded) together with the error.
+    pub async fn create(
+        &self,
+        desired: &Desired,
+        password: &SecretString,
+    ) -> Result<(Trunk, Option<ProviderError>), ProviderError> {
         let body = CreateBody::new(desired, password, !self.famulor());
         let env: Envelope<Trunk> = self.http.send_json(Method::POST, TRUNKS, Some(&body), "create").await?;
         let mut trunk = env.data;
         if self.famulor() {
-            self.set_nickname(trunk.id, Some(&desired.nickname)).await?;
-            trunk.nickname = Some(Some(desired.nickname.clone()));
+            match self.set_nickname(trunk.id, Some(&desired.nickname)).await {
+                Ok(()) => trunk.nickname = Some(Some(desired.nickname.clone())),
+                Err(e) => {
+                    trunk.nickname = Some(None);
+                    return Ok((trunk, Some(e)));
+                }
+            }
         }
-        Ok(trunk)
+        Ok((trunk, None))
     }
 
     /// Partial update. On famulor the nickname goes through the phone-number endpoint and the
@@ -105,7 +148,7 @@ impl Client {
     }
 
     /// `DELETE /user/phone-numbers/{id}`: the generic release endpoint. Only call it after
-    /// `get` confirmed the id is our SIP trunk (`ProviderClient::delete_owned` does).
+    /// `get` confirmed the id is our SIP trunk (the controller does, through `ProviderClient::read` and `model::decide_delete`).
     pub async fn delete(&self, id: i64) -> Result<(), ProviderError> {
         self.http.send::<()>(Method::DELETE, &format!("/user/phone-numbers/{id}"), None, "delete").await.map(|_| ())
     }

@@ -64,7 +64,7 @@ impl ProviderError {
     /// The same error with every occurrence of each secret removed from its messages (a
     /// provider may echo the request, including its password or the Authorization header).
     pub fn redacted(self, secrets: &[&str]) -> ProviderError {
-        use crate::controller::error::redact;
+        use crate::redact::redact;
         let r = |m: String| redact(&m, secrets);
         match self {
             ProviderError::Unauthorized { status, message } => {

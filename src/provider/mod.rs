@@ -15,7 +15,7 @@ pub use http::{ClientConfig, HttpClient};
 
 use crate::crd::ProviderType;
 use crate::metrics::Metrics;
-use crate::model::{Change, Desired, MarkerState, Remote};
+use crate::model::{Change, Desired, Remote};
 
 /// What a provider can do, declared instead of discovered by failing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,14 +113,20 @@ impl ProviderClient {
     }
 
     /// Creates the trunk; on famulor also writes the nickname marker through the phone-number
-    /// endpoint.
-    pub async fn create(&self, desired: &Desired, password: Option<SecretString>) -> Result<Remote, ProviderError> {
+    /// endpoint. The error of that follow-up comes with the created trunk, whose id must be
+    /// recorded even so.
+    pub async fn create(
+        &self,
+        desired: &Desired,
+        password: Option<SecretString>,
+    ) -> Result<(Remote, Option<ProviderError>), ProviderError> {
         match (self, desired) {
             (ProviderClient::Autocalls(c), Desired::Autocalls(d)) => {
                 let password = password.ok_or_else(|| missing("sip_password"))?;
-                Ok(Remote::Autocalls(c.create(d, &password).await?))
+                let (t, follow_up) = c.create(d, &password).await?;
+                Ok((Remote::Autocalls(t), follow_up))
             }
-            (ProviderClient::Bolna(c), Desired::Bolna(d)) => Ok(Remote::Bolna(c.create(d, password).await?)),
+            (ProviderClient::Bolna(c), Desired::Bolna(d)) => Ok((Remote::Bolna(c.create(d, password).await?), None)),
             _ => Err(family_mismatch()),
         }
     }
@@ -138,22 +144,20 @@ impl ProviderClient {
         }
     }
 
-    /// Deletes a trunk after confirming it is still one of our SIP trunks (API.md §2.7, trap 9):
-    /// a GET on the sip-trunks path must answer 200 and the marker must not belong to someone else.
-    pub async fn delete_owned(&self, id: &str, marker: &str) -> Result<Deleted, ProviderError> {
-        let current = match self.get(id).await {
-            Ok(t) => t,
-            Err(ProviderError::NotFound { .. }) => return Ok(Deleted::AlreadyGone),
-            Err(e) => return Err(e),
-        };
-        if current.marker_state(marker) == MarkerState::NotOurs && matches!(current, Remote::Autocalls(_)) {
-            return Err(ProviderError::Conflict {
-                message: format!(
-                    "trunk {id} no longer carries the operator's marker {marker} in its nickname; not deleting it \
-                     (set deletionPolicy: Orphan to release the SipTrunk, or restore the nickname)"
-                ),
-            });
+    /// A fresh read of one trunk for a delete decision (None: the provider answered 404). On
+    /// autocalls/famulor the read goes to the SIP-trunk path, so a 200 also confirms the id is
+    /// still a SIP trunk and not a purchased number (API.md §2.7, trap 9); on famulor the
+    /// nickname comes from the phone-number list when the trunk page omits it.
+    pub async fn read(&self, id: &str) -> Result<Option<Remote>, ProviderError> {
+        match self.get(id).await {
+            Ok(t) => Ok(Some(t)),
+            Err(ProviderError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
+    }
+
+    /// Deletes a trunk. Only after `read` and `model::decide_delete` proved it ours.
+    pub async fn delete(&self, id: &str) -> Result<Deleted, ProviderError> {
         let result = match self {
             ProviderClient::Autocalls(c) => c.delete(parse_int_id(id)?).await,
             ProviderClient::Bolna(c) => c.delete(id).await,

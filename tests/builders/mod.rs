@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 use siptrunk_operator::controller::validate;
 use siptrunk_operator::crd::{ProviderType, SipTrunkSpec};
-use siptrunk_operator::model::{Desired, autocalls, bolna};
+use siptrunk_operator::model::{Desired, MarkerKey, autocalls, bolna};
 
 /// Path of a file under `tests/fixtures/`.
 pub fn fixture_path(rel: &str) -> PathBuf {
@@ -80,9 +80,19 @@ pub fn spec(v: Value) -> SipTrunkSpec {
     serde_json::from_value(v).expect("spec deserializes")
 }
 
+/// The marker key of unit tests (an installation's key is random and kept in a Secret).
+pub fn test_key() -> MarkerKey {
+    MarkerKey::from_bytes(b"siptrunk unit-test marker key, never used elsewhere").expect("key")
+}
+
+/// The marker of `ns/name` under the unit-test key.
+pub fn marker(ns: &str, name: &str) -> String {
+    test_key().marker(ns, name)
+}
+
 /// The autocalls/famulor desired trunk built by the controller for `spec` in `ns/name`.
 pub fn desired_autocalls(v: Value, name: &str) -> autocalls::Desired {
-    match validate::desired(&spec(v), ProviderType::Autocalls, "default", name) {
+    match validate::desired(&spec(v), ProviderType::Autocalls, "default", name, &marker("default", name)) {
         Desired::Autocalls(d) => d,
         other => panic!("expected an autocalls desired trunk, got {other:?}"),
     }
@@ -90,7 +100,7 @@ pub fn desired_autocalls(v: Value, name: &str) -> autocalls::Desired {
 
 /// The bolna desired trunk built by the controller for `spec` in `ns/name`.
 pub fn desired_bolna(v: Value, name: &str) -> bolna::Desired {
-    match validate::desired(&spec(v), ProviderType::Bolna, "default", name) {
+    match validate::desired(&spec(v), ProviderType::Bolna, "default", name, &marker("default", name)) {
         Desired::Bolna(d) => d,
         other => panic!("expected a bolna desired trunk, got {other:?}"),
     }

@@ -98,7 +98,12 @@ impl Env {
     pub fn start_controller(&mut self) {
         let opts = RunOptions {
             http_addr: None,
-            controller: controller::Config { namespace: Some(self.ns.clone()), label_selector: None, concurrency: 8 },
+            controller: controller::Config {
+                namespace: Some(self.ns.clone()),
+                label_selector: None,
+                concurrency: 8,
+                ..Default::default()
+            },
             lease: None,
         };
         self.controller = Some(Instance::start(self.client.clone(), opts));
