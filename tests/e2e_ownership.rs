@@ -225,7 +225,7 @@ async fn json_escaped_echo(flavor: Flavor) {
     let pw = r#"Pa"ss\word-Q7"#;
     let escaped = serde_json::to_string(pw).expect("json");
     let escaped = &escaped[1..escaped.len() - 1];
-    env.provider.faults().hostile_next(&create_endpoint(flavor), 1, Hostile::EchoRequest { status: 422 });
+    env.provider.faults().hostile_next(&create_endpoint(flavor), 1, Hostile::EchoBody { status: 422 });
     env.put_secret("echo-sip", "password", pw).await;
     env.apply(&trunk(flavor, "echo", 6)).await.expect("apply");
     let t = env.wait_reason("echo", "ProviderRejected").await;
@@ -283,5 +283,61 @@ async fn famulor_records_the_trunk_id_when_the_nickname_follow_up_fails() {
     assert!(marker_field(&env.only_remote()).contains("op:"), "marker written: {:?}", env.only_remote());
     assert!(env.provider.password_matches(&env.token, &remote_id(&r), "pw-fam-1"));
     assert_eq!(env.endpoint_calls(&create_endpoint(Flavor::Famulor)), 1, "created once");
+    env.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Deleting a namespace deletes the trunks at the provider and completes
+
+async fn secret_finalizers(env: &Env, name: &str) -> Option<Vec<String>> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(env.client.clone(), &env.ns);
+    api.get_opt(name).await.ok().flatten().map(|s| s.metadata.finalizers.unwrap_or_default())
+}
+
+each_flavor! {
+    deleting_the_namespace_removes_the_trunks_at_the_provider_and_completes => namespace_deletion;
+}
+
+async fn namespace_deletion(flavor: Flavor) {
+    let env = Env::start(flavor).await;
+    for (i, name) in ["ns-a", "ns-b", "ns-c"].into_iter().enumerate() {
+        ready(&env, name, trunk(flavor, name, 20 + i as u32), &format!("pw-{name}")).await;
+    }
+    assert_eq!(env.remote().len(), 3);
+    let fin = secret_finalizers(&env, "provider-token").await.unwrap_or_default();
+    assert!(fin.iter().any(|f| f == "siptrunk.dev/in-use"), "the token Secret is protected: {fin:?}");
+
+    let nss: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(env.client.clone());
+    nss.delete(&env.ns, &Default::default()).await.expect("delete namespace");
+    let gone = wait_until(
+        DEADLINE,
+        || {
+            let nss = nss.clone();
+            let ns = env.ns.clone();
+            async move { nss.get_opt(&ns).await.ok().flatten().is_none() }
+        },
+        |g| *g,
+    )
+    .await;
+    assert!(gone.is_some(), "the namespace deletion completes; provider still holds {:?}", env.remote());
+    assert!(env.remote().is_empty(), "every trunk was deleted at the provider: {:?}", env.remote());
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_use_finalizer_goes_when_no_trunk_uses_the_secret() {
+    let env = Env::start(Flavor::Autocalls).await;
+    ready(&env, "solo", trunk(Flavor::Autocalls, "solo", 30), "pw-solo").await;
+    let fin = secret_finalizers(&env, "provider-token").await.unwrap_or_default();
+    assert!(fin.iter().any(|f| f == "siptrunk.dev/in-use"), "{fin:?}");
+    env.delete("solo").await;
+    env.wait_gone("solo").await;
+    let released = wait_until(
+        DEADLINE,
+        || secret_finalizers(&env, "provider-token"),
+        |f| f.as_ref().is_some_and(|f| !f.iter().any(|x| x.starts_with("siptrunk.dev/"))),
+    )
+    .await;
+    assert!(released.is_some(), "the finalizer was released: {:?}", secret_finalizers(&env, "provider-token").await);
     env.stop().await;
 }

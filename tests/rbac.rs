@@ -33,7 +33,8 @@ const WATCHED: &str = "voice";
 const GOLDEN: &str = "tests/chart/controller-api-calls.json";
 
 /// One observed call: verb, `group/resource[/sub]`, namespace (None: cluster-wide) and, for
-/// Leases only, the object name (the chart limits get/update on Leases by name).
+/// Leases and Secret gets only, the object name (the chart limits get/update on Leases and get
+/// on the marker-key Secret by name).
 type Call = (String, String, String, Option<String>, Option<String>);
 
 struct World {
@@ -247,7 +248,9 @@ async fn observe(namespace: Option<&str>) -> BTreeSet<Call> {
                 Some(s) => format!("{}/{s}", c.resource),
                 None => c.resource.clone(),
             };
-            let name = if c.resource == "leases" { c.name.clone() } else { None };
+            // Names only where the chart limits a verb by name: the Lease, the marker-key Secret.
+            let named = c.resource == "leases" || (c.resource == "secrets" && c.verb == "get");
+            let name = if named { c.name.clone() } else { None };
             (c.verb, c.api_group, resource, c.namespace, name)
         })
         .collect();

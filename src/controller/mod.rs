@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod deref;
 pub mod error;
 pub mod events;
+pub mod in_use;
 pub mod marker_key;
 pub mod reconcile;
 pub mod status;
@@ -69,6 +70,8 @@ pub struct Context {
     pub recorder: events::Publisher,
     /// The key of ownership markers.
     pub marker_key: crate::model::MarkerKey,
+    /// This instance's in-use finalizer (token Secrets, SipProviders).
+    pub in_use_finalizer: String,
     backoff: Mutex<HashMap<String, u32>>,
     intervals: Mutex<HashMap<String, Duration>>,
 }
@@ -118,6 +121,30 @@ fn trunk_predicate(t: &SipTrunk) -> Option<u64> {
     t.annotations().get(reconcile::PAUSED_ANNOTATION).hash(&mut h);
     t.metadata.deletion_timestamp.is_some().hash(&mut h);
     t.finalizers().hash(&mut h);
+    Some(h.finish())
+}
+
+/// What of a SipProvider matters to trunks: its spec (generation) and identity (a re-created one).
+fn provider_spec(p: &SipProvider) -> Option<u64> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    p.metadata.generation.hash(&mut h);
+    p.metadata.uid.hash(&mut h);
+    Some(h.finish())
+}
+
+/// What of a Secret matters to trunks: its content and identity (a re-created one).
+fn secret_content(s: &Secret) -> Option<u64> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.metadata.uid.hash(&mut h);
+    if let Some(d) = &s.data {
+        for (k, v) in d {
+            k.hash(&mut h);
+            v.0.hash(&mut h);
+        }
+    }
+    if let Some(d) = &s.string_data {
+        d.hash(&mut h);
+    }
     Some(h.finish())
 }
 
@@ -176,7 +203,9 @@ pub async fn run(
         .default_backoff()
         .modify(|p: &mut SipProvider| p.managed_fields_mut().clear())
         .reflect(providers_w)
-        .applied_objects();
+        .applied_objects()
+        // Spec changes only: the operator's own in-use finalizer must not wake every trunk.
+        .predicate_filter(provider_spec, kube::runtime::utils::PredicateConfig::default());
     let cluster_stream = watcher(cluster_api, watcher_config(None))
         .default_backoff()
         .modify(|p: &mut ClusterSipProvider| p.managed_fields_mut().clear())
@@ -189,7 +218,9 @@ pub async fn run(
             s.annotations_mut().clear();
         })
         .reflect(secrets_w)
-        .applied_objects();
+        .applied_objects()
+        // Content changes only (not the operator's own in-use finalizer).
+        .predicate_filter(secret_content, kube::runtime::utils::PredicateConfig::default());
     let trunk_stream = watcher(trunks_api, watcher_config(cfg.label_selector.as_deref()))
         .default_backoff()
         .modify(|t: &mut SipTrunk| {
@@ -221,6 +252,7 @@ pub async fn run(
         metrics: metrics.clone(),
         recorder: events::Publisher::new(client.clone(), reporter),
         marker_key: key,
+        in_use_finalizer: in_use::finalizer_name(cfg.label_selector.as_deref()),
         backoff: Mutex::default(),
         intervals: Mutex::default(),
     });
@@ -276,6 +308,34 @@ pub async fn run(
         }
     };
     let ready_task = tokio::spawn(ready_watch);
+    let release_task = tokio::spawn({
+        let ctx = ctx.clone();
+        let trunks = trunks.clone();
+        async move {
+            // Every cache must be complete: a missing provider or Secret would look unused.
+            let ready = tokio::try_join!(
+                trunks.wait_until_ready(),
+                ctx.providers.wait_until_ready(),
+                ctx.cluster_providers.wait_until_ready(),
+                ctx.secrets.wait_until_ready()
+            );
+            if ready.is_err() {
+                return;
+            }
+            loop {
+                in_use::release_unused(
+                    &ctx.client,
+                    &ctx.in_use_finalizer,
+                    &trunks,
+                    &ctx.secrets,
+                    &ctx.providers,
+                    &ctx.cluster_providers,
+                )
+                .await;
+                tokio::time::sleep(in_use::RELEASE_INTERVAL).await;
+            }
+        }
+    });
     let drive = controller.run(reconcile::reconcile, reconcile::error_policy, ctx.clone()).for_each(|res| async move {
         if let Err(e) = res {
             match e {
@@ -300,6 +360,7 @@ pub async fn run(
         _ = deadline => warn!("controller did not stop gracefully in time; dropping running reconciles"),
     }
     ready_task.abort();
+    release_task.abort();
     info!("controller stopped");
 }
 

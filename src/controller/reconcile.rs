@@ -151,6 +151,8 @@ async fn run_pipeline(
     let provider = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)?;
     status.summary = Some(summary(trunk, provider.type_));
     let token = deref::token(&provider, &ctx.secrets)?;
+    // Keep what deletion needs (token Secret, SipProvider) until this trunk is gone.
+    super::in_use::protect(&ctx.client, &ctx.in_use_finalizer, trunk, &provider, &ctx.secrets, &ctx.providers).await?;
     let password = deref::password(trunk, &ctx.secrets)?;
     let secrets: Vec<String> =
         [Some(&token), password.as_ref()].into_iter().flatten().map(|s| s.expose_secret().to_string()).collect();

@@ -29,6 +29,9 @@ pub enum Hostile {
     /// request's `Authorization` header and body back (a careless provider). For checking that
     /// neither the token nor a password reaches logs, conditions or events.
     EchoRequest { status: u16 },
+    /// Like `EchoRequest`, but the message quotes the raw request body, so every string in it
+    /// comes back JSON-escaped (a password `Pa"ss\word` as `Pa\"ss\\word`).
+    EchoBody { status: u16 },
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -87,7 +87,12 @@ async fn authenticated(inner: &Inner, account: &str, endpoint: &str, req: Reques
             (wire::rate_limited(inner.flavor, retry_after, header), false)
         }
         (_, Some(Action::Hostile(Hostile::Html { status }))) => (html_page(status), false),
-        (_, Some(Action::Hostile(Hostile::EchoRequest { status }))) => (echo(inner.flavor, status, req).await, false),
+        (_, Some(Action::Hostile(Hostile::EchoRequest { status }))) => {
+            (echo(inner.flavor, status, req, false).await, false)
+        }
+        (_, Some(Action::Hostile(Hostile::EchoBody { status }))) => {
+            (echo(inner.flavor, status, req, true).await, false)
+        }
         (_, action) => {
             let resp = next.run(req).await;
             match action {
@@ -116,7 +121,7 @@ fn injected(inner: &Inner, endpoint: &str, status: u16) -> Response {
 /// A validation error that quotes the request back: the Authorization header in the message, and
 /// every string field of the JSON body in a per-field error (Laravel `errors` for autocalls/famulor,
 /// FastAPI `detail` for bolna), as a careless provider might.
-async fn echo(flavor: Flavor, status: u16, req: Request) -> Response {
+async fn echo(flavor: Flavor, status: u16, req: Request, raw_body: bool) -> Response {
     let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
@@ -127,7 +132,11 @@ async fn echo(flavor: Flavor, status: u16, req: Request) -> Response {
         .into_iter()
         .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
         .collect();
-    let message = format!("invalid request (Authorization: {auth})");
+    let message = if raw_body {
+        format!("invalid request (Authorization: {auth}): {}", String::from_utf8_lossy(&body))
+    } else {
+        format!("invalid request (Authorization: {auth})")
+    };
     let body = match flavor {
         Flavor::Autocalls | Flavor::Famulor => {
             let errors: serde_json::Map<String, Value> = fields
@@ -209,7 +218,7 @@ async fn mangle(resp: Response, kind: Hostile) -> Response {
             Err(_) => bytes.to_vec(),
         },
         Hostile::EmptyBody => Vec::new(),
-        Hostile::Html { .. } | Hostile::EchoRequest { .. } => bytes.to_vec(),
+        Hostile::Html { .. } | Hostile::EchoRequest { .. } | Hostile::EchoBody { .. } => bytes.to_vec(),
     };
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(out))

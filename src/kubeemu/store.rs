@@ -297,11 +297,40 @@ impl Store {
             return Ok(());
         }
         let ns = ns.ok_or_else(|| ApiError::bad_request("a namespace is required for a namespaced resource"))?;
-        let exists = self
+        let namespace = self
             .objects
             .get(&(String::new(), "namespaces".to_string()))
-            .is_some_and(|m| m.contains_key(&(String::new(), ns.to_string())));
-        if exists { Ok(()) } else { Err(ApiError::not_found("", "namespaces", ns)) }
+            .and_then(|m| m.get(&(String::new(), ns.to_string())));
+        match namespace {
+            None => Err(ApiError::not_found("", "namespaces", ns)),
+            Some(n) if str_at(n, "deletionTimestamp").is_some() => Err(ApiError::forbidden(format!(
+                "{} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                rt.plural
+            ))),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// A Terminating namespace goes once it holds no object (the namespace controller's last step).
+    fn finish_namespace(&mut self, ns: &str) {
+        let terminating = self
+            .objects
+            .get(&(String::new(), "namespaces".to_string()))
+            .and_then(|m| m.get(&(String::new(), ns.to_string())))
+            .filter(|n| str_at(n, "deletionTimestamp").is_some())
+            .cloned();
+        let Some(namespace) = terminating else { return };
+        let empty = self.objects.iter().all(|(k, m)| k.1 == "namespaces" || !m.keys().any(|(n, _)| n == ns));
+        if !empty {
+            return;
+        }
+        let rt = self.registry.all().find(|t| t.plural == "namespaces" && t.group.is_empty()).cloned();
+        if let Some(rt) = rt {
+            self.rv += 1;
+            let mut last = (*namespace).clone();
+            last["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+            self.remove(&rt, "", ns, Arc::new(last));
+        }
     }
 
     /// POST.
@@ -578,6 +607,7 @@ impl Store {
         if let Some(m) = self.objects.get_mut(&rt.key()) {
             m.remove(&(ns_key.to_string(), name.to_string()));
         }
+
         self.applied.remove(&(rt.key(), ns_key.to_string(), name.to_string()));
         let crd_key = (rt.plural == "customresourcedefinitions").then(|| {
             self.registry.unregister_crd(&last);
@@ -586,6 +616,9 @@ impl Store {
             (group, plural)
         });
         self.emit(rt.key(), ns_key.to_string(), EventType::Deleted, last, None);
+        if !ns_key.is_empty() {
+            self.finish_namespace(ns_key);
+        }
         // Deleting a CRD deletes every object of its kind.
         if let Some(key) = crd_key
             && let Some(objs) = self.objects.remove(&key)
@@ -600,7 +633,8 @@ impl Store {
         }
     }
 
-    /// DELETE: finalizers present → deletionTimestamp; absent → removed. Namespaces take their objects along.
+    /// DELETE: finalizers present → deletionTimestamp; absent → removed. A namespace turns
+    /// Terminating and takes its objects along, waiting for their finalizers.
     pub fn delete(
         &mut self,
         rt: &ResourceType,
@@ -648,22 +682,7 @@ impl Store {
             return Ok((*new).clone());
         }
         if rt.plural == "namespaces" && rt.group.is_empty() {
-            let victims: Vec<(ResKey, String)> = self
-                .objects
-                .iter()
-                .flat_map(|(k, m)| m.keys().filter(|(n, _)| n == name).map(move |(_, o)| (k.clone(), o.clone())))
-                .collect();
-            for (key, obj_name) in victims {
-                let rt2 = self.registry.all().find(|t| t.key() == key).cloned();
-                if let Some(rt2) = rt2
-                    && let Ok(o) = self.get(&rt2, Some(name), &obj_name)
-                {
-                    self.rv += 1;
-                    let mut last = (*o).clone();
-                    last["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-                    self.remove(&rt2, name, &obj_name, Arc::new(last));
-                }
-            }
+            return Ok(self.terminate_namespace(rt, name, old));
         }
         let ns_key = Self::ns_key(rt, ns);
         self.rv += 1;
@@ -672,6 +691,37 @@ impl Store {
         let last = Arc::new(last);
         self.remove(rt, &ns_key, name, last.clone());
         Ok((*last).clone())
+    }
+
+    /// Namespace deletion as the namespace controller does it: the namespace turns Terminating
+    /// (new content is refused), every object in it is deleted — removed at once, or marked with
+    /// a deletionTimestamp while finalizers hold it — and the namespace goes when it is empty.
+    fn terminate_namespace(&mut self, rt: &ResourceType, name: &str, old: Arc<Value>) -> Value {
+        let mut ns_obj = (*old).clone();
+        if str_at(&ns_obj, "deletionTimestamp").is_none() {
+            ns_obj["metadata"]["deletionTimestamp"] = json!(now());
+            ns_obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            ns_obj["status"] = json!({"phase": "Terminating"});
+            self.rv += 1;
+            ns_obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+            let ns_arc = Arc::new(ns_obj.clone());
+            self.objects.entry(rt.key()).or_default().insert((String::new(), name.to_string()), ns_arc.clone());
+            self.emit(rt.key(), String::new(), EventType::Modified, ns_arc, Some(old));
+        }
+        let victims: Vec<(ResKey, String)> = self
+            .objects
+            .iter()
+            .filter(|(k, _)| k.1 != "namespaces")
+            .flat_map(|(k, m)| m.keys().filter(|(n, _)| n == name).map(move |(_, o)| (k.clone(), o.clone())))
+            .collect();
+        for (key, obj_name) in victims {
+            let rt2 = self.registry.all().find(|t| t.key() == key).cloned();
+            if let Some(rt2) = rt2 {
+                let _ = self.delete(&rt2, Some(name), &obj_name, &Value::Null, &WriteOpts::default());
+            }
+        }
+        self.finish_namespace(name);
+        self.get(rt, None, name).map(|o| (*o).clone()).unwrap_or(ns_obj)
     }
 
     /// PATCH with a merge, JSON or strategic body. A resourceVersion in the patched result acts as a precondition.

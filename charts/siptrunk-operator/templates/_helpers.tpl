@@ -49,3 +49,8 @@ app.kubernetes.io/part-of: siptrunk-operator
 {{- define "siptrunk-operator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
+
+{{/* The Secret holding the ownership-marker key (in the release namespace). */}}
+{{- define "siptrunk-operator.markerKeySecret" -}}
+{{- .Values.markerKey.existingSecret | default (printf "%s-marker-key" (include "siptrunk-operator.fullname" .) | trunc 63 | trimSuffix "-") }}
+{{- end }}

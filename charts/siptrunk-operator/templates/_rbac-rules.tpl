@@ -9,9 +9,14 @@ roles: every call is granted, every grant is used. Change both together.
   siptrunk.dev             siptrunks                    list watch patch
                                                         (patch: the finalizer, by JSON patch)
                            siptrunks/status             patch   (server-side apply)
-                           sipproviders                 list watch
+                           sipproviders                 list watch patch
+                                                        (patch: the in-use finalizer)
                            clustersipproviders          list watch
-  "" (core)                secrets                      list watch   (read-only, from the cache)
+  "" (core)                secrets                      list watch patch
+                                                        (patch: the in-use finalizer on token
+                                                        Secrets; values are read from the cache)
+  "" (core)                secrets (release namespace)  get on the one marker-key Secret; create
+                                                        when the chart does not supply it
   events.k8s.io            events                       create patch (patch: event series)
   coordination.k8s.io      leases                       create; get update on the one Lease
                                                         (leader election; Role in the release namespace)
@@ -35,10 +40,10 @@ their trunk through `regarding`, not ownerReferences).
   verbs: ["patch"]
 - apiGroups: ["siptrunk.dev"]
   resources: ["sipproviders"]
-  verbs: ["list", "watch"]
+  verbs: ["list", "watch", "patch"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["list", "watch"]
+  verbs: ["list", "watch", "patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
@@ -49,6 +54,19 @@ their trunk through `regarding`, not ownerReferences).
 - apiGroups: ["siptrunk.dev"]
   resources: ["clustersipproviders"]
   verbs: ["list", "watch"]
+{{- end }}
+
+{{- /* The ownership-marker key: a Role in the release namespace. create cannot be limited by name. */ -}}
+{{- define "siptrunk-operator.rules.markerKey" -}}
+{{- if not (or .Values.markerKey.existingSecret .Values.markerKey.value) }}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create"]
+{{- end }}
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: [{{ include "siptrunk-operator.markerKeySecret" . | quote }}]
+  verbs: ["get"]
 {{- end }}
 
 {{- /* Leader election: a Role in the release namespace. create cannot be limited by name. */ -}}

@@ -1,0 +1,169 @@
+//! In-use protection (Crossplane's ProviderConfigUsage idea): while a SipTrunk may still have to
+//! delete its trunk at the provider, the API-token Secret and the namespaced SipProvider it needs
+//! for that carry the finalizer `siptrunk.dev/in-use`, so a namespace deletion (which deletes
+//! everything in the namespace at once) cannot remove them first. The finalizer goes once no
+//! SipTrunk uses them. Writes are one merge patch of `metadata.finalizers`, guarded by the
+//! object's resourceVersion.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{debug, warn};
+
+use super::deref::{self, ResolvedProvider};
+use super::error::Error;
+use crate::crd::{ClusterSipProvider, DeletionPolicy, ProviderKind, SipProvider, SipTrunk};
+
+/// Finalizer on the token Secret and SipProvider while trunks use them.
+pub const IN_USE_FINALIZER: &str = "siptrunk.dev/in-use";
+
+/// The finalizer of one controller instance: shards (`--label-selector`) see only their own
+/// SipTrunks, so each protects and releases with its own name. Pure.
+pub fn finalizer_name(label_selector: Option<&str>) -> String {
+    use sha2::Digest;
+    match label_selector {
+        None => IN_USE_FINALIZER.to_string(),
+        Some(sel) => format!("{IN_USE_FINALIZER}-{}", &hex::encode(sha2::Sha256::digest(sel.as_bytes()))[..8]),
+    }
+}
+/// How often unused objects are released.
+pub const RELEASE_INTERVAL: Duration = Duration::from_secs(2);
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// (namespace, name) of the objects a trunk needs to delete its remote trunk.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Token Secrets.
+    pub secrets: HashSet<(String, String)>,
+    /// Namespaced SipProviders.
+    pub providers: HashSet<(String, String)>,
+}
+
+/// Whether a trunk may still need its provider to delete a remote trunk. Pure.
+pub fn needs_provider(trunk: &SipTrunk) -> bool {
+    trunk.spec.deletion_policy == DeletionPolicy::Delete
+        && trunk.finalizers().iter().any(|f| f == super::reconcile::FINALIZER)
+}
+
+/// What every SipTrunk in the cache needs. Pure over the caches.
+pub fn needed(
+    trunks: &[std::sync::Arc<SipTrunk>],
+    providers: &Store<SipProvider>,
+    cluster_providers: &Store<ClusterSipProvider>,
+) -> Needs {
+    let mut n = Needs::default();
+    for t in trunks.iter().filter(|t| needs_provider(t)) {
+        if let Ok(p) = deref::provider(t, providers, cluster_providers) {
+            n.secrets.insert((p.token_ref.0.clone(), p.token_ref.1.clone()));
+        }
+        if t.spec.provider_ref.kind == ProviderKind::SipProvider {
+            n.providers.insert((t.namespace().unwrap_or_default(), t.spec.provider_ref.name.clone()));
+        }
+    }
+    n
+}
+
+async fn set_finalizer<K>(api: Api<K>, obj: &K, finalizer: &str, add: bool) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut finalizers: Vec<String> = obj.meta().finalizers.clone().unwrap_or_default();
+    let has = finalizers.iter().any(|f| f == finalizer);
+    if has == add {
+        return Ok(());
+    }
+    if add {
+        finalizers.push(finalizer.to_string());
+    } else {
+        finalizers.retain(|f| f != finalizer);
+    }
+    let name = obj.meta().name.clone().unwrap_or_default();
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.meta().resource_version}});
+    match tokio::time::timeout(TIMEOUT, api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))).await {
+        Ok(r) => r.map(|_| ()),
+        Err(_) => Err(kube::Error::Service(Box::new(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "finalizer patch timed out",
+        )))),
+    }
+}
+
+/// Puts the in-use finalizer on the token Secret and the SipProvider of a trunk that may have
+/// to delete its remote trunk. A no-op when they carry it already (read from the caches).
+pub async fn protect(
+    client: &Client,
+    finalizer: &str,
+    trunk: &SipTrunk,
+    provider: &ResolvedProvider,
+    secrets: &Store<Secret>,
+    providers: &Store<SipProvider>,
+) -> Result<(), Error> {
+    if !needs_provider(trunk) {
+        return Ok(());
+    }
+    // A 409 means the object changed since the cache saw it (often: another reconcile added
+    // the finalizer a moment ago); the next reconcile looks again.
+    let tolerate = |r: Result<(), kube::Error>| match r {
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        other => other,
+    };
+    let (ns, name, _) = &provider.token_ref;
+    if let Some(s) = secrets.get(&ObjectRef::new(name).within(ns)) {
+        tolerate(set_finalizer(Api::<Secret>::namespaced(client.clone(), ns), s.as_ref(), finalizer, true).await)?;
+    }
+    if trunk.spec.provider_ref.kind == ProviderKind::SipProvider {
+        let tns = trunk.namespace().unwrap_or_default();
+        if let Some(p) = providers.get(&ObjectRef::new(&trunk.spec.provider_ref.name).within(&tns)) {
+            tolerate(
+                set_finalizer(Api::<SipProvider>::namespaced(client.clone(), &tns), p.as_ref(), finalizer, true).await,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the in-use finalizer from every Secret and SipProvider no SipTrunk needs any more.
+pub async fn release_unused(
+    client: &Client,
+    finalizer: &str,
+    trunks: &Store<SipTrunk>,
+    secrets: &Store<Secret>,
+    providers: &Store<SipProvider>,
+    cluster_providers: &Store<ClusterSipProvider>,
+) {
+    let carries = |f: &Option<Vec<String>>| f.as_ref().is_some_and(|v| v.iter().any(|x| x == finalizer));
+    let protected_secrets: Vec<_> = secrets.state().into_iter().filter(|s| carries(&s.metadata.finalizers)).collect();
+    let protected_providers: Vec<_> =
+        providers.state().into_iter().filter(|p| carries(&p.metadata.finalizers)).collect();
+    if protected_secrets.is_empty() && protected_providers.is_empty() {
+        return;
+    }
+    let needs = needed(&trunks.state(), providers, cluster_providers);
+    for s in protected_secrets {
+        let key = (s.namespace().unwrap_or_default(), s.name_any());
+        if !needs.secrets.contains(&key) {
+            debug!(secret = %format!("{}/{}", key.0, key.1), "no SipTrunk uses it any more; releasing");
+            if let Err(e) =
+                set_finalizer(Api::<Secret>::namespaced(client.clone(), &key.0), s.as_ref(), finalizer, false).await
+            {
+                warn!(error = %e, "could not release the in-use finalizer of a Secret");
+            }
+        }
+    }
+    for p in protected_providers {
+        let key = (p.namespace().unwrap_or_default(), p.name_any());
+        if !needs.providers.contains(&key) {
+            if let Err(e) =
+                set_finalizer(Api::<SipProvider>::namespaced(client.clone(), &key.0), p.as_ref(), finalizer, false)
+                    .await
+            {
+                warn!(error = %e, "could not release the in-use finalizer of a SipProvider");
+            }
+        }
+    }
+}
