@@ -318,7 +318,11 @@ async fn plan_over_all_examples_creates_every_trunk_and_writes_nothing() {
         paths: vec![root().join("examples")],
         namespace: "default".into(),
         base_url_overrides: overrides,
-        env: BTreeMap::new(),
+        // The operator's marker key (base64, as in its Secret): plan needs it to judge ownership.
+        env: BTreeMap::from([(
+            "SIPTRUNK_MARKER_KEY".to_string(),
+            "ZXhhbXBsZXMgcGxhbiBtYXJrZXIga2V5LCAzMiBieXRlcw==".to_string(),
+        )]),
     };
     let p = plan::plan(opts).await.unwrap();
     let trunks = docs.iter().filter(|d| d.kind() == "SipTrunk").count();

@@ -575,3 +575,33 @@ async fn controller_converges_under_faults() -> R {
     emu.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn deleting_a_namespace_terminates_it_and_waits_for_finalizers() -> R {
+    use k8s_openapi::api::core::v1::Namespace;
+    let (_e, c) = emu().await?;
+    let nss: Api<Namespace> = Api::all(c.clone());
+    nss.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "doomed"}}))?).await?;
+    let secrets: Api<Secret> = Api::namespaced(c.clone(), "doomed");
+    for (name, finalizers) in [("held", json!(["example.com/hold"])), ("free", json!([]))] {
+        let s: Secret = serde_json::from_value(json!({"metadata": {"name": name, "finalizers": finalizers}}))?;
+        secrets.create(&PostParams::default(), &s).await?;
+    }
+    nss.delete("doomed", &DeleteParams::default()).await?;
+
+    let ns = nss.get("doomed").await?;
+    assert!(ns.metadata.deletion_timestamp.is_some());
+    assert_eq!(ns.status.and_then(|s| s.phase).as_deref(), Some("Terminating"));
+    assert!(secrets.get_opt("free").await?.is_none(), "objects without finalizers go at once");
+    let held = secrets.get("held").await?;
+    assert!(held.metadata.deletion_timestamp.is_some(), "objects with finalizers turn Terminating");
+    let s: Secret = serde_json::from_value(json!({"metadata": {"name": "late"}}))?;
+    let err = secrets.create(&PostParams::default(), &s).await.expect_err("create in a Terminating namespace");
+    assert_eq!(code(&err), Some(403), "{err}");
+
+    // Removing the last finalizer removes the object, and then the namespace.
+    secrets.patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await?;
+    assert!(secrets.get_opt("held").await?.is_none());
+    assert!(nss.get_opt("doomed").await?.is_none(), "the empty namespace is gone");
+    Ok(())
+}

@@ -438,6 +438,7 @@ async fn the_binary_prints_json_and_exits_2_when_changes_are_pending() {
         .arg("--base-url-override")
         .arg(format!("autocalls={}", w.emu.base_url()))
         .env_remove("SIPTRUNK_TOKEN")
+        .env("SIPTRUNK_MARKER_KEY", KEY_B64)
         .output()
         .await
         .unwrap();
@@ -469,4 +470,19 @@ fn help_documents_the_token_variables_and_exit_codes() {
 fn env_suffix_upper_cases_and_replaces_everything_else() {
     assert_eq!(plan::env_suffix("autocalls-prod"), "AUTOCALLS_PROD");
     assert_eq!(plan::env_suffix("a.b_c9"), "A_B_C9");
+}
+
+#[tokio::test]
+async fn without_the_marker_key_the_plan_refuses_to_judge_ownership() {
+    let w = World::start(Flavor::Autocalls).await;
+    w.write("p.yaml", &provider_yaml(w.kind()));
+    w.write("t.yaml", &autocalls_trunk("a", "+14155550001", ""));
+    w.create_as_operator("t.yaml", "a").await;
+    let p = w.plan_without_key(&[]).await;
+    let t = p.trunk("telephony", "a").expect("a");
+    assert_eq!((t.action, t.reason.as_deref()), (Action::Error, Some("MarkerKeyMissing")), "{t:#?}");
+    assert!(t.message.contains("SIPTRUNK_MARKER_KEY"), "{}", t.message);
+    assert_eq!(p.exit_code(), 1);
+    // With the key the same trunk is recognised as the operator's.
+    assert_action(&w.plan().await, "a", Action::Nothing);
 }

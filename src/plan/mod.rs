@@ -517,16 +517,29 @@ impl Planner {
         };
         let decision = model::decide(&obs, &want, &status);
         let uses_password = trunk.spec.auth.password_secret_ref.is_some();
+        // Input without status (YAML from git): the cluster's status.credentialsHash decides
+        // whether a trunk already ours gets the password; the plan cannot know, and says so.
+        let status_known = trunk.status.is_some();
+        let is_password = |f: &&str| *f == "sip_password" || *f == "auth_password";
         let password_state = |change: &model::Change, adopting: bool| -> Password {
-            let sent = change.fields().contains(&"sip_password") || change.fields().contains(&"auth_password");
+            let sent = change.fields().iter().any(is_password);
             match (uses_password, &password) {
                 (false, _) => Password::NotUsed,
                 (true, None) => Password::Unavailable,
-                (true, Some(_)) if sent && adopting => Password::SentWithAdopt,
+                (true, Some(_)) if adopting && sent => Password::SentWithAdopt,
+                (true, Some(_)) if !status_known => Password::NotComparable,
                 (true, Some(_)) if sent => Password::Changed,
-                (true, Some(_)) if status.credentials_hash.is_none() && !adopting => Password::NotComparable,
+                (true, Some(_)) if status.credentials_hash.is_none() => Password::NotComparable,
                 (true, Some(_)) => Password::Unchanged,
             }
+        };
+        let shown_fields = |change: &model::Change, adopting: bool| -> Vec<String> {
+            change
+                .fields()
+                .into_iter()
+                .filter(|f| adopting || status_known || !is_password(f))
+                .map(String::from)
+                .collect()
         };
         match decision {
             Decision::Create | Decision::Pending { .. } => {
@@ -555,13 +568,14 @@ impl Planner {
             Decision::Update { trunk: remote, change } => {
                 plan.trunk_id = Some(remote.id());
                 plan.password = Some(password_state(&change, false));
-                plan.fields = change.fields().into_iter().map(String::from).collect();
-                plan.action = Action::Update;
+                plan.fields = shown_fields(&change, false);
+                plan.action = if plan.fields.is_empty() { Action::Nothing } else { Action::Update };
             }
             Decision::Adopt { trunk: remote, reason, change } => {
+                let adopting = reason != AdoptReason::Marker;
                 plan.trunk_id = Some(remote.id());
-                plan.password = Some(password_state(&change, reason != AdoptReason::Marker));
-                plan.fields = change.fields().into_iter().map(String::from).collect();
+                plan.password = Some(password_state(&change, adopting));
+                plan.fields = shown_fields(&change, adopting);
                 if reason == AdoptReason::Marker {
                     plan.action = if plan.fields.is_empty() { Action::Nothing } else { Action::Update };
                 } else {

@@ -82,7 +82,13 @@ impl Client {
     pub async fn get(&self, id: i64) -> Result<Trunk, ProviderError> {
         let env: Envelope<Trunk> =
             self.http.send_json::<(), _>(Method::GET, &format!("{TRUNKS}/{id}"), None, "get").await?;
-        let mut one = [env.data];
+        Ok(env.data)
+    }
+
+    /// `get`, with the nickname from the phone-number list where famulor's trunk page omits it
+    /// (a delete must prove ownership on fresh data).
+    pub async fn get_with_nickname(&self, id: i64) -> Result<Trunk, ProviderError> {
+        let mut one = [self.get(id).await?];
         self.fill_nicknames(&mut one).await?;
         let [trunk] = one;
         Ok(trunk)

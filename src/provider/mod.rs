@@ -149,7 +149,11 @@ impl ProviderClient {
     /// still a SIP trunk and not a purchased number (API.md §2.7, trap 9); on famulor the
     /// nickname comes from the phone-number list when the trunk page omits it.
     pub async fn read(&self, id: &str) -> Result<Option<Remote>, ProviderError> {
-        match self.get(id).await {
+        let got = match self {
+            ProviderClient::Autocalls(c) => c.get_with_nickname(parse_int_id(id)?).await.map(Remote::Autocalls),
+            ProviderClient::Bolna(c) => c.get(id).await.map(Remote::Bolna),
+        };
+        match got {
             Ok(t) => Ok(Some(t)),
             Err(ProviderError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),

@@ -250,13 +250,26 @@ impl Env {
     }
 
     /// Tears down.
+    /// On a real cluster the namespace is deleted while the controller still runs, so that its
+    /// finalizers (trunks, in-use protection of the token Secret and SipProvider) are released.
     pub async fn stop(mut self) {
-        self.stop_controller().await;
         if let Some(k) = self.kube.take() {
+            self.stop_controller().await;
             k.shutdown().await;
         } else {
             let nss: Api<Namespace> = Api::all(self.client.clone());
             let _ = nss.delete(&self.ns, &DeleteParams::default()).await;
+            let ns = self.ns.clone();
+            let _ = wait_until(
+                DEADLINE,
+                || {
+                    let (nss, ns) = (nss.clone(), ns.clone());
+                    async move { nss.get_opt(&ns).await.ok().flatten().is_none() }
+                },
+                |gone| *gone,
+            )
+            .await;
+            self.stop_controller().await;
         }
     }
 }
