@@ -157,13 +157,12 @@ pub async fn release_unused(
     }
     for p in protected_providers {
         let key = (p.namespace().unwrap_or_default(), p.name_any());
-        if !needs.providers.contains(&key) {
-            if let Err(e) =
+        if !needs.providers.contains(&key)
+            && let Err(e) =
                 set_finalizer(Api::<SipProvider>::namespaced(client.clone(), &key.0), p.as_ref(), finalizer, false)
                     .await
-            {
-                warn!(error = %e, "could not release the in-use finalizer of a SipProvider");
-            }
+        {
+            warn!(error = %e, "could not release the in-use finalizer of a SipProvider");
         }
     }
 }

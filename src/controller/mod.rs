@@ -307,22 +307,21 @@ pub async fn run(
             }
         }
     };
-    let ready_task = tokio::spawn(ready_watch);
-    let release_task = tokio::spawn({
+    // Aborted with this future too, should the instance be killed (dropped) rather than stopped.
+    let ready_task = AbortOnDrop(tokio::spawn(ready_watch));
+    let release_task = AbortOnDrop(tokio::spawn({
         let ctx = ctx.clone();
         let trunks = trunks.clone();
+        let synced = synced.clone();
         async move {
-            // Every cache must be complete: a missing provider or Secret would look unused.
-            let ready = tokio::try_join!(
-                trunks.wait_until_ready(),
-                ctx.providers.wait_until_ready(),
-                ctx.cluster_providers.wait_until_ready(),
-                ctx.secrets.wait_until_ready()
-            );
-            if ready.is_err() {
-                return;
-            }
             loop {
+                tokio::time::sleep(in_use::RELEASE_INTERVAL).await;
+                // Every cache must be complete (a missing provider or Secret would look
+                // unused). Not `wait_until_ready` again: a store's readiness wakes only its
+                // latest waiter, which would starve the controller and the readiness watch.
+                if !synced.load(std::sync::atomic::Ordering::Relaxed) {
+                    continue;
+                }
                 in_use::release_unused(
                     &ctx.client,
                     &ctx.in_use_finalizer,
@@ -332,10 +331,9 @@ pub async fn run(
                     &ctx.cluster_providers,
                 )
                 .await;
-                tokio::time::sleep(in_use::RELEASE_INTERVAL).await;
             }
         }
-    });
+    }));
     let drive = controller.run(reconcile::reconcile, reconcile::error_policy, ctx.clone()).for_each(|res| async move {
         if let Err(e) = res {
             match e {
@@ -359,9 +357,17 @@ pub async fn run(
         _ = drive => {}
         _ = deadline => warn!("controller did not stop gracefully in time; dropping running reconciles"),
     }
-    ready_task.abort();
-    release_task.abort();
+    drop((ready_task, release_task));
     info!("controller stopped");
+}
+
+/// A spawned task that ends when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn refs(store: &Store<SipTrunk>, pred: impl Fn(&SipTrunk) -> bool) -> Vec<ObjectRef<SipTrunk>> {

@@ -190,7 +190,7 @@ enum Claim {
     Owned(Remote),
     Adopt(Remote, AdoptReason),
     Missing,
-    Blocked(Decision),
+    Blocked(Box<Decision>),
 }
 
 fn what_key(trunk: &Remote) -> &'static str {
@@ -237,7 +237,7 @@ fn claim(obs: &Observation, want: &Wanted<'_>, intent: Option<&CreateIntent>) ->
             Owner::Nobody if want.adopt_existing && t.natural_key() == wanted_key => {
                 Claim::Adopt(t.clone(), AdoptReason::Allowed)
             }
-            o => Claim::Blocked(conflict(t, o, true)),
+            o => Claim::Blocked(Box::new(conflict(t, o, true))),
         };
     }
     // 2. Our marker, wherever it is.
@@ -249,7 +249,7 @@ fn claim(obs: &Observation, want: &Wanted<'_>, intent: Option<&CreateIntent>) ->
         return match owner(t, want.marker, None) {
             Owner::Us => Claim::Adopt(t.clone(), AdoptReason::Marker),
             Owner::Nobody => Claim::Adopt(t.clone(), AdoptReason::PendingCreate),
-            o => Claim::Blocked(conflict(t, o, false)),
+            o => Claim::Blocked(Box::new(conflict(t, o, false))),
         };
     }
     // 4. The natural key: somebody's trunk, or an unmarked one we may be allowed to take.
@@ -257,7 +257,7 @@ fn claim(obs: &Observation, want: &Wanted<'_>, intent: Option<&CreateIntent>) ->
         return match owner(t, want.marker, None) {
             Owner::Us => Claim::Adopt(t.clone(), AdoptReason::Marker),
             Owner::Nobody if want.adopt_existing => Claim::Adopt(t.clone(), AdoptReason::Allowed),
-            o => Claim::Blocked(conflict(t, o, false)),
+            o => Claim::Blocked(Box::new(conflict(t, o, false))),
         };
     }
     Claim::Missing
@@ -291,16 +291,16 @@ pub fn applied_hash(
 pub fn decide(obs: &Observation, want: &Wanted<'_>, status: &SipTrunkStatus) -> Decision {
     let intent = active_intent(status, want.now);
     let decision = match claim(obs, want, intent) {
-        Claim::Blocked(d) => return d,
+        Claim::Blocked(d) => return *d,
         Claim::Missing => Decision::Create,
         Claim::Owned(trunk) => match change_for(want, status, &trunk, None, intent) {
-            Err(d) => return d,
-            Ok(change) if change.is_empty() => Decision::Nothing { trunk },
-            Ok(change) => Decision::Update { trunk, change },
+            None => return other_family(),
+            Some(change) if change.is_empty() => Decision::Nothing { trunk },
+            Some(change) => Decision::Update { trunk, change },
         },
         Claim::Adopt(trunk, reason) => match change_for(want, status, &trunk, Some(reason), intent) {
-            Err(d) => return d,
-            Ok(change) => Decision::Adopt { trunk, reason, change },
+            None => return other_family(),
+            Some(change) => Decision::Adopt { trunk, reason, change },
         },
     };
     match want.suspended {
@@ -309,26 +309,29 @@ pub fn decide(obs: &Observation, want: &Wanted<'_>, status: &SipTrunkStatus) -> 
     }
 }
 
+fn other_family() -> Decision {
+    Decision::Refuse {
+        reason: "InvalidSpec",
+        message: "the trunk at the provider belongs to another API family".into(),
+    }
+}
+
+/// The partial update for a trunk we own or take over (None: another API family).
 fn change_for(
     want: &Wanted<'_>,
     status: &SipTrunkStatus,
     trunk: &Remote,
     how: Option<AdoptReason>,
     intent: Option<&CreateIntent>,
-) -> Result<Change, Decision> {
+) -> Option<Change> {
     let applied = applied_hash(status, trunk, how, intent);
     let send = want.credentials_hash.is_some() && want.credentials_hash != applied.as_deref();
     let password = want.password.filter(|_| send).cloned();
-    let Some(mut change) = want.desired.diff(trunk, password) else {
-        return Err(Decision::Refuse {
-            reason: "InvalidSpec",
-            message: "the trunk at the provider belongs to another API family".into(),
-        });
-    };
+    let mut change = want.desired.diff(trunk, password)?;
     if how.is_some() && owner(trunk, want.marker, None) != Owner::Us {
         change.write_marker(want.desired);
     }
-    Ok(change)
+    Some(change)
 }
 
 fn suspend(decision: Decision, reason: &'static str) -> Decision {

@@ -255,7 +255,8 @@ def test_default_deployment():
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == sorted(
         ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "CustomResourceDefinition",
-         "CustomResourceDefinition", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]
+         "CustomResourceDefinition", "Deployment", "Role", "Role", "RoleBinding", "RoleBinding", "Service",
+         "ServiceAccount"]
     )
     svc = one(objects, "Service")
     assert svc["spec"]["ports"][0]["targetPort"] == "http"
@@ -363,18 +364,25 @@ def test_crd_toggles():
 
 # ------------------------------------------------------------------- RBAC
 
+def _marker_key_call(call):
+    """Reading or creating the marker-key Secret in the release namespace (its own Role)."""
+    return call["resource"] == "secrets" and call["namespace"] == RELEASE_NS and call["verb"] in ("get", "create")
+
+
 # What the controller needs, and nothing more: (apiGroup, resource) -> verbs,
-# from the calls tests/rbac.rs observed (Leases apart: they have their own Role).
+# from the calls tests/rbac.rs observed (Leases and the marker key apart: they have their own Roles).
 def _needed():
     out = defaultdict(set)
     for call in controller_calls()["modes"]["cluster"]["calls"]:
-        if call["resource"] != "leases":
+        if call["resource"] != "leases" and not _marker_key_call(call):
             out[(call["apiGroup"], call["resource"])].add(call["verb"])
     return dict(out)
 
 
 NEEDED = _needed()
 LEASES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
+MARKER_KEY = {("", "secrets"): {"get", "create"}}
+MARKER_KEY_SECRET = f"{RELEASE}-siptrunk-operator-marker-key"
 CLUSTER_SCOPED = {"clustersipproviders"}
 
 
@@ -419,11 +427,25 @@ def test_rbac_cluster_mode():
     objects = render()
     cluster = merged(bound_roles(objects, "ClusterRole"))
     assert cluster == NEEDED
-    (lease_role,) = bound_roles(objects, "Role")
-    assert lease_role["metadata"]["namespace"] == RELEASE_NS
+    roles = {r["metadata"]["name"]: r for r in bound_roles(objects, "Role")}
+    assert all(r["metadata"]["namespace"] == RELEASE_NS for r in roles.values())
+    lease_role = next(r for r in roles.values() if ("coordination.k8s.io", "leases") in grants(r))
     assert grants(lease_role) == LEASES
     named = [r for r in lease_role["rules"] if set(r["verbs"]) & {"get", "update"}]
     assert all(r.get("resourceNames") == [LEASE] for r in named), "get/update must be limited to the Lease"
+    key_role = next(r for r in roles.values() if r is not lease_role)
+    assert grants(key_role) == MARKER_KEY
+    gets = [r for r in key_role["rules"] if "get" in r["verbs"]]
+    assert all(r.get("resourceNames") == [MARKER_KEY_SECRET] for r in gets), "get only on the marker-key Secret"
+
+
+def test_a_supplied_marker_key_is_rendered_and_not_created_by_the_operator():
+    objects = render({"markerKey": {"value": "0123456789abcdef-key"}})
+    secret = one(objects, "Secret")
+    assert secret["metadata"]["name"] == MARKER_KEY_SECRET
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    roles = [r for r in bound_roles(objects, "Role") if ("", "secrets") in grants(r)]
+    assert [grants(r) for r in roles] == [{("", "secrets"): {"get"}}], "no create when the chart supplies the key"
 
 
 def test_rbac_namespaced_mode():
@@ -434,7 +456,7 @@ def test_rbac_namespaced_mode():
     assert {r for _, r in cluster} == CLUSTER_SCOPED, "only ClusterSipProviders may be granted cluster-wide"
     in_watched = merged(r for r in roles if r["metadata"]["namespace"] == "voice")
     in_release = merged(r for r in roles if r["metadata"]["namespace"] == RELEASE_NS)
-    assert in_release == LEASES
+    assert in_release == {**LEASES, **MARKER_KEY}
     union = defaultdict(set)
     for part in (cluster, in_watched):
         for key, verbs in part.items():
@@ -447,7 +469,10 @@ def test_rbac_without_leader_election_has_no_leases():
     for values in (SCENARIOS["no-leader-election"], {**SCENARIOS["namespaced"], "leaderElection": {"enabled": False}}):
         objects = render(values)
         everything = merged(by_kind(objects, "Role") + by_kind(objects, "ClusterRole"))
-        assert everything == NEEDED
+        expected = defaultdict(set, {k: set(v) for k, v in NEEDED.items()})
+        for k, v in MARKER_KEY.items():
+            expected[k] |= v
+        assert everything == dict(expected)
 
 
 def test_rbac_can_be_left_to_the_user():
