@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod reconcile;
 pub mod status;
+pub mod traced;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -254,20 +255,19 @@ pub async fn run(
                 readiness.set();
             }
             loop {
-                metrics.trunks_watched.set(t4.len() as i64);
+                let trunks = t4.state();
+                metrics.trunks_watched.set(trunks.len() as i64);
+                metrics.trunks_not_ready.set(trunks.iter().filter(|t| !status::is_ready(t)).count() as i64);
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
         }
     };
     let ready_task = tokio::spawn(ready_watch);
-    let drive = controller.run(reconcile::reconcile, reconcile::error_policy, ctx.clone()).for_each(|res| async move {
-        if let Err(e) = res {
-            match e {
-                kube::runtime::controller::Error::ReconcilerFailed(err, obj) => {
-                    warn!(trunk = %obj, reason = err.reason(), error = %err, "reconcile failed")
-                }
-                other => warn!(error = %other, "controller error"),
-            }
+    let drive = controller.run(traced::reconcile, reconcile::error_policy, ctx.clone()).for_each(|res| async move {
+        match res {
+            // Logged inside the reconcile's span, with its namespace, name and id.
+            Ok(_) | Err(kube::runtime::controller::Error::ReconcilerFailed(..)) => {}
+            Err(other) => warn!(error = %other, "controller error"),
         }
     });
     // kube-runtime holds its runner until the trunk cache is ready, and a graceful shutdown in
