@@ -22,5 +22,5 @@ cargo clippy --locked --all-targets -- -D warnings
 step "crds/ equals 'siptrunk-operator crd'"
 diff -u crds/siptrunk.dev.yaml <(cargo run --locked --quiet -- crd) && echo "crds/ is fresh"
 
-step "chart tests (Helm v4 engine, Kubernetes schemas, Argo CD Lua)"
+step "chart tests (Helm v4 engine, Kubernetes schemas, Argo CD Lua, promtool)"
 bash tests/chart/run.sh
