@@ -30,6 +30,7 @@ use super::faults::{Action, Faults, Hostile};
 use super::net::{ConnKill, KillableListener};
 use super::state::sha256_hex;
 use crate::provider::livekit::auth;
+use crate::provider::livekit::wire::snake_case_names;
 use store::{Project, TwirpError};
 
 /// Start-up configuration of a LiveKit emulator.
@@ -345,7 +346,10 @@ fn decode<T: Message + Default + DeserializeOwned>(format: Format, body: &[u8]) 
             .map_err(|e| TwirpError::new("malformed", format!("the body is not a protobuf message: {e}"))),
         Format::Json => {
             let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
-            serde_json::from_slice(body)
+            let mut v: serde_json::Value = serde_json::from_slice(body)
+                .map_err(|e| TwirpError::new("malformed", format!("the body is not JSON: {e}")))?;
+            snake_case_names(&mut v);
+            serde_json::from_value(v)
                 .map_err(|e| TwirpError::new("malformed", format!("the body is not valid JSON for this message: {e}")))
         }
     }
