@@ -72,12 +72,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The stop switch and the task of the HTTP server.
+type Server = (Option<oneshot::Sender<()>>, Option<JoinHandle<()>>);
+
 /// A running LiveKit emulator. Cheap to clone.
 #[derive(Clone)]
 pub struct LiveKitEmulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    server: Arc<Mutex<(Option<oneshot::Sender<()>>, Option<JoinHandle<()>>)>>,
+    server: Arc<Mutex<Server>>,
 }
 
 impl LiveKitEmulator {

@@ -114,7 +114,12 @@ impl Project {
         let mut t = current.clone();
         match req.action {
             Some(UpdateInboundAction::Replace(r)) => t = SipInboundTrunkInfo { sip_trunk_id: id.clone(), ..r },
-            Some(UpdateInboundAction::Update(u)) => apply_inbound(&mut t, &u),
+            Some(UpdateInboundAction::Update(u)) => {
+                check_list_update("numbers", u.numbers.as_ref())?;
+                check_list_update("allowed_addresses", u.allowed_addresses.as_ref())?;
+                check_list_update("allowed_numbers", u.allowed_numbers.as_ref())?;
+                apply_inbound(&mut t, &u);
+            }
             None => return Err(invalid("one of replace or update is required")),
         }
         check_inbound(&t)?;
@@ -153,7 +158,10 @@ impl Project {
         let mut t = self.outbound.get(&id).ok_or_else(|| not_found("outbound trunk", &id))?.clone();
         match req.action {
             Some(UpdateOutboundAction::Replace(r)) => t = SipOutboundTrunkInfo { sip_trunk_id: id.clone(), ..r },
-            Some(UpdateOutboundAction::Update(u)) => apply_outbound(&mut t, &u),
+            Some(UpdateOutboundAction::Update(u)) => {
+                check_list_update("numbers", u.numbers.as_ref())?;
+                apply_outbound(&mut t, &u);
+            }
             None => return Err(invalid("one of replace or update is required")),
         }
         check_outbound(&t)?;
@@ -222,6 +230,7 @@ impl Project {
         match req.action {
             Some(UpdateDispatchAction::Replace(n)) => r = SipDispatchRuleInfo { sip_dispatch_rule_id: id.clone(), ..n },
             Some(UpdateDispatchAction::Update(u)) => {
+                check_list_update("trunk_ids", u.trunk_ids.as_ref())?;
                 if let Some(l) = &u.trunk_ids {
                     l.apply(&mut r.trunk_ids);
                 }
@@ -302,6 +311,17 @@ fn set<T>(field: &mut T, v: Option<T>) {
     }
 }
 
+/// A `ListUpdate` mixes `set` with `add`/`remove` or `clear`: ambiguous, refused (the server's
+/// own rule is not verified; this is the strict reading).
+fn check_list_update(field: &str, u: Option<&ListUpdate>) -> Result<(), TwirpError> {
+    match u {
+        Some(u) if !u.set.is_empty() && (!u.add.is_empty() || !u.remove.is_empty() || u.clear) => {
+            Err(invalid(format!("{field}: set cannot be combined with add, remove or clear")))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn apply_inbound(t: &mut SipInboundTrunkInfo, u: &SipInboundTrunkUpdate) {
     if let Some(l) = &u.numbers {
         l.apply(&mut t.numbers);
@@ -363,9 +383,8 @@ fn check_outbound(t: &SipOutboundTrunkInfo) -> Result<(), TwirpError> {
     if SipTransport::try_from(t.transport).is_err() {
         return Err(invalid(format!("transport {} is not a SIPTransport value", t.transport)));
     }
-    if !t.destination_country.is_empty()
-        && !(t.destination_country.len() == 2 && t.destination_country.bytes().all(|b| b.is_ascii_uppercase()))
-    {
+    let country = &t.destination_country;
+    if !country.is_empty() && (country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase())) {
         return Err(invalid("destination_country must be an ISO 3166-1 alpha-2 code such as US"));
     }
     check_media(t.media_encryption)
@@ -481,6 +500,19 @@ mod tests {
         assert_eq!(got.sip_trunk_id, t.sip_trunk_id, "a partial update keeps the id");
         assert_eq!(got.numbers, ["+2", "+3"]);
         assert_eq!((got.auth_username.as_str(), got.auth_password.as_str(), got.name.as_str()), ("u", "new", "in"));
+    }
+
+    #[test]
+    fn a_list_update_mixing_set_and_add_is_refused() {
+        let mut p = Project::new(1);
+        let t = p.create_inbound(inbound(&["+1"])).expect("created");
+        let u = SipInboundTrunkUpdate {
+            numbers: Some(ListUpdate { set: vec!["+2".into()], add: vec!["+3".into()], ..Default::default() }),
+            ..Default::default()
+        };
+        let req =
+            UpdateSipInboundTrunkRequest { sip_trunk_id: t.sip_trunk_id, action: Some(UpdateInboundAction::Update(u)) };
+        assert_eq!(p.update_inbound(req).expect_err("ambiguous").code, "invalid_argument");
     }
 
     #[test]
