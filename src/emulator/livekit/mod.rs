@@ -7,6 +7,19 @@
 //! It shares the protocol's wire types and the JWT code with the client in
 //! `provider::livekit`; the independent check is `tests/livekit/`, which drives it with the
 //! official Python server SDK (types generated from livekit/protocol).
+//!
+//! Differences from a LiveKit server, as far as known:
+//! - Fields outside `provider::livekit::wire` (media config, room config, timestamps,
+//!   `ringing_timeout_status`, ...) are dropped on decode and never returned.
+//! - JSON answers use the original (snake_case) field names; a Twirp server may answer
+//!   lowerCamelCase (both are valid proto3 JSON).
+//! - Ambiguous inbound trunks (same numbers, callers and addresses) and `ListUpdate` mixing `set`
+//!   with `add`/`remove`/`clear` are refused with `invalid_argument`: the strict reading, the
+//!   server's exact rules are not verified.
+//! - Deleting a trunk leaves its id in dispatch rules that name it (hostile reading).
+//! - No per-project rate limit unless injected with the fault knobs; one project for all keys;
+//!   passwords are returned by get/list (whether LiveKit masks them is not verified, and the
+//!   operator never relies on reading one back).
 
 pub mod store;
 
