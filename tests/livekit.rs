@@ -169,6 +169,25 @@ async fn inbound_outbound_and_dispatch_rule_lifecycle() {
 }
 
 #[tokio::test]
+async fn full_lists_follow_pages() {
+    let emu = emulator().await;
+    let mut cfg = config(&emu, SECRET);
+    cfg.page_size = 3;
+    let c = Client::new(cfg, Arc::new(Metrics::default())).expect("client");
+    for i in 0..7 {
+        c.create_inbound(inbound(&format!("+1510555{i:04}"))).await.expect("create");
+    }
+    let before = emu.total_calls();
+    let all = c.list_inbound().await.expect("list");
+    assert_eq!(all.len(), 7);
+    assert_eq!(emu.total_calls() - before, 3, "pages of 3, 3 and 1");
+    let mut ids: Vec<_> = all.iter().map(|t| t.sip_trunk_id.clone()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 7, "no duplicates");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn list_by_ids_reports_missing_trunks_in_place() {
     let emu = emulator().await;
     let c = client(&emu);

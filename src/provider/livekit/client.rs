@@ -30,11 +30,15 @@ impl Client {
         Ok(Client { t: Transport::new(cfg, metrics)? })
     }
 
-    /// Every inbound trunk of the project.
+    /// Every inbound trunk of the project, page by page (see `Pages`).
     pub async fn list_inbound(&self) -> Result<Vec<SipInboundTrunkInfo>, ProviderError> {
-        let r: ListSipInboundTrunkResponse =
-            self.t.call("ListSIPInboundTrunk", "list", &ListSipTrunkRequest::default(), &[]).await?;
-        Ok(r.items)
+        let mut pages = Pages::new(self.t.page_size());
+        while let Some(page) = pages.next_request() {
+            let req = ListSipTrunkRequest { page: Some(page), ..Default::default() };
+            let r: ListSipInboundTrunkResponse = self.t.call("ListSIPInboundTrunk", "list", &req, &[]).await?;
+            pages.take(r.items, |t| &t.sip_trunk_id)?;
+        }
+        Ok(pages.into_items())
     }
 
     /// These inbound trunks, in this order; `None` where the project has no such trunk.
@@ -72,11 +76,15 @@ impl Client {
         self.t.call("UpdateSIPInboundTrunk", "update", &req, &[&password]).await
     }
 
-    /// Every outbound trunk of the project.
+    /// Every outbound trunk of the project, page by page.
     pub async fn list_outbound(&self) -> Result<Vec<SipOutboundTrunkInfo>, ProviderError> {
-        let r: ListSipOutboundTrunkResponse =
-            self.t.call("ListSIPOutboundTrunk", "list", &ListSipTrunkRequest::default(), &[]).await?;
-        Ok(r.items)
+        let mut pages = Pages::new(self.t.page_size());
+        while let Some(page) = pages.next_request() {
+            let req = ListSipTrunkRequest { page: Some(page), ..Default::default() };
+            let r: ListSipOutboundTrunkResponse = self.t.call("ListSIPOutboundTrunk", "list", &req, &[]).await?;
+            pages.take(r.items, |t| &t.sip_trunk_id)?;
+        }
+        Ok(pages.into_items())
     }
 
     /// These outbound trunks, in this order; `None` where the project has no such trunk.
@@ -126,9 +134,14 @@ impl Client {
     /// Dispatch rules: all of them, or only those for `trunk_ids` (the server adds the rules
     /// that apply to every trunk).
     pub async fn list_dispatch_rules(&self, trunk_ids: &[String]) -> Result<Vec<SipDispatchRuleInfo>, ProviderError> {
-        let req = ListSipDispatchRuleRequest { trunk_ids: trunk_ids.to_vec(), ..Default::default() };
-        let r: ListSipDispatchRuleResponse = self.t.call("ListSIPDispatchRule", "list", &req, &[]).await?;
-        Ok(r.items)
+        let mut pages = Pages::new(self.t.page_size());
+        while let Some(page) = pages.next_request() {
+            let req =
+                ListSipDispatchRuleRequest { trunk_ids: trunk_ids.to_vec(), page: Some(page), ..Default::default() };
+            let r: ListSipDispatchRuleResponse = self.t.call("ListSIPDispatchRule", "list", &req, &[]).await?;
+            pages.take(r.items, |d| &d.sip_dispatch_rule_id)?;
+        }
+        Ok(pages.into_items())
     }
 
     /// These rules, in this order; `None` where the project has no such rule.
@@ -181,6 +194,75 @@ impl Client {
     pub async fn delete_dispatch_rule(&self, id: &str) -> Result<SipDispatchRuleInfo, ProviderError> {
         let req = DispatchRuleIdRequest { sip_dispatch_rule_id: id.to_string() };
         self.t.call("DeleteSIPDispatchRule", "delete", &req, &[]).await
+    }
+}
+
+/// Most pages a full list follows (a bound against a server that pages forever).
+pub const MAX_PAGES: usize = 1000;
+
+/// Paging of a full list by `after_id`, defensive: a list that silently stopped at a server-side
+/// limit would make trunks look missing, and a missing trunk is re-created (LiveKit has no
+/// natural key to stop a duplicate). A page shorter than the limit ends the list; a page longer
+/// than it means the server ignored paging and sent everything; an id seen before (a server
+/// ignoring `after_id`) ends it too, without duplicates. No order of ids is assumed.
+pub struct Pages<T> {
+    limit: i32,
+    after: String,
+    items: Vec<T>,
+    seen: std::collections::HashSet<String>,
+    done: bool,
+    pages: usize,
+}
+
+impl<T> Pages<T> {
+    /// Paging with `limit` items per page.
+    pub fn new(limit: i32) -> Self {
+        Pages {
+            limit: limit.max(1),
+            after: String::new(),
+            items: Vec::new(),
+            seen: Default::default(),
+            done: false,
+            pages: 0,
+        }
+    }
+
+    /// The next page to ask for, or `None` when the list is complete.
+    pub fn next_request(&self) -> Option<Pagination> {
+        (!self.done).then(|| Pagination { after_id: self.after.clone(), limit: self.limit })
+    }
+
+    /// Takes one answered page.
+    pub fn take(&mut self, page: Vec<T>, id_of: impl Fn(&T) -> &String) -> Result<(), ProviderError> {
+        self.pages += 1;
+        let n = page.len();
+        let mut last = None;
+        for item in page {
+            let id = id_of(&item).clone();
+            if id.is_empty() {
+                return Err(ProviderError::Protocol("a list answered an item without an id".into()));
+            }
+            if !self.seen.insert(id.clone()) {
+                // The server ignored `after_id`: it started over.
+                self.done = true;
+                return Ok(());
+            }
+            last = Some(id);
+            self.items.push(item);
+        }
+        match last {
+            Some(l) if n == self.limit as usize => self.after = l,
+            _ => self.done = true,
+        }
+        if self.pages >= MAX_PAGES && !self.done {
+            return Err(ProviderError::Protocol(format!("a list did not end after {MAX_PAGES} pages")));
+        }
+        Ok(())
+    }
+
+    /// Everything taken.
+    pub fn into_items(self) -> Vec<T> {
+        self.items
     }
 }
 
@@ -284,6 +366,43 @@ mod tests {
         assert!(matches!(swapped, Err(ProviderError::Protocol(_))));
         let short = by_ids(&ids(&["ST_a", "ST_b"]), vec![a], |t| &t.sip_trunk_id);
         assert!(matches!(short, Err(ProviderError::Protocol(_))));
+    }
+
+    fn page(ids: &[&str]) -> Vec<SipInboundTrunkInfo> {
+        ids.iter().map(|i| SipInboundTrunkInfo { sip_trunk_id: i.to_string(), ..Default::default() }).collect()
+    }
+
+    fn run_pages(limit: i32, answers: Vec<Vec<SipInboundTrunkInfo>>) -> Result<(Vec<String>, usize), ProviderError> {
+        let mut pages = Pages::new(limit);
+        let mut asked = 0;
+        let mut answers = answers.into_iter();
+        while pages.next_request().is_some() {
+            asked += 1;
+            pages.take(answers.next().unwrap_or_default(), |t| &t.sip_trunk_id)?;
+        }
+        Ok((pages.into_items().into_iter().map(|t| t.sip_trunk_id).collect(), asked))
+    }
+
+    #[test]
+    fn paging_follows_full_pages_and_stops_at_a_short_one() {
+        let (ids, asked) = run_pages(2, vec![page(&["a", "b"]), page(&["c", "d"]), page(&["e"])]).expect("ok");
+        assert_eq!((ids, asked), (vec!["a", "b", "c", "d", "e"].into_iter().map(String::from).collect(), 3));
+        let (ids, asked) = run_pages(2, vec![page(&["a", "b"]), page(&[])]).expect("ok");
+        assert_eq!((ids.len(), asked), (2, 2));
+    }
+
+    #[test]
+    fn paging_survives_a_server_that_ignores_it() {
+        // Ignores `limit`: everything in one page.
+        let (ids, asked) = run_pages(2, vec![page(&["a", "b", "c"])]).expect("ok");
+        assert_eq!((ids.len(), asked), (3, 1));
+        // Honours `limit` but ignores `after_id`: the second page starts over; no duplicates.
+        let (ids, asked) = run_pages(2, vec![page(&["a", "b"]), page(&["a", "b"])]).expect("ok");
+        assert_eq!((ids.len(), asked), (2, 2));
+        assert!(matches!(run_pages(3, vec![page(&["a", ""])]), Err(ProviderError::Protocol(_))));
+        // No order is assumed.
+        let (ids, _) = run_pages(2, vec![page(&["b", "a"]), page(&["c"])]).expect("ok");
+        assert_eq!(ids, ["b", "a", "c"]);
     }
 
     #[test]

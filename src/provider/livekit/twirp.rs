@@ -42,6 +42,8 @@ pub struct Config {
     pub ca_bundle: Option<String>,
     /// Permit http:// (local emulator only).
     pub allow_insecure_http: bool,
+    /// Items per page of a full list.
+    pub page_size: i32,
 }
 
 impl Config {
@@ -57,6 +59,7 @@ impl Config {
             burst: 10,
             ca_bundle: None,
             allow_insecure_http: false,
+            page_size: 500,
         }
     }
 }
@@ -128,6 +131,11 @@ impl Transport {
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(burst);
         Ok(Transport { http, base, cfg, limiter: RateLimiter::direct(quota), blocked_until: Mutex::new(None), metrics })
+    }
+
+    /// Items per page of a full list (at least 1).
+    pub fn page_size(&self) -> i32 {
+        self.cfg.page_size.max(1)
     }
 
     /// Calls `livekit.SIP/<method>`. `endpoint` is the bounded metric label; `passwords` are
