@@ -6,12 +6,19 @@
 //! `emulator` (provider stand-in), `kubeemu` (Kubernetes API stand-in), `demo` (everything in
 //! one process), `plan` (what the operator would do for YAML files, read-only), `redact`
 //! (secrets out of every text that leaves the process, below controller and provider).
+//!
+//! The stand-ins (`emulator`, `kubeemu`, `demo`, `bench`) are behind the default-on cargo
+//! feature `standins`: `cargo build --no-default-features` builds the operator alone.
 
+#[cfg(feature = "standins")]
 pub mod bench;
 pub mod controller;
 pub mod crd;
+#[cfg(feature = "standins")]
 pub mod demo;
+#[cfg(feature = "standins")]
 pub mod emulator;
+#[cfg(feature = "standins")]
 pub mod kubeemu;
 pub mod leader;
 pub mod metrics;
@@ -22,3 +29,4 @@ pub mod redact;
 pub mod runner;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
