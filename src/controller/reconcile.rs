@@ -94,6 +94,8 @@ struct Observed {
     credentials_hash: Option<String>,
     action: Option<&'static str>,
     changed: Vec<&'static str>,
+    /// The record of unreliably visible fields to keep, once the provider holds the spec.
+    applied: Option<model::Applied>,
 }
 
 async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<Action, Error> {
@@ -167,6 +169,7 @@ async fn run_pipeline(
     let observed =
         observe_and_act(trunk, ctx, api, &account, &desired, password, status).await.map_err(|e| match e {
             Error::Provider(p) => Error::Provider(redact_provider(p, &secret_refs)),
+            Error::Blocked { reason, message } => Error::Blocked { reason, message: redact(&message, &secret_refs) },
             other => other,
         })?;
     if let Some(remote) = &observed.remote {
@@ -174,6 +177,9 @@ async fn run_pipeline(
     }
     if observed.credentials_hash.is_some() {
         status.credentials_hash = observed.credentials_hash.clone();
+    }
+    if let Some(applied) = &observed.applied {
+        status.last_applied = (!applied.is_empty()).then(|| applied.clone());
     }
     if let Some(action) = observed.action {
         info!(trunk = %format!("{ns}/{name}"), action, fields = ?observed.changed, "provider write");
@@ -309,7 +315,7 @@ async fn observe_and_act(
         Match::Missing => {
             if !writes {
                 status.pending_changes = Some(vec!["create trunk".into()]);
-                return Ok(Observed { remote: None, credentials_hash: None, action: None, changed: vec![] });
+                return Ok(Observed { remote: None, credentials_hash: None, action: None, changed: vec![], applied: None });
             }
             // Write-ahead intent: if the create's response is lost, the next reconcile adopts.
             status.create_intent = Some(CreateIntent {
@@ -321,17 +327,8 @@ async fn observe_and_act(
             status::write(api, trunk, status.clone()).await?;
             let created = match account.client.create(desired, password).await {
                 Ok(r) => r,
-                Err(ProviderError::Conflict { message }) => {
-                    // A twin appeared since the list: match again on a fresh one. A stranger's
-                    // trunk is the usual Conflict; anything else (e.g. our own create that was in
-                    // flight) is retried soon and then matched.
-                    account.invalidate().await;
-                    if let Match::Conflict(remote) = account.find(Duration::ZERO, &input).await? {
-                        return Err(conflict(&remote));
-                    }
-                    return Err(
-                        ProviderError::Transient(format!("create answered 409 ({message}); matching again")).into()
-                    );
+                Err(e @ (ProviderError::Conflict { .. } | ProviderError::Invalid { status: 422, .. })) => {
+                    return Err(create_refused(account, desired, &input, e).await);
                 }
                 Err(e) => {
                     if matches!(e, ProviderError::Transient(_) | ProviderError::Protocol(_)) {
@@ -341,21 +338,30 @@ async fn observe_and_act(
                 }
             };
             account.upsert(created.clone()).await;
+            // Recorded now, so a failure of what follows cannot lose the new trunk's id.
+            record_remote(status, &created);
+            status.credentials_hash = cred_hash.clone();
+            let applied = desired.applied_record();
+            status.last_applied = (!applied.is_empty()).then(|| applied.clone());
+            // Fields the create does not take (bolna is_active) or the provider dropped are set
+            // now, in the same reconcile; until they are, the condition says so.
+            let after = finish_create(account, desired, created, &applied).await?;
             Ok(Observed {
-                remote: Some(created),
+                remote: Some(after.0),
                 credentials_hash: cred_hash,
                 action: Some("created"),
-                changed: vec![],
+                changed: after.1,
+                applied: Some(applied),
             })
         }
         Match::Owned(remote) | Match::Adoptable(remote, _) if !writes => {
             let applied = status.credentials_hash.clone();
             let pw = password.filter(|_| cred_hash != applied);
-            let change = desired.diff(&remote, pw);
+            let change = desired.diff_applied(&remote, pw, &status.last_applied.clone().unwrap_or_default());
             let fields: Vec<String> =
                 change.map(|c| c.fields().into_iter().map(String::from).collect()).unwrap_or_default();
             status.pending_changes = (!fields.is_empty()).then_some(fields);
-            Ok(Observed { remote: Some(remote), credentials_hash: None, action: None, changed: vec![] })
+            Ok(Observed { remote: Some(remote), credentials_hash: None, action: None, changed: vec![], applied: None })
         }
         Match::Owned(remote) => {
             // List items lack the internal trunk ids (trap 2): one GET when status has none.
@@ -365,7 +371,8 @@ async fn observe_and_act(
                 remote
             };
             let applied = applied_hash(status, &remote, None);
-            update_if_needed(account, desired, remote, password, cred_hash, applied, None, false).await
+            let record = status.last_applied.clone().unwrap_or_default();
+            update_if_needed(account, desired, remote, (password, cred_hash, applied), &record, None, false).await
         }
         Match::Adoptable(remote, reason) => {
             let remote = match remote {
@@ -373,9 +380,86 @@ async fn observe_and_act(
                 other => other,
             };
             let applied = applied_hash(status, &remote, Some(reason));
+            let record = status.last_applied.clone().unwrap_or_default();
             let write_marker = remote.marker_state(&marker) != MarkerState::Ours;
-            update_if_needed(account, desired, remote, password, cred_hash, applied, Some("adopted"), write_marker)
-                .await
+            let pw = (password, cred_hash, applied);
+            update_if_needed(account, desired, remote, pw, &record, Some("adopted"), write_marker).await
+        }
+    }
+}
+
+/// After a create: sends what the create did not set (fields its page does not document, or
+/// that the provider dropped), judged like any diff with the record of what the create sent.
+/// Returns the trunk as it now is and the fields set after the create.
+async fn finish_create(
+    account: &Arc<Account>,
+    desired: &Desired,
+    created: Remote,
+    record: &model::Applied,
+) -> Result<(Remote, Vec<&'static str>), Error> {
+    let Some(change) = desired.diff_applied(&created, None, record).filter(|c| !c.is_empty()) else {
+        return Ok((created, vec![]));
+    };
+    let fields = change.fields();
+    match account.client.update(&created, &change).await {
+        Ok(updated) => {
+            account.upsert(updated.clone()).await;
+            Ok((updated, fields))
+        }
+        Err(e) => {
+            account.invalidate().await;
+            let message = format!(
+                "created trunk {}, but setting {} after the create failed: {e}",
+                created.id(),
+                fields.join(", ")
+            );
+            Err(match e {
+                rate @ ProviderError::RateLimited { .. } => rate.into(),
+                e if e.is_transient() => ProviderError::Transient(message).into(),
+                e => Error::blocked(e.reason(), message),
+            })
+        }
+    }
+}
+
+/// A create refused as a conflict (409, or 422 where a provider says so): matched again on a
+/// fresh list. A stranger's trunk with the natural key, or a resource of the spec another trunk
+/// holds (a bolna DID), is a Conflict naming it that waits for a change; our own trunk whose
+/// create lost its answer is retried soon and then adopted. A refusal nothing in the list
+/// explains waits for a change too, never retried as transient.
+async fn create_refused(account: &Arc<Account>, desired: &Desired, input: &MatchInput<'_>, e: ProviderError) -> Error {
+    account.invalidate().await;
+    let found = match account.find(Duration::ZERO, input).await {
+        Ok(m) => m,
+        Err(list) => return list.into(),
+    };
+    match found {
+        Match::Conflict(remote) => conflict(&remote),
+        Match::Owned(_) | Match::Adoptable(..) => {
+            ProviderError::Transient(format!("create answered {e}; the trunk is now listed, matching again")).into()
+        }
+        Match::Missing => {
+            let held = account.held_elsewhere(desired).await;
+            if held.is_empty() {
+                return match e {
+                    ProviderError::Conflict { message } => Error::blocked(
+                        "Conflict",
+                        format!(
+                            "the provider refused the create as a conflict ({message}) and no trunk of the account \
+                             explains it; change the spec"
+                        ),
+                    ),
+                    other => other.into(),
+                };
+            }
+            let what: Vec<String> = held.iter().map(ToString::to_string).collect();
+            Error::blocked(
+                "Conflict",
+                format!(
+                    "the provider refused the create: {}; remove it there or from spec.bolna.phoneNumbers",
+                    what.join("; ")
+                ),
+            )
         }
     }
 }
@@ -405,19 +489,20 @@ pub fn applied_hash(status: &SipTrunkStatus, remote: &Remote, adopting: Option<A
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The password, its keyed hash, and the hash last applied.
+type PasswordState = (Option<SecretString>, Option<String>, Option<String>);
+
 async fn update_if_needed(
     account: &Arc<Account>,
     desired: &Desired,
     remote: Remote,
-    password: Option<SecretString>,
-    cred_hash: Option<String>,
-    applied_hash: Option<String>,
+    (password, cred_hash, applied_hash): PasswordState,
+    record: &model::Applied,
     action_if_unchanged: Option<&'static str>,
     write_marker: bool,
 ) -> Result<Observed, Error> {
     let pw = password.filter(|_| cred_hash.is_some() && cred_hash != applied_hash);
-    let Some(mut change) = desired.diff(&remote, pw) else {
+    let Some(mut change) = desired.diff_applied(&remote, pw, record) else {
         return Err(Error::blocked("InvalidSpec", "the trunk at the provider belongs to another API family"));
     };
     if write_marker {
@@ -429,6 +514,7 @@ async fn update_if_needed(
             credentials_hash: cred_hash,
             action: action_if_unchanged,
             changed: vec![],
+            applied: Some(desired.applied_record()),
         });
     }
     let fields = change.fields();
@@ -441,6 +527,7 @@ async fn update_if_needed(
                 credentials_hash: cred_hash,
                 action: Some(action_if_unchanged.unwrap_or("updated")),
                 changed: fields,
+                applied: Some(desired.applied_record()),
             })
         }
         Err(e) => {

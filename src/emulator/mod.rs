@@ -94,6 +94,14 @@ pub struct Behaviour {
     /// autocalls/famulor: answer 401/422 with a Laravel-style 302 redirect (HTML) when the request lacks
     /// `Accept: application/json` (trap 25). Default false.
     pub redirect_without_accept_json: bool,
+    /// bolna: list items and PATCH responses leave out `media_encryption`,
+    /// `media_encryption_optimistic`, `transport` and `auth_type` (the list page carries no media
+    /// encryption; the update page's example response has no transport or auth type). Get and
+    /// create responses still carry them. Default false.
+    pub bolna_hide_unreliable_fields: bool,
+    /// bolna: create ignores `is_active`, which the create page does not document (the trunk
+    /// starts active). Default false.
+    pub bolna_create_ignores_is_active: bool,
 }
 
 impl Default for Behaviour {
@@ -104,6 +112,8 @@ impl Default for Behaviour {
             reprovision_on_same_value: true,
             infer_country_from_number: false,
             redirect_without_accept_json: false,
+            bolna_hide_unreliable_fields: false,
+            bolna_create_ignores_is_active: false,
         }
     }
 }

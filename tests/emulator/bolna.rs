@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use siptrunk_operator::emulator::{EmulatorConfig, Flavor, RateLimitCfg};
+use siptrunk_operator::emulator::{Behaviour, EmulatorConfig, Flavor, RateLimitCfg};
 
 use crate::{Api, fixture, keys, start, start_with};
 
@@ -255,4 +255,42 @@ async fn bolna_seed_and_dashboard_edit_show_through_the_api() {
     assert_eq!(got["name"], "human-made");
     assert_eq!(got["description"], "edited by hand");
     assert_eq!(emu.trunk_stats(&emu.token(), &seeded).map(|s| s.updates), Some(0));
+}
+
+#[tokio::test]
+async fn bolna_hiding_mode_leaves_unreliable_fields_out_of_list_and_patch_responses() {
+    let emu = start(Flavor::Bolna).await;
+    emu.set_behaviour(Behaviour { bolna_hide_unreliable_fields: true, ..Behaviour::default() });
+    let api = Api::new(&emu);
+    let mut body = userpass("hidden");
+    body["transport"] = json!("transport-tls");
+    body["media_encryption"] = json!("sdes");
+    let created = create(&api, body).await;
+    let hidden = ["media_encryption", "media_encryption_optimistic", "transport", "auth_type"];
+    for k in hidden {
+        assert!(created.get(k).is_some(), "create shows {k}");
+    }
+    let path = format!("{TRUNKS}/{}", id(&created));
+    let got = api.get(&path).await.body;
+    assert_eq!((got["transport"].clone(), got["media_encryption"].clone()), (json!("transport-tls"), json!("sdes")));
+    let listed = api.get(TRUNKS).await.body;
+    let patched = api.patch(&path, json!({"media_encryption_optimistic": true})).await.body;
+    for k in hidden {
+        assert!(listed[0].get(k).is_none(), "list hides {k}: {listed}");
+        assert!(patched.get(k).is_none(), "PATCH response hides {k}: {patched}");
+    }
+    assert_eq!(listed[0]["name"], "hidden", "the rest of the item is there");
+    assert_eq!(emu.trunks(&emu.token())[0]["media_encryption_optimistic"], true, "the PATCH was applied");
+}
+
+#[tokio::test]
+async fn bolna_create_ignoring_is_active_mode_starts_the_trunk_active() {
+    let emu = start(Flavor::Bolna).await;
+    let api = Api::new(&emu);
+    let mut off = userpass("off");
+    off["is_active"] = json!(false);
+    assert_eq!(create(&api, off.clone()).await["is_active"], false, "honoured by default");
+    emu.set_behaviour(Behaviour { bolna_create_ignores_is_active: true, ..Behaviour::default() });
+    off["name"] = json!("off-2");
+    assert_eq!(create(&api, off).await["is_active"], true, "not on the create page: ignored");
 }

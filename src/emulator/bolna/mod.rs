@@ -95,9 +95,32 @@ async fn list(
     let trunks: Vec<Value> = store
         .accounts
         .get(&acct.0)
-        .map(|a| a.bolna.iter().filter(|t| filter.is_none_or(|f| t.is_active == f)).map(Trunk::to_json).collect())
+        .map(|a| {
+            a.bolna.iter().filter(|t| filter.is_none_or(|f| t.is_active == f)).map(|t| partial(&inner, t)).collect()
+        })
         .unwrap_or_default();
     Ok(json_response(StatusCode::OK, Value::Array(trunks)))
+}
+
+/// Fields a list item or PATCH response leaves out in `bolna_hide_unreliable_fields` mode.
+const UNRELIABLE: [&str; 4] = ["media_encryption", "media_encryption_optimistic", "transport", "auth_type"];
+
+/// A trunk as a list item shows it.
+fn partial(inner: &Inner, t: &Trunk) -> Value {
+    let mut v = t.to_json();
+    hide_unreliable(inner, &mut v);
+    v
+}
+
+/// Removes the unreliably shown fields from a list item or PATCH response, in that mode.
+fn hide_unreliable(inner: &Inner, v: &mut Value) {
+    if inner.behaviour().bolna_hide_unreliable_fields
+        && let Some(o) = v.as_object_mut()
+    {
+        for k in UNRELIABLE {
+            o.remove(k);
+        }
+    }
 }
 
 async fn show(
@@ -186,7 +209,10 @@ fn insert_new(store: &mut Store, account: &str, body: &serde_json::Map<String, V
 }
 
 async fn create(State(inner): State<Arc<Inner>>, Extension(acct): Extension<AccountName>, body: Bytes) -> Answer {
-    let body = validate::body_object(&body)?;
+    let mut body = validate::body_object(&body)?;
+    if inner.behaviour().bolna_create_ignores_is_active {
+        body.remove("is_active");
+    }
     let trunk = insert_new(&mut inner.store(), &acct.0, &body)?;
     Ok(json_response(StatusCode::CREATED, trunk.to_json()))
 }
@@ -271,7 +297,8 @@ async fn update(
     body: Bytes,
 ) -> Answer {
     let body = validate::body_object(&body)?;
-    let trunk = patch_trunk(&mut inner.store(), &acct.0, &id, &body, true)?;
+    let mut trunk = patch_trunk(&mut inner.store(), &acct.0, &id, &body, true)?;
+    hide_unreliable(&inner, &mut trunk);
     Ok(json_response(StatusCode::OK, trunk))
 }
 

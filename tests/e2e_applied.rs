@@ -1,0 +1,243 @@
+//! End-to-end: fields a provider does not show back (issue 15). Against stand-ins that hide
+//! them (famulor: the nickname on every read; bolna: media encryption, transport and auth type
+//! in list items and PATCH responses; bolna create ignoring `is_active`), an unchanged trunk
+//! costs no write over several drift windows, a change to such a field is sent exactly once
+//! (judged by `status.lastApplied`), a field the create does not take is set in the same
+//! reconcile, and a create refused because another trunk holds a DID is a Conflict naming the
+//! DID after one create call.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use siptrunk_operator::crd::SipTrunk;
+use siptrunk_operator::emulator::{Behaviour, EmulatorConfig, Flavor};
+
+/// Drift windows watched after each step.
+const WINDOWS: u64 = 5;
+
+/// A provider stand-in that shows back only what the reference pages show (or less).
+fn hiding(flavor: Flavor) -> EmulatorConfig {
+    let mut cfg = EmulatorConfig::new(flavor).with_rate_limit(None);
+    cfg.behaviour = Behaviour {
+        famulor_nickname_in_list: false,
+        famulor_nickname_in_get: false,
+        bolna_hide_unreliable_fields: true,
+        bolna_create_ignores_is_active: true,
+        ..Behaviour::default()
+    };
+    cfg
+}
+
+async fn started(flavor: Flavor) -> Env {
+    Env::start_with(flavor, hiding(flavor), true).await
+}
+
+/// A trunk checked for drift every second, so a window is short.
+fn fast(flavor: Flavor, name: &str, extra: Value) -> Value {
+    let mut t = trunk(flavor, name, 3);
+    merge(&mut t, json!({"spec": {"driftCheckInterval": "1s"}}));
+    merge(&mut t, extra);
+    t
+}
+
+/// SRTP over TLS with the optimistic fallback: the fields bolna's list does not show.
+fn srtp() -> Value {
+    json!({"spec": {"bolna": {"transport": "tls", "mediaEncryption": "sdes", "mediaEncryptionOptimistic": true}}})
+}
+
+/// Waits until the account has been listed `n` more times (one list per drift window).
+async fn wait_windows(env: &Env, n: u64) {
+    let list = list_endpoint(env.flavor);
+    let before = env.endpoint_calls(&list);
+    env.wait_endpoint_calls(&list, before + n).await;
+}
+
+/// Waits for Ready at the current generation with lastApplied recorded.
+async fn ready(env: &Env, name: &str) -> SipTrunk {
+    env.wait_for(name, "Ready=True with status.lastApplied", |t| {
+        is_ready(t) && t.status.as_ref().is_some_and(|s| s.last_applied.is_some())
+    })
+    .await
+}
+
+/// (a) An unchanged trunk costs 0 writes over 5 drift windows on a stand-in hiding the fields.
+async fn unchanged_trunk_costs_no_write(flavor: Flavor) {
+    let env = started(flavor).await;
+    env.put_secret("same-sip", "password", "pw-same").await;
+    let extra = if flavor == Flavor::Bolna { srtp() } else { json!({}) };
+    env.apply(&fast(flavor, "same", extra)).await.expect("apply");
+    ready(&env, "same").await;
+    env.provider.reset_calls();
+    wait_windows(&env, WINDOWS).await;
+    let t = env.wait_ready("same").await;
+    assert_eq!(env.write_calls(), 0, "no write over {WINDOWS} drift windows: {:?}", env.provider.calls().to_json());
+    assert_eq!(ready_reason(&t).as_deref(), Some("Synced"));
+    env.stop().await;
+}
+
+each_flavor! {
+    unchanged_trunk_costs_no_write_over_five_drift_windows => unchanged_trunk_costs_no_write;
+}
+
+/// The one stored trunk's nickname (famulor stores it even where it never shows it).
+fn stored_nickname(env: &Env) -> String {
+    env.only_remote()["nickname"].as_str().unwrap_or_default().to_string()
+}
+
+/// (b) famulor: a displayName change is sent once (one nickname call), then nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn famulor_display_name_change_is_sent_exactly_once() {
+    let env = started(Flavor::Famulor).await;
+    env.put_secret("nick-sip", "password", "pw-nick").await;
+    env.apply(&fast(Flavor::Famulor, "nick", json!({"spec": {"displayName": "Before"}}))).await.expect("apply");
+    let t = ready(&env, "nick").await;
+    assert!(stored_nickname(&env).starts_with("Before op:"), "{}", stored_nickname(&env));
+    let recorded = t.status.and_then(|s| s.last_applied).unwrap_or_default();
+    assert_eq!(recorded.get("nickname").map(String::as_str), Some(stored_nickname(&env).as_str()));
+
+    env.provider.reset_calls();
+    env.apply(&fast(Flavor::Famulor, "nick", json!({"spec": {"displayName": "After"}}))).await.expect("apply");
+    env.wait_remote("nickname renamed", |r| {
+        r.len() == 1 && r[0]["nickname"].as_str().is_some_and(|n| n.starts_with("After op:"))
+    })
+    .await;
+    let t = ready(&env, "nick").await;
+    assert_eq!(
+        t.status.and_then(|s| s.last_applied).unwrap_or_default().get("nickname").map(String::as_str),
+        Some(stored_nickname(&env).as_str()),
+        "the new nickname is recorded"
+    );
+    wait_windows(&env, WINDOWS).await;
+    assert_eq!(env.endpoint_calls("PUT /user/phone-numbers/{id}"), 1, "one nickname call");
+    assert_eq!(env.write_calls(), 1, "nothing else: {:?}", env.provider.calls().to_json());
+    env.stop().await;
+}
+
+/// The one stored bolna trunk's field.
+fn stored(env: &Env, field: &str) -> Value {
+    env.only_remote()[field].clone()
+}
+
+/// Applies `extra` to the SRTP trunk and waits until the provider stores `want`; then watches
+/// 5 drift windows and returns the PATCH calls made since the apply.
+async fn bolna_change(env: &Env, extra: Value, want: &[(&str, Value)]) -> u64 {
+    env.provider.reset_calls();
+    let mut t = fast(Flavor::Bolna, "srtp", srtp());
+    merge(&mut t, extra);
+    env.apply(&t).await.expect("apply");
+    env.wait_remote("the change is stored", |r| r.len() == 1 && want.iter().all(|(k, v)| &r[0][*k] == v)).await;
+    ready(env, "srtp").await;
+    wait_windows(env, WINDOWS).await;
+    env.endpoint_calls("PATCH /sip-trunks/trunks/{trunk_id}")
+}
+
+/// (b) bolna: a change to each field the list does not show is sent exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bolna_change_to_each_hidden_field_is_sent_exactly_once() {
+    let env = started(Flavor::Bolna).await;
+    env.put_secret("srtp-sip", "password", "pw-srtp").await;
+    env.apply(&fast(Flavor::Bolna, "srtp", srtp())).await.expect("apply");
+    let t = ready(&env, "srtp").await;
+    assert_eq!((stored(&env, "transport"), stored(&env, "media_encryption")), (json!("transport-tls"), json!("sdes")));
+    let recorded = t.status.and_then(|s| s.last_applied).unwrap_or_default();
+    assert_eq!(
+        recorded.into_iter().collect::<Vec<_>>(),
+        [
+            ("media_encryption".to_string(), "sdes".to_string()),
+            ("media_encryption_optimistic".to_string(), "true".to_string()),
+            ("transport".to_string(), "transport-tls".to_string()),
+        ]
+    );
+
+    let optimistic = json!({"spec": {"bolna": {"mediaEncryptionOptimistic": false}}});
+    let patches = bolna_change(&env, optimistic, &[("media_encryption_optimistic", json!(false))]).await;
+    assert_eq!(patches, 1, "media_encryption_optimistic sent once");
+
+    let plain = json!({"spec": {"bolna": {"mediaEncryption": "none", "mediaEncryptionOptimistic": false}}});
+    let patches = bolna_change(&env, plain.clone(), &[("media_encryption", json!("no"))]).await;
+    assert_eq!(patches, 1, "media_encryption sent once");
+
+    let mut tcp = plain;
+    merge(&mut tcp, json!({"spec": {"bolna": {"transport": "tcp"}}}));
+    let patches = bolna_change(&env, tcp, &[("transport", json!("transport-tcp"))]).await;
+    assert_eq!(patches, 1, "transport sent once");
+    assert_eq!(env.write_calls(), 1, "nothing else: {:?}", env.provider.calls().to_json());
+    env.stop().await;
+}
+
+/// bolna's create page has no `is_active`: an inactive trunk is created, then deactivated by a
+/// PATCH in the same reconcile, before it is reported Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bolna_inactive_trunk_is_deactivated_in_the_same_reconcile_as_its_create() {
+    let env = started(Flavor::Bolna).await;
+    env.put_secret("off-sip", "password", "pw-off").await;
+    env.apply(&fast(Flavor::Bolna, "off", json!({"spec": {"bolna": {"active": false}}}))).await.expect("apply");
+    let t = ready(&env, "off").await;
+    assert_eq!(stored(&env, "is_active"), json!(false), "the trunk is inactive once Ready");
+    let id = t.status.and_then(|s| s.trunk_id).expect("trunk id");
+    assert_eq!(env.provider.trunk_stats(&env.token, &id).map(|s| s.updates), Some(1), "one PATCH after the create");
+    let created = env.events_with_reason("off", "Created").await;
+    assert!(
+        created.iter().any(|e| e.note.as_deref().is_some_and(|n| n.contains("is_active"))),
+        "the Created event names the field set after the create: {created:?}"
+    );
+    env.provider.reset_calls();
+    wait_windows(&env, WINDOWS).await;
+    assert_eq!(env.write_calls(), 0, "and nothing afterwards");
+    env.stop().await;
+}
+
+/// A field the create does not take is reported until it is set: a failed PATCH after the
+/// create leaves the trunk's id recorded and a condition naming the field, then is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bolna_field_set_after_create_is_reported_until_it_is_set() {
+    let env = started(Flavor::Bolna).await;
+    env.provider.faults().fail_next("PATCH /sip-trunks/trunks/{trunk_id}", 1, 500);
+    env.put_secret("late-sip", "password", "pw-late").await;
+    env.apply(&fast(Flavor::Bolna, "late", json!({"spec": {"bolna": {"active": false}}}))).await.expect("apply");
+    let t = ready(&env, "late").await;
+    assert_eq!(stored(&env, "is_active"), json!(false));
+    assert_eq!(env.endpoint_calls(&create_endpoint(Flavor::Bolna)), 1, "created once; the id was kept");
+    let id = t.status.and_then(|s| s.trunk_id).expect("trunk id");
+    assert_eq!(id, remote_id(&env.only_remote()));
+    let warnings = env.events_with_reason("late", "ProviderError").await;
+    assert!(
+        warnings.iter().any(|e| e.note.as_deref().is_some_and(|n| n.contains("is_active") && n.contains(&id))),
+        "the failure named the trunk and the field still to set: {warnings:?}"
+    );
+    env.stop().await;
+}
+
+/// (c) bolna: a create refused because another trunk holds the DID is a Conflict naming the DID,
+/// after exactly one create call, and is not retried while nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bolna_did_on_another_trunk_is_a_conflict_after_one_create_call() {
+    let env = started(Flavor::Bolna).await;
+    let did = "+14155569999";
+    let other = env.provider.seed_trunk(
+        &env.token,
+        json!({"name": "someone-else", "phone_numbers": [{"phone_number": did}]}),
+    );
+    assert!(!other.is_empty());
+    // A second, unrelated trunk keeps the account's drift windows going.
+    env.put_secret("bystander-sip", "password", "pw-by").await;
+    env.apply(&fast(Flavor::Bolna, "bystander", json!({"spec": {"bolna": {"phoneNumbers": [{"number": "+14155568888"}]}}})))
+        .await
+        .expect("apply");
+    ready(&env, "bystander").await;
+
+    env.provider.reset_calls();
+    env.put_secret("taken-sip", "password", "pw-taken").await;
+    let mut t = fast(Flavor::Bolna, "taken", json!({}));
+    merge(&mut t, json!({"spec": {"bolna": {"phoneNumbers": [{"number": did}]}}}));
+    env.apply(&t).await.expect("apply");
+    let t = env.wait_reason("taken", "Conflict").await;
+    let msg = ready_message(&t);
+    assert!(msg.contains(did) && msg.contains(&other), "names the DID and the trunk holding it: {msg}");
+    assert!(condition(&t, "Stalled").is_some_and(|c| c.status == "True"), "waits for a change");
+    wait_windows(&env, WINDOWS).await;
+    assert_eq!(env.endpoint_calls(&create_endpoint(Flavor::Bolna)), 1, "one create call");
+    assert_eq!(ready_reason(&env.wait_reason("taken", "Conflict").await).as_deref(), Some("Conflict"));
+    env.stop().await;
+}
