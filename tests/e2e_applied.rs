@@ -6,6 +6,7 @@
 //! reconcile, and a create refused because another trunk holds a DID is a Conflict naming the
 //! DID after one create call.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -53,12 +54,14 @@ async fn wait_windows(env: &Env, n: u64) {
     env.wait_endpoint_calls(&list, before + n).await;
 }
 
-/// Waits for Ready at the current generation with lastApplied recorded.
+/// Waits for Ready at the current generation.
 async fn ready(env: &Env, name: &str) -> SipTrunk {
-    env.wait_for(name, "Ready=True with status.lastApplied", |t| {
-        is_ready(t) && t.status.as_ref().is_some_and(|s| s.last_applied.is_some())
-    })
-    .await
+    env.wait_ready(name).await
+}
+
+/// status.lastApplied of a trunk.
+fn record(t: SipTrunk) -> Vec<(String, String)> {
+    t.status.and_then(|s| s.last_applied).unwrap_or_default().into_iter().collect()
 }
 
 /// (a) An unchanged trunk costs 0 writes over 5 drift windows on a stand-in hiding the fields.
@@ -91,10 +94,8 @@ async fn famulor_display_name_change_is_sent_exactly_once() {
     let env = started(Flavor::Famulor).await;
     env.put_secret("nick-sip", "password", "pw-nick").await;
     env.apply(&fast(Flavor::Famulor, "nick", json!({"spec": {"displayName": "Before"}}))).await.expect("apply");
-    let t = ready(&env, "nick").await;
+    ready(&env, "nick").await;
     assert!(stored_nickname(&env).starts_with("Before op:"), "{}", stored_nickname(&env));
-    let recorded = t.status.and_then(|s| s.last_applied).unwrap_or_default();
-    assert_eq!(recorded.get("nickname").map(String::as_str), Some(stored_nickname(&env).as_str()));
 
     env.provider.reset_calls();
     env.apply(&fast(Flavor::Famulor, "nick", json!({"spec": {"displayName": "After"}}))).await.expect("apply");
@@ -102,15 +103,12 @@ async fn famulor_display_name_change_is_sent_exactly_once() {
         r.len() == 1 && r[0]["nickname"].as_str().is_some_and(|n| n.starts_with("After op:"))
     })
     .await;
-    let t = ready(&env, "nick").await;
-    assert_eq!(
-        t.status.and_then(|s| s.last_applied).unwrap_or_default().get("nickname").map(String::as_str),
-        Some(stored_nickname(&env).as_str()),
-        "the new nickname is recorded"
-    );
+    ready(&env, "nick").await;
     wait_windows(&env, WINDOWS).await;
     assert_eq!(env.endpoint_calls("PUT /user/phone-numbers/{id}"), 1, "one nickname call");
     assert_eq!(env.write_calls(), 1, "nothing else: {:?}", env.provider.calls().to_json());
+    let t = env.wait_ready("nick").await;
+    assert_eq!(record(t), [("nickname".to_string(), stored_nickname(&env))], "the new nickname is recorded");
     env.stop().await;
 }
 
@@ -138,17 +136,8 @@ async fn bolna_change_to_each_hidden_field_is_sent_exactly_once() {
     let env = started(Flavor::Bolna).await;
     env.put_secret("srtp-sip", "password", "pw-srtp").await;
     env.apply(&fast(Flavor::Bolna, "srtp", srtp())).await.expect("apply");
-    let t = ready(&env, "srtp").await;
+    ready(&env, "srtp").await;
     assert_eq!((stored(&env, "transport"), stored(&env, "media_encryption")), (json!("transport-tls"), json!("sdes")));
-    let recorded = t.status.and_then(|s| s.last_applied).unwrap_or_default();
-    assert_eq!(
-        recorded.into_iter().collect::<Vec<_>>(),
-        [
-            ("media_encryption".to_string(), "sdes".to_string()),
-            ("media_encryption_optimistic".to_string(), "true".to_string()),
-            ("transport".to_string(), "transport-tls".to_string()),
-        ]
-    );
 
     let optimistic = json!({"spec": {"bolna": {"mediaEncryptionOptimistic": false}}});
     let patches = bolna_change(&env, optimistic, &[("media_encryption_optimistic", json!(false))]).await;
@@ -163,6 +152,16 @@ async fn bolna_change_to_each_hidden_field_is_sent_exactly_once() {
     let patches = bolna_change(&env, tcp, &[("transport", json!("transport-tcp"))]).await;
     assert_eq!(patches, 1, "transport sent once");
     assert_eq!(env.write_calls(), 1, "nothing else: {:?}", env.provider.calls().to_json());
+    let t = env.wait_ready("srtp").await;
+    assert_eq!(
+        record(t),
+        [
+            ("media_encryption".to_string(), "no".to_string()),
+            ("media_encryption_optimistic".to_string(), "false".to_string()),
+            ("transport".to_string(), "transport-tcp".to_string()),
+        ],
+        "the applied values are recorded"
+    );
     env.stop().await;
 }
 
@@ -215,16 +214,18 @@ async fn bolna_field_set_after_create_is_reported_until_it_is_set() {
 async fn bolna_did_on_another_trunk_is_a_conflict_after_one_create_call() {
     let env = started(Flavor::Bolna).await;
     let did = "+14155569999";
-    let other = env.provider.seed_trunk(
-        &env.token,
-        json!({"name": "someone-else", "phone_numbers": [{"phone_number": did}]}),
-    );
+    let other =
+        env.provider.seed_trunk(&env.token, json!({"name": "someone-else", "phone_numbers": [{"phone_number": did}]}));
     assert!(!other.is_empty());
     // A second, unrelated trunk keeps the account's drift windows going.
     env.put_secret("bystander-sip", "password", "pw-by").await;
-    env.apply(&fast(Flavor::Bolna, "bystander", json!({"spec": {"bolna": {"phoneNumbers": [{"number": "+14155568888"}]}}})))
-        .await
-        .expect("apply");
+    env.apply(&fast(
+        Flavor::Bolna,
+        "bystander",
+        json!({"spec": {"bolna": {"phoneNumbers": [{"number": "+14155568888"}]}}}),
+    ))
+    .await
+    .expect("apply");
     ready(&env, "bystander").await;
 
     env.provider.reset_calls();

@@ -92,7 +92,11 @@ fn bolna_listed(d: &bolna::Desired) -> bolna::Trunk {
         phone_numbers: Some(
             d.phone_numbers
                 .iter()
-                .map(|n| bolna::PhoneNumber { id: "pn".into(), phone_number: n.phone_number.clone(), ..Default::default() })
+                .map(|n| bolna::PhoneNumber {
+                    id: "pn".into(),
+                    phone_number: n.phone_number.clone(),
+                    ..Default::default()
+                })
                 .collect(),
         ),
         ..Default::default()
@@ -289,13 +293,22 @@ fn did_on_another_trunk_is_found_and_named() {
         name: "someone-else".into(),
         phone_numbers: Some(vec![
             bolna::PhoneNumber { id: "pn1".into(), phone_number: "14155550002".into(), ..Default::default() },
-            bolna::PhoneNumber { id: "pn2".into(), phone_number: "+14155550001".into(), deleted: true, ..Default::default() },
+            bolna::PhoneNumber {
+                id: "pn2".into(),
+                phone_number: "+14155550001".into(),
+                deleted: true,
+                ..Default::default()
+            },
         ]),
         ..Default::default()
     };
     let index = TrunkIndex::new(vec![Remote::Bolna(holder)]);
     let held = index.held_elsewhere(&Desired::Bolna(d));
-    assert_eq!(held, [Held::Did { number: "+14155550002".into(), trunk_id: "trk_other".into() }], "soft-deleted DIDs are free");
+    assert_eq!(
+        held,
+        [Held::Did { number: "+14155550002".into(), trunk_id: "trk_other".into() }],
+        "soft-deleted DIDs are free"
+    );
     assert_eq!(held[0].to_string(), "DID +14155550002 is on trunk trk_other");
 }
 

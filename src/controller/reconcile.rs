@@ -315,7 +315,13 @@ async fn observe_and_act(
         Match::Missing => {
             if !writes {
                 status.pending_changes = Some(vec!["create trunk".into()]);
-                return Ok(Observed { remote: None, credentials_hash: None, action: None, changed: vec![], applied: None });
+                return Ok(Observed {
+                    remote: None,
+                    credentials_hash: None,
+                    action: None,
+                    changed: vec![],
+                    applied: None,
+                });
             }
             // Write-ahead intent: if the create's response is lost, the next reconcile adopts.
             status.create_intent = Some(CreateIntent {

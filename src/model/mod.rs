@@ -368,7 +368,9 @@ impl TrunkIndex {
         for want in &d.phone_numbers {
             let n = bolna::normalize_number(&want.phone_number);
             let holder = self.by_id.values().find_map(|t| match t {
-                Remote::Bolna(t) if t.name != d.name && t.live_numbers().any(|h| bolna::normalize_number(&h.phone_number) == n) => {
+                Remote::Bolna(t)
+                    if t.name != d.name && t.live_numbers().any(|h| bolna::normalize_number(&h.phone_number) == n) =>
+                {
                     Some(t.id.clone())
                 }
                 _ => None,
