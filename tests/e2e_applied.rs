@@ -96,6 +96,8 @@ async fn famulor_display_name_change_is_sent_exactly_once() {
     env.apply(&fast(Flavor::Famulor, "nick", json!({"spec": {"displayName": "Before"}}))).await.expect("apply");
     ready(&env, "nick").await;
     assert!(stored_nickname(&env).starts_with("Before op:"), "{}", stored_nickname(&env));
+    // The account's snapshot now comes from lists, which carry no nickname.
+    wait_windows(&env, 2).await;
 
     env.provider.reset_calls();
     env.apply(&fast(Flavor::Famulor, "nick", json!({"spec": {"displayName": "After"}}))).await.expect("apply");
