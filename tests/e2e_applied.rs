@@ -12,7 +12,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use siptrunk_operator::crd::SipTrunk;
-use siptrunk_operator::emulator::{Behaviour, EmulatorConfig, Flavor};
+use siptrunk_operator::emulator::{Behaviour, EmulatorConfig, Flavor, Hostile};
 
 /// Drift windows watched after each step.
 const WINDOWS: u64 = 5;
@@ -242,5 +242,38 @@ async fn bolna_did_on_another_trunk_is_a_conflict_after_one_create_call() {
     wait_windows(&env, WINDOWS).await;
     assert_eq!(env.endpoint_calls(&create_endpoint(Flavor::Bolna)), 1, "one create call");
     assert_eq!(ready_reason(&env.wait_reason("taken", "Conflict").await).as_deref(), Some("Conflict"));
+    env.stop().await;
+}
+
+/// A 409 nothing in the account explains (here an autocalls one that echoes the request) is a Conflict that
+/// waits for a change, after one create call, and its message carries neither the password nor
+/// the API token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unexplained_create_conflict_waits_and_never_shows_secrets() {
+    const PW: &str = "PW-409-e2e-Vb7kQ2xR";
+    let env = started(Flavor::Autocalls).await;
+    env.put_secret("bystander-sip", "password", "pw-by").await;
+    env.apply(&fast(Flavor::Autocalls, "bystander", json!({}))).await.expect("apply");
+    ready(&env, "bystander").await;
+    env.provider.reset_calls();
+    env.provider.faults().hostile_next(&create_endpoint(Flavor::Autocalls), 1, Hostile::EchoRequest { status: 409 });
+    env.put_secret("echo-sip", "password", PW).await;
+    let mut t = trunk(Flavor::Autocalls, "echo", 4);
+    merge(&mut t, json!({"spec": {"driftCheckInterval": "1s"}}));
+    env.apply(&t).await.expect("apply");
+    let got = env.wait_reason("echo", "Conflict").await;
+    wait_windows(&env, WINDOWS).await;
+    assert_eq!(env.endpoint_calls(&create_endpoint(Flavor::Autocalls)), 1, "one create call");
+    let text = serde_json::to_string(&env.wait_reason("echo", "Conflict").await).unwrap_or_default();
+    assert!(
+        ready_message(&got).contains("[redacted]"),
+        "the echo reached the condition, redacted: {}",
+        ready_message(&got)
+    );
+    assert!(!text.contains(PW) && !text.contains(&env.token), "no secret in the object: {text}");
+    for e in env.events_for("echo").await {
+        let note = e.note.unwrap_or_default();
+        assert!(!note.contains(PW) && !note.contains(&env.token), "no secret in events: {note}");
+    }
     env.stop().await;
 }
