@@ -509,10 +509,12 @@ impl Planner {
         };
         plan.password = Some(state);
         // Fields the provider does not show are judged by status.lastApplied, as the reconcile
-        // does; without it (plain files) they cannot be compared, and the plan says so.
-        let record = match &status.last_applied {
-            Some(r) => r.clone(),
-            None => {
+        // does (a status without a record, from an older operator, sends them once); without
+        // any status (plain files) they cannot be compared, and the plan says so.
+        let record = match (&status.last_applied, &status.trunk_id) {
+            (Some(r), _) => r.clone(),
+            (None, Some(_)) => Default::default(),
+            (None, None) => {
                 let unknown = desired.diff(&remote, None).map(|c| c.fields()).unwrap_or_default();
                 let assumed = desired.applied_record();
                 let known = desired.diff_applied(&remote, None, &assumed).map(|c| c.fields()).unwrap_or_default();
