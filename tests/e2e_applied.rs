@@ -277,3 +277,29 @@ async fn unexplained_create_conflict_waits_and_never_shows_secrets() {
     }
     env.stop().await;
 }
+
+/// A DID added to an existing trunk while another trunk holds it is a Conflict naming the DID,
+/// after one add call, and waits for a change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bolna_did_added_while_another_trunk_holds_it_is_a_conflict_after_one_call() {
+    let env = started(Flavor::Bolna).await;
+    let did = "+14155566666";
+    env.provider.seed_trunk(&env.token, json!({"name": "someone-else", "phone_numbers": [{"phone_number": did}]}));
+    env.put_secret("grow-sip", "password", "pw-grow").await;
+    env.apply(&fast(Flavor::Bolna, "grow", json!({}))).await.expect("apply");
+    ready(&env, "grow").await;
+    // A second, unrelated trunk keeps the account's drift windows going.
+    env.put_secret("bystander-sip", "password", "pw-by").await;
+    let bystander = json!({"spec": {"bolna": {"phoneNumbers": [{"number": "+14155568888"}]}}});
+    env.apply(&fast(Flavor::Bolna, "bystander", bystander)).await.expect("apply");
+    ready(&env, "bystander").await;
+    env.provider.reset_calls();
+    let mut t = fast(Flavor::Bolna, "grow", json!({}));
+    merge(&mut t, json!({"spec": {"bolna": {"phoneNumbers": [{"number": "+14155560003"}, {"number": did}]}}}));
+    env.apply(&t).await.expect("apply");
+    let got = env.wait_reason("grow", "Conflict").await;
+    assert!(ready_message(&got).contains(did), "names the DID: {}", ready_message(&got));
+    wait_windows(&env, WINDOWS).await;
+    assert_eq!(env.endpoint_calls("POST /sip-trunks/trunks/{trunk_id}/numbers"), 1, "one add call");
+    env.stop().await;
+}
