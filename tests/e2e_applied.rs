@@ -210,11 +210,27 @@ async fn bolna_field_set_after_create_is_reported_until_it_is_set() {
     env.stop().await;
 }
 
-/// (c) bolna: a create refused because another trunk holds the DID is a Conflict naming the DID,
-/// after exactly one create call, and is not retried while nothing changes.
+/// A bolna stand-in that refuses a DID held elsewhere with 409, or with 422 (the guide: "409 / 422").
+async fn started_refusing_dids_with(status: u16) -> Env {
+    let mut cfg = hiding(Flavor::Bolna);
+    cfg.behaviour.bolna_did_conflict_422 = status == 422;
+    Env::start_with(Flavor::Bolna, cfg, true).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bolna_did_on_another_trunk_is_a_conflict_after_one_create_call() {
-    let env = started(Flavor::Bolna).await;
+    did_on_another_trunk_is_a_conflict_after_one_create_call(409).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bolna_did_on_another_trunk_refused_with_422_is_a_conflict_after_one_create_call() {
+    did_on_another_trunk_is_a_conflict_after_one_create_call(422).await;
+}
+
+/// (c) bolna: a create refused because another trunk holds the DID is a Conflict naming the DID,
+/// after exactly one create call, and is not retried while nothing changes.
+async fn did_on_another_trunk_is_a_conflict_after_one_create_call(status: u16) {
+    let env = started_refusing_dids_with(status).await;
     let did = "+14155569999";
     let other =
         env.provider.seed_trunk(&env.token, json!({"name": "someone-else", "phone_numbers": [{"phone_number": did}]}));
@@ -278,11 +294,20 @@ async fn unexplained_create_conflict_waits_and_never_shows_secrets() {
     env.stop().await;
 }
 
-/// A DID added to an existing trunk while another trunk holds it is a Conflict naming the DID,
-/// after one add call, and waits for a change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bolna_did_added_while_another_trunk_holds_it_is_a_conflict_after_one_call() {
-    let env = started(Flavor::Bolna).await;
+    did_added_while_another_trunk_holds_it(409).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bolna_did_added_while_another_trunk_holds_it_refused_with_422_is_a_conflict() {
+    did_added_while_another_trunk_holds_it(422).await;
+}
+
+/// A DID added to an existing trunk while another trunk holds it is a Conflict naming the DID,
+/// after one add call, and waits for a change.
+async fn did_added_while_another_trunk_holds_it(status: u16) {
+    let env = started_refusing_dids_with(status).await;
     let did = "+14155566666";
     env.provider.seed_trunk(&env.token, json!({"name": "someone-else", "phone_numbers": [{"phone_number": did}]}));
     env.put_secret("grow-sip", "password", "pw-grow").await;

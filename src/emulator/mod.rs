@@ -102,6 +102,9 @@ pub struct Behaviour {
     /// bolna: create ignores `is_active`, which the create page does not document (the trunk
     /// starts active). Default false.
     pub bolna_create_ignores_is_active: bool,
+    /// bolna: a DID already on another active trunk is refused with 422 instead of 409 (the
+    /// guide gives "409 / 422"). Default false.
+    pub bolna_did_conflict_422: bool,
 }
 
 impl Default for Behaviour {
@@ -114,6 +117,7 @@ impl Default for Behaviour {
             redirect_without_accept_json: false,
             bolna_hide_unreliable_fields: false,
             bolna_create_ignores_is_active: false,
+            bolna_did_conflict_422: false,
         }
     }
 }

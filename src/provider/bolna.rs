@@ -61,8 +61,9 @@ impl Client {
                 self.http.send_json(Method::POST, &format!("{TRUNKS}/{id}/numbers"), Some(n), "add_number").await;
             match added {
                 Ok(_) => {}
-                // A DID on another active trunk (API.md §3.8): name it, whatever the provider says.
-                Err(ProviderError::Conflict { message }) => {
+                // A DID on another active trunk (API.md §3.8, "409 / 422"; bolna's own validation
+                // answers 400): name it, whatever the provider says.
+                Err(ProviderError::Conflict { message } | ProviderError::Invalid { status: 422, message, .. }) => {
                     return Err(ProviderError::Conflict {
                         message: format!(
                             "DID {} cannot be added to trunk {}, another trunk holds it ({message})",

@@ -294,3 +294,24 @@ async fn bolna_create_ignoring_is_active_mode_starts_the_trunk_active() {
     off["name"] = json!("off-2");
     assert_eq!(create(&api, off).await["is_active"], true, "not on the create page: ignored");
 }
+
+#[tokio::test]
+async fn bolna_did_conflict_422_mode_refuses_a_held_did_with_422_on_create_and_add() {
+    let emu = start(Flavor::Bolna).await;
+    emu.set_behaviour(Behaviour { bolna_did_conflict_422: true, ..Behaviour::default() });
+    let api = Api::new(&emu);
+    let mut holder = userpass("holder");
+    holder["phone_numbers"] = json!([{"phone_number": "+919876543210"}]);
+    create(&api, holder).await;
+    let mut twin = userpass("twin");
+    twin["phone_numbers"] = json!([{"phone_number": "+919876543210"}]);
+    let refused = api.post(TRUNKS, twin).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(
+        refused.body["error"].is_i64() && refused.body["message"].as_str().is_some_and(|m| m.contains("+919876543210"))
+    );
+    let other = id(&create(&api, userpass("other")).await);
+    let add = api.post(&format!("{TRUNKS}/{other}/numbers"), json!({"phone_number": "+919876543210"})).await;
+    assert_eq!(add.status, 422, "{}", add.text);
+    assert_eq!(emu.trunks(&emu.token()).len(), 2, "the refused create stored nothing");
+}
