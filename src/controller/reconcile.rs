@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 
 use super::Context;
 use super::accounts::{Account, CREATE_FRESHNESS, MIN_DRIFT};
+use super::create;
 use super::deref;
 use super::error::{Error, redact};
 use super::status::{self, Health};
@@ -334,7 +335,7 @@ async fn observe_and_act(
             let created = match account.client.create(desired, password).await {
                 Ok(r) => r,
                 Err(e @ (ProviderError::Conflict { .. } | ProviderError::Invalid { status: 422, .. })) => {
-                    return Err(create_refused(account, desired, &input, e).await);
+                    return Err(create::refused(account, desired, &input, e).await);
                 }
                 Err(e) => {
                     if matches!(e, ProviderError::Transient(_) | ProviderError::Protocol(_)) {
@@ -351,7 +352,7 @@ async fn observe_and_act(
             status.last_applied = (!applied.is_empty()).then(|| applied.clone());
             // Fields the create does not take (bolna is_active) or the provider dropped are set
             // now, in the same reconcile; until they are, the condition says so.
-            let after = finish_create(account, desired, created, &applied).await?;
+            let after = create::finish(account, desired, created, &applied).await?;
             Ok(Observed {
                 remote: Some(after.0),
                 credentials_hash: cred_hash,
@@ -394,84 +395,8 @@ async fn observe_and_act(
     }
 }
 
-/// After a create: sends what the create did not set (fields its page does not document, or
-/// that the provider dropped), judged like any diff with the record of what the create sent.
-/// Returns the trunk as it now is and the fields set after the create.
-async fn finish_create(
-    account: &Arc<Account>,
-    desired: &Desired,
-    created: Remote,
-    record: &model::Applied,
-) -> Result<(Remote, Vec<&'static str>), Error> {
-    let Some(change) = desired.diff_applied(&created, None, record).filter(|c| !c.is_empty()) else {
-        return Ok((created, vec![]));
-    };
-    let fields = change.fields();
-    match account.client.update(&created, &change).await {
-        Ok(updated) => {
-            account.upsert(updated.clone()).await;
-            Ok((updated, fields))
-        }
-        Err(e) => {
-            account.invalidate().await;
-            let message = format!(
-                "created trunk {}, but setting {} after the create failed: {e}",
-                created.id(),
-                fields.join(", ")
-            );
-            Err(match e {
-                rate @ ProviderError::RateLimited { .. } => rate.into(),
-                e if e.is_transient() => ProviderError::Transient(message).into(),
-                e => Error::blocked(e.reason(), message),
-            })
-        }
-    }
-}
-
-/// A create refused as a conflict (409, or 422 where a provider says so): matched again on a
-/// fresh list. A stranger's trunk with the natural key, or a resource of the spec another trunk
-/// holds (a bolna DID), is a Conflict naming it that waits for a change; our own trunk whose
-/// create lost its answer is retried soon and then adopted. A refusal nothing in the list
-/// explains waits for a change too, never retried as transient.
-async fn create_refused(account: &Arc<Account>, desired: &Desired, input: &MatchInput<'_>, e: ProviderError) -> Error {
-    account.invalidate().await;
-    let found = match account.find(Duration::ZERO, input).await {
-        Ok(m) => m,
-        Err(list) => return list.into(),
-    };
-    match found {
-        Match::Conflict(remote) => conflict(&remote),
-        Match::Owned(_) | Match::Adoptable(..) => {
-            ProviderError::Transient(format!("create answered {e}; the trunk is now listed, matching again")).into()
-        }
-        Match::Missing => {
-            let held = account.held_elsewhere(desired).await;
-            if held.is_empty() {
-                return match e {
-                    ProviderError::Conflict { message } => Error::blocked(
-                        "Conflict",
-                        format!(
-                            "the provider refused the create as a conflict ({message}) and no trunk of the account \
-                             explains it; change the spec"
-                        ),
-                    ),
-                    other => other.into(),
-                };
-            }
-            let what: Vec<String> = held.iter().map(ToString::to_string).collect();
-            Error::blocked(
-                "Conflict",
-                format!(
-                    "the provider refused the create: {}; remove it there or from spec.bolna.phoneNumbers",
-                    what.join("; ")
-                ),
-            )
-        }
-    }
-}
-
 /// The natural key is taken by a trunk without our marker.
-fn conflict(remote: &Remote) -> Error {
+pub(super) fn conflict(remote: &Remote) -> Error {
     Error::blocked(
         "Conflict",
         format!(

@@ -66,7 +66,7 @@ impl Client {
                 Err(ProviderError::Conflict { message } | ProviderError::Invalid { status: 422, message, .. }) => {
                     return Err(ProviderError::Conflict {
                         message: format!(
-                            "DID {} cannot be added to trunk {}, another trunk holds it ({message})",
+                            "DID {} cannot be added to trunk {}: the provider says it is taken ({message})",
                             n.phone_number, observed.id
                         ),
                     });
