@@ -41,20 +41,26 @@ fn id(v: &Value) -> String {
 }
 
 #[tokio::test]
-async fn bolna_trunk_has_the_brief_list_fields_plus_newer_schema_fields() {
+async fn bolna_list_has_exactly_the_brief_list_fields_and_get_adds_the_newer_schema_fields() {
     let emu = start(Flavor::Bolna).await;
     let api = Api::new(&emu);
     let mut body = userpass("op-main");
     body["phone_numbers"] = json!([{"phone_number": "919876543210", "name": "main"}]);
-    create(&api, body).await;
+    let created = create(&api, body).await;
     let brief = fixture(include_str!("fixtures/bolna_list.json"));
     let list = api.get(TRUNKS).await;
     assert_eq!(list.status, 200);
     let got = &list.body[0];
     let want = &brief[0];
-    let mut extra: Vec<String> = keys(got).into_iter().filter(|k| want.get(k).is_none()).collect();
-    extra.sort();
-    assert_eq!(extra, ["media_encryption", "media_encryption_optimistic"]);
+    let extra: Vec<String> = keys(got).into_iter().filter(|k| want.get(k).is_none()).collect();
+    assert!(extra.is_empty(), "the list page shows no {extra:?}");
+    let detail = api.get(&format!("{TRUNKS}/{}", id(&created))).await.body;
+    let mut newer: Vec<String> = keys(&detail).into_iter().filter(|k| want.get(k).is_none()).collect();
+    newer.sort();
+    assert_eq!(newer, ["media_encryption", "media_encryption_optimistic"]);
+    emu.set_behaviour(Behaviour { bolna_list_as_brief: false, ..Behaviour::default() });
+    let full = api.get(TRUNKS).await.body;
+    assert!(full[0].get("media_encryption").is_some(), "off: the list shows the newer schema too");
     assert!(keys(want).iter().all(|k| got.get(k).is_some()), "every brief field present");
     assert_eq!(keys(&got["gateways"][0]), keys(&want["gateways"][0]));
     assert_eq!(keys(&got["phone_numbers"][0]), keys(&want["phone_numbers"][0]));

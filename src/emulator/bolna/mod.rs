@@ -111,10 +111,20 @@ fn did_conflict_status(inner: &Inner) -> StatusCode {
 /// Fields a list item or PATCH response leaves out in `bolna_hide_unreliable_fields` mode.
 const UNRELIABLE: [&str; 4] = ["media_encryption", "media_encryption_optimistic", "transport", "auth_type"];
 
+/// Fields of the newer schema the list reference page does not show.
+const NOT_IN_BRIEF_LIST: [&str; 2] = ["media_encryption", "media_encryption_optimistic"];
+
 /// A trunk as a list item shows it.
 fn partial(inner: &Inner, t: &Trunk) -> Value {
     let mut v = t.to_json();
     hide_unreliable(inner, &mut v);
+    if inner.behaviour().bolna_list_as_brief
+        && let Some(o) = v.as_object_mut()
+    {
+        for k in NOT_IN_BRIEF_LIST {
+            o.remove(k);
+        }
+    }
     v
 }
 
