@@ -16,13 +16,14 @@ use tracing::{debug, info, warn};
 
 use super::Context;
 use super::accounts::{Account, CREATE_FRESHNESS, MIN_DRIFT};
+use super::create;
 use super::deref;
 use super::error::{Error, redact};
 use super::status::{self, Health};
 use super::validate;
 use crate::crd::{CreateIntent, DeletionPolicy, ProviderType, SipTrunk, SipTrunkStatus, TrunkSummary};
 use crate::model::decide::active_intent;
-use crate::model::{self, Decision, DeleteDecision, Desired, MatchInput, Observation, Remote, Wanted};
+use crate::model::{self, Decision, DeleteDecision, Desired, MatchInput, Remote, Wanted};
 use crate::provider::{Deleted, ProviderError};
 
 /// Finalizer that guards the remote trunk.
@@ -94,6 +95,8 @@ struct Observed {
     credentials_hash: Option<String>,
     action: Option<&'static str>,
     changed: Vec<&'static str>,
+    /// The record of unreliably visible fields to keep, once the provider holds the spec.
+    applied: Option<model::Applied>,
 }
 
 async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<Action, Error> {
@@ -183,6 +186,9 @@ async fn run_pipeline(
     }
     if observed.credentials_hash.is_some() {
         status.credentials_hash = observed.credentials_hash.clone();
+    }
+    if let Some(applied) = &observed.applied {
+        status.last_applied = (!applied.is_empty()).then(|| applied.clone());
     }
     if let Some(action) = observed.action {
         info!(trunk = %format!("{ns}/{name}"), action, fields = ?observed.changed, "provider write");
@@ -319,8 +325,8 @@ fn suspended(trunk: &SipTrunk) -> Option<&'static str> {
     }
 }
 
-fn observed(remote: Option<Remote>, credentials_hash: Option<String>, action: Option<&'static str>) -> Observed {
-    Observed { remote, credentials_hash, action, changed: vec![] }
+fn observed(remote: Option<Remote>, credentials_hash: Option<String>, applied: Option<model::Applied>) -> Observed {
+    Observed { remote, credentials_hash, action: None, changed: vec![], applied }
 }
 
 /// Carries out one decision; no rule is judged here.
@@ -346,19 +352,19 @@ async fn execute(
         }
         Decision::Nothing { trunk: remote } => {
             status.create_intent = None;
-            Ok(observed(Some(remote), cred_hash, None))
+            Ok(observed(Some(remote), cred_hash, Some(desired.applied_record())))
         }
         Decision::Create => create(trunk, api, account, desired, want, input, password, status).await,
         Decision::Update { trunk: remote, change } => {
             // List items lack the internal trunk ids (trap 2): one GET when status has none.
             let remote = with_internal_ids(account, remote, status).await?;
             status.create_intent = None;
-            update(account, remote, &change, cred_hash, "updated").await
+            update(account, desired, remote, &change, cred_hash, "updated").await
         }
         Decision::Adopt { trunk: remote, reason, change } => {
             let remote = with_internal_ids(account, remote, status).await?;
             debug!(trunk = %remote.id(), ?reason, "adopting");
-            let result = update(account, remote, &change, cred_hash, "adopted").await?;
+            let result = update(account, desired, remote, &change, cred_hash, "adopted").await?;
             // The marker is now written (or was visible): ownership is proved from here on.
             status.create_intent = None;
             Ok(result)
@@ -400,34 +406,32 @@ async fn create(
             // The id and the applied password are recorded as soon as the response is read.
             record_remote(status, &created);
             status.credentials_hash = cred_hash.clone();
-            match follow_up {
-                // The marker is on the trunk: ownership is proved, the intent has served.
-                None => {
-                    status.create_intent = None;
-                    Ok(Observed {
-                        remote: Some(created),
-                        credentials_hash: cred_hash,
-                        action: Some("created"),
-                        changed: vec![],
-                    })
-                }
+            let applied = desired.applied_record();
+            status.last_applied = (!applied.is_empty()).then(|| applied.clone());
+            if let Some(e) = follow_up {
                 // famulor: the nickname (marker) call failed; the intent keeps the trunk ours
                 // until the next reconcile writes the marker.
-                Some(e) => Err(e.into()),
+                return Err(e.into());
             }
-        }
-        Err(ProviderError::Conflict { message }) => {
-            // A twin appeared since the list: the create definitively failed, so the intent
-            // goes. Match again on a fresh list: our own marked trunk (an earlier create that
-            // lost its answer) is adopted next time; anything else is reported.
+            // The marker is on the trunk: ownership is proved, the intent has served.
             status.create_intent = None;
-            account.invalidate().await;
-            let obs: Observation = account.find(Duration::ZERO, input).await?;
-            let again = model::decide(&obs, want, status);
-            if let Decision::Conflict { message, .. } = again {
-                return Err(Error::blocked("Conflict", message));
-            }
-            Err(ProviderError::Transient(format!("create answered 409 ({message}); matching again")).into())
+            // Fields the create does not take (bolna is_active) or the provider dropped are set
+            // now, in the same reconcile; until they are, the condition says so.
+            let (after, changed) = create::finish(account, desired, created, &applied).await?;
+            Ok(Observed {
+                remote: Some(after),
+                credentials_hash: cred_hash,
+                action: Some("created"),
+                changed,
+                applied: Some(applied),
+            })
+        }
+        Err(e @ (ProviderError::Conflict { .. } | ProviderError::Invalid { status: 422, .. })) => {
+            // A definitive refusal: the intent goes. Matched again on a fresh list: our own
+            // marked trunk (an earlier create that lost its answer) is adopted next time;
+            // anything else is reported.
+            status.create_intent = None;
+            Err(create::refused(account, desired, input, want, status, e).await)
         }
         Err(e) => {
             if e.is_transient() {
@@ -444,6 +448,7 @@ async fn create(
 
 async fn update(
     account: &Arc<Account>,
+    desired: &Desired,
     remote: Remote,
     change: &model::Change,
     cred_hash: Option<String>,
@@ -451,14 +456,26 @@ async fn update(
 ) -> Result<Observed, Error> {
     if change.is_empty() {
         let action = (action == "adopted").then_some(action);
-        return Ok(Observed { remote: Some(remote), credentials_hash: cred_hash, action, changed: vec![] });
+        return Ok(Observed {
+            remote: Some(remote),
+            credentials_hash: cred_hash,
+            action,
+            changed: vec![],
+            applied: Some(desired.applied_record()),
+        });
     }
     let fields = change.fields();
     debug!(fields = ?fields, "updating trunk");
     match account.client.update(&remote, change).await {
         Ok(updated) => {
             account.upsert(updated.clone()).await;
-            Ok(Observed { remote: Some(updated), credentials_hash: cred_hash, action: Some(action), changed: fields })
+            Ok(Observed {
+                remote: Some(updated),
+                credentials_hash: cred_hash,
+                action: Some(action),
+                changed: fields,
+                applied: Some(desired.applied_record()),
+            })
         }
         Err(e) => {
             // An update 500 leaves an unknown state (trap 13): re-read before deciding again.

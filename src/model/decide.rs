@@ -327,7 +327,9 @@ fn change_for(
     let applied = applied_hash(status, trunk, how, intent);
     let send = want.credentials_hash.is_some() && want.credentials_hash != applied.as_deref();
     let password = want.password.filter(|_| send).cloned();
-    let mut change = want.desired.diff(trunk, password)?;
+    // Unreliably visible fields the provider did not show are judged by status.lastApplied.
+    let record = status.last_applied.clone().unwrap_or_default();
+    let mut change = want.desired.diff_applied(trunk, password, &record)?;
     if how.is_some() && owner(trunk, want.marker, None) != Owner::Us {
         change.write_marker(want.desired);
     }

@@ -515,7 +515,31 @@ impl Planner {
             suspended: None,
             now,
         };
-        let decision = model::decide(&obs, &want, &status);
+        // Fields the provider does not show are judged by status.lastApplied, as the reconcile
+        // does (a status without a record, from an older operator, sends them once); without
+        // any status (plain files) they cannot be compared: assumed applied, and a note says so.
+        let no_status = status.last_applied.is_none() && status.trunk_id.is_none();
+        let mut judged = status.clone();
+        if no_status {
+            judged.last_applied = Some(desired.applied_record());
+        }
+        let decision = model::decide(&obs, &want, &judged);
+        if no_status
+            && let Decision::Update { trunk: remote, .. }
+            | Decision::Adopt { trunk: remote, .. }
+            | Decision::Nothing { trunk: remote } = &decision
+        {
+            let unknown = desired.diff(remote, None).map(|c| c.fields()).unwrap_or_default();
+            let assumed = desired.applied_record();
+            let known = desired.diff_applied(remote, None, &assumed).map(|c| c.fields()).unwrap_or_default();
+            let hidden: Vec<&str> = unknown.into_iter().filter(|f| !known.contains(f)).collect();
+            if !hidden.is_empty() {
+                plan.notes.push(format!(
+                    "{} not shown by the provider; compared only when the input carries status.lastApplied",
+                    hidden.join(", ")
+                ));
+            }
+        }
         let uses_password = trunk.spec.auth.password_secret_ref.is_some();
         // Input without status (YAML from git): the cluster's status.credentialsHash decides
         // whether a trunk already ours gets the password; the plan cannot know, and says so.
