@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod deref;
 pub mod error;
 pub mod events;
+pub mod providers;
 pub mod reconcile;
 pub mod status;
 pub mod validate;
@@ -116,6 +117,15 @@ fn trunk_predicate(t: &SipTrunk) -> Option<u64> {
     Some(h.finish())
 }
 
+/// Provider changes that concern its trunks: spec (generation) of this incarnation (uid). Status
+/// writes (the operator's own provider status) do not wake every trunk of the account.
+fn provider_predicate<K: ResourceExt>(p: &K) -> Option<u64> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    p.meta().uid.hash(&mut h);
+    p.meta().generation.hash(&mut h);
+    Some(h.finish())
+}
+
 fn watcher_config(label_selector: Option<&str>) -> watcher::Config {
     let cfg = watcher::Config::default().any_semantic();
     match label_selector {
@@ -171,12 +181,14 @@ pub async fn run(
         .default_backoff()
         .modify(|p: &mut SipProvider| p.managed_fields_mut().clear())
         .reflect(providers_w)
-        .applied_objects();
+        .applied_objects()
+        .predicate_filter(provider_predicate, kube::runtime::utils::PredicateConfig::default());
     let cluster_stream = watcher(cluster_api, watcher_config(None))
         .default_backoff()
         .modify(|p: &mut ClusterSipProvider| p.managed_fields_mut().clear())
         .reflect(cluster_w)
-        .applied_objects();
+        .applied_objects()
+        .predicate_filter(provider_predicate, kube::runtime::utils::PredicateConfig::default());
     let secret_stream = watcher(secrets_api, watcher_config(None))
         .default_backoff()
         .modify(|s: &mut Secret| {
@@ -260,6 +272,24 @@ pub async fn run(
         }
     };
     let ready_task = tokio::spawn(ready_watch);
+    let provider_status_task = tokio::spawn({
+        let (ctx, trunks) = (ctx.clone(), trunks.clone());
+        let (p, c, s) = (ctx.providers.clone(), ctx.cluster_providers.clone(), ctx.secrets.clone());
+        let scope = providers::Scope::of(cfg.namespace.as_deref(), cfg.label_selector.as_deref());
+        async move {
+            // Counts and token checks only once every cache holds the whole picture.
+            if tokio::try_join!(
+                trunks.wait_until_ready(),
+                p.wait_until_ready(),
+                c.wait_until_ready(),
+                s.wait_until_ready()
+            )
+            .is_ok()
+            {
+                providers::run(ctx, trunks, scope).await;
+            }
+        }
+    });
     let drive = controller.run(reconcile::reconcile, reconcile::error_policy, ctx.clone()).for_each(|res| async move {
         if let Err(e) = res {
             match e {
@@ -284,6 +314,7 @@ pub async fn run(
         _ = deadline => warn!("controller did not stop gracefully in time; dropping running reconciles"),
     }
     ready_task.abort();
+    provider_status_task.abort();
     info!("controller stopped");
 }
 

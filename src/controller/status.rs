@@ -47,7 +47,20 @@ fn condition(
     message: &str,
     generation: Option<i64>,
 ) -> Condition {
-    let status = if status { "True" } else { "False" }.to_string();
+    condition_with(prev, type_, if status { "True" } else { "False" }, reason, message, generation)
+}
+
+/// One condition, keeping `lastTransitionTime` from `prev` while its status is unchanged and
+/// cutting the message to 1024 characters. `status` is True, False or Unknown.
+pub fn condition_with(
+    prev: &[Condition],
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) -> Condition {
+    let status = status.to_string();
     let last = prev
         .iter()
         .find(|c| c.type_ == type_ && c.status == status)

@@ -365,7 +365,7 @@ fn default_bolna_provider() -> String {
     "custom".to_string()
 }
 
-/// One bolna gateway.
+/// A carrier SIP server that bolna sends this trunk's calls to, with its port and priority.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BolnaGateway {
