@@ -163,7 +163,7 @@ fn trunks_are_counted_per_account_key() {
             "apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipTrunk",
             "metadata": {"name": format!("t-{ns}-{name}"), "namespace": ns},
             "spec": {"providerRef": {"kind": kind, "name": name}, "displayName": "x", "phoneNumber": "+14155550001",
-                     "sipAddress": "sip.example", "auth": {"type": "ip", "allowedInboundIps": ["192.0.2.1"]}}
+                     "sipAddress": "sip.example", "auth": {"type": "ip", "username": "u1", "allowedInboundIps": ["192.0.2.1"]}}
         }))
         .expect("trunk")
     };

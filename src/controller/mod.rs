@@ -177,16 +177,21 @@ pub async fn run(
     let (secrets, secrets_w) = reflector::store();
     let (trunks, trunks_w) = reflector::store();
 
+    // Which of the four watches delivered its initial list (the provider status loop waits for
+    // all; it does not await the stores, whose readiness wakes only one of several waiters).
+    let listed = InitialLists::default();
     let provider_stream = watcher(providers_api, watcher_config(None))
         .default_backoff()
         .modify(|p: &mut SipProvider| p.managed_fields_mut().clear())
         .reflect(providers_w)
+        .inspect(listed.mark(0))
         .applied_objects()
         .predicate_filter(provider_predicate, kube::runtime::utils::PredicateConfig::default());
     let cluster_stream = watcher(cluster_api, watcher_config(None))
         .default_backoff()
         .modify(|p: &mut ClusterSipProvider| p.managed_fields_mut().clear())
         .reflect(cluster_w)
+        .inspect(listed.mark(1))
         .applied_objects()
         .predicate_filter(provider_predicate, kube::runtime::utils::PredicateConfig::default());
     let secret_stream = watcher(secrets_api, watcher_config(None))
@@ -196,6 +201,7 @@ pub async fn run(
             s.annotations_mut().clear();
         })
         .reflect(secrets_w)
+        .inspect(listed.mark(2))
         .applied_objects();
     let trunk_stream = watcher(trunks_api, watcher_config(cfg.label_selector.as_deref()))
         .default_backoff()
@@ -204,6 +210,7 @@ pub async fn run(
             t.annotations_mut().remove("kubectl.kubernetes.io/last-applied-configuration");
         })
         .reflect(trunks_w)
+        .inspect(listed.mark(3))
         .applied_objects()
         .predicate_filter(trunk_predicate, kube::runtime::utils::PredicateConfig::default());
 
@@ -273,21 +280,14 @@ pub async fn run(
     };
     let ready_task = tokio::spawn(ready_watch);
     let provider_status_task = tokio::spawn({
-        let (ctx, trunks) = (ctx.clone(), trunks.clone());
-        let (p, c, s) = (ctx.providers.clone(), ctx.cluster_providers.clone(), ctx.secrets.clone());
+        let (ctx, trunks, listed) = (ctx.clone(), trunks.clone(), listed.clone());
         let scope = providers::Scope::of(cfg.namespace.as_deref(), cfg.label_selector.as_deref());
         async move {
-            // Counts and token checks only once every cache holds the whole picture.
-            if tokio::try_join!(
-                trunks.wait_until_ready(),
-                p.wait_until_ready(),
-                c.wait_until_ready(),
-                s.wait_until_ready()
-            )
-            .is_ok()
-            {
-                providers::run(ctx, trunks, scope).await;
+            // Counts and token checks only once every watch has delivered its initial list.
+            while !listed.all() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            providers::run(ctx, trunks, scope).await;
         }
     });
     let drive = controller.run(reconcile::reconcile, reconcile::error_policy, ctx.clone()).for_each(|res| async move {
@@ -316,6 +316,25 @@ pub async fn run(
     ready_task.abort();
     provider_status_task.abort();
     info!("controller stopped");
+}
+
+/// Set per watch when its initial list is complete (`InitDone`), shared by clones.
+#[derive(Clone, Default)]
+struct InitialLists(Arc<[std::sync::atomic::AtomicBool; 4]>);
+
+impl InitialLists {
+    fn mark<K>(&self, i: usize) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
+        let flags = self.0.clone();
+        move |ev| {
+            if matches!(ev, Ok(watcher::Event::InitDone)) {
+                flags[i].store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn all(&self) -> bool {
+        self.0.iter().all(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 fn refs(store: &Store<SipTrunk>, pred: impl Fn(&SipTrunk) -> bool) -> Vec<ObjectRef<SipTrunk>> {
