@@ -220,6 +220,11 @@ async fn observe(namespace: Option<&str>) -> BTreeSet<Call> {
     w.provider.edit_trunk(&w.token, &id, json!({"sip_address": "drifted.example"}));
     w.wait_remote("drift repaired", |r| r.iter().any(|t| t["sip_address"] == "sip.carrier.example")).await;
     w.wait_remote("drift seen", |_| w.provider.trunk_stats(&w.token, &id).is_some_and(|s| s.updates >= 1)).await;
+    // The same drift again: the same Event (reason and note) counts in its series (a patch).
+    w.provider.edit_trunk(&w.token, &id, json!({"sip_address": "drifted.example"}));
+    w.wait_remote("drift repaired again", |_| w.provider.trunk_stats(&w.token, &id).is_some_and(|s| s.updates >= 2))
+        .await;
+    w.wait_remote("repaired", |r| r.iter().any(|t| t["sip_address"] == "sip.carrier.example")).await;
 
     // Password rotation through the Secret watch.
     w.put_secret("main-sip", "password", "second-password").await;
