@@ -117,6 +117,7 @@ async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<A
     };
     status.observed_generation = generation;
     status.conditions = status::conditions(&prev.conditions, &health, generation);
+    status::note_not_applied(&mut status.conditions, status.not_applied.as_deref());
     publish_transition(ctx, trunk, &prev, &health).await;
     status::write(api, trunk, status).await?;
     if let Some(e) = err {
@@ -172,6 +173,7 @@ async fn run_pipeline(
     if let Some(remote) = &observed.remote {
         record_remote(status, remote);
     }
+    status.not_applied = observed.remote.as_ref().map(|r| desired.not_applied(r)).filter(|v| !v.is_empty());
     if observed.credentials_hash.is_some() {
         status.credentials_hash = observed.credentials_hash.clone();
     }

@@ -102,6 +102,16 @@ pub fn conditions(prev: &[Condition], health: &Health, generation: Option<i64>) 
     out
 }
 
+/// Says in a True Ready condition which spec fields the provider does not hold as specified
+/// (`status.notApplied`), instead of claiming it holds exactly this trunk.
+pub fn note_not_applied(conditions: &mut [Condition], not_applied: Option<&[String]>) {
+    let Some(fields) = not_applied.filter(|f| !f.is_empty()) else { return };
+    if let Some(c) = conditions.iter_mut().find(|c| c.type_ == "Ready" && c.status == "True") {
+        let msg = format!("the provider holds this trunk, except: {}", fields.join("; "));
+        c.message = msg.chars().take(1024).collect();
+    }
+}
+
 /// The Ready condition of a status, if any.
 pub fn ready(status: Option<&SipTrunkStatus>) -> Option<&Condition> {
     status.and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
