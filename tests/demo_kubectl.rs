@@ -167,7 +167,10 @@ fn demo_keep_running_serves_kubectl_and_converges_its_changes() {
     assert!(!events.contains("No resources found"), "{events}");
     let described = kubectl(&kubeconfig, &["-n", "telephony", "describe", "siptrunk", "main-line"]);
     let tail = described.split("Events:").nth(1).unwrap_or_default();
-    assert!(tail.contains("Created") && !tail.trim_start().starts_with("<none>"), "describe shows Events:\n{described}");
+    assert!(
+        tail.contains("Created") && !tail.trim_start().starts_with("<none>"),
+        "describe shows Events:\n{described}"
+    );
     let all = kubectl(&kubeconfig, &["get", "siptrunk-operator", "-A"]);
     assert!(all.contains("sipprovider") && all.contains("clustersipprovider") && all.contains("siptrunk"), "{all}");
 
