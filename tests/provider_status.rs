@@ -147,6 +147,26 @@ fn last_sync_time_is_the_last_successful_list_and_survives_a_failure() {
 }
 
 #[test]
+fn a_steady_state_does_not_move_last_sync_time_until_an_hour_has_passed() {
+    let at_min = |m: i64| at(10) + chrono::Duration::minutes(m);
+    let ok = |m: i64| Check::Listed(Some(ListOutcome { at: at_min(m), error: None, last_success: Some(at_min(m)) }));
+    let first = provider_status(&SipProviderStatus::default(), Some(1), 1, &ok(0));
+    let later = provider_status(&first, Some(1), 1, &ok(10));
+    assert_eq!(later, first, "another successful list 10 min later is no status write");
+    let hour = provider_status(&first, Some(1), 1, &ok(61));
+    assert_eq!(hour.last_sync_time.as_deref(), Some("2026-01-02T11:01:00Z"), "refreshed after an hour");
+    // After a failure, the next success is written at once (the health changes anyway).
+    let failed = Check::Listed(Some(ListOutcome {
+        at: at_min(20),
+        error: Some(ProviderError::Transient("503".into())),
+        last_success: Some(at_min(10)),
+    }));
+    let down = provider_status(&first, Some(1), 1, &failed);
+    let up = provider_status(&down, Some(1), 1, &ok(21));
+    assert_eq!(up.last_sync_time.as_deref(), Some("2026-01-02T10:21:00Z"));
+}
+
+#[test]
 fn an_unchanged_health_keeps_its_transition_time_so_status_is_not_rewritten() {
     let first = provider_status(&SipProviderStatus::default(), Some(1), 2, &listed(None));
     let again = provider_status(&first, Some(1), 2, &listed(None));

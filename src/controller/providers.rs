@@ -88,7 +88,7 @@ pub fn provider_status(
         }
         Check::Listed(Some(o)) => {
             if let Some(t) = o.last_success {
-                last_sync_time = Some(t.to_rfc3339_opts(SecondsFormat::Secs, true));
+                last_sync_time = Some(last_sync(prev, o.error.is_none(), t));
             }
             match &o.error {
                 None => vec![c(
@@ -113,6 +113,26 @@ pub fn provider_status(
         }
     };
     SipProviderStatus { observed_generation: generation, trunks: Some(trunks), last_sync_time, conditions }
+}
+
+/// How stale `lastSyncTime` may get while the health does not change: every successful list
+/// (one per drift interval) would otherwise be a status write, and a steady state writes nothing.
+pub const LAST_SYNC_REFRESH: Duration = Duration::from_secs(3600);
+
+/// `lastSyncTime` after a successful list at `t`: moved when the token was not accepted before
+/// (a change of health is written anyway) or when the recorded one is `LAST_SYNC_REFRESH` old.
+fn last_sync(prev: &SipProviderStatus, accepted_now: bool, t: chrono::DateTime<chrono::Utc>) -> String {
+    let fresh = t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let was_accepted =
+        prev.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True" && c.reason == "TokenAccepted");
+    let recorded = prev.last_sync_time.as_deref().and_then(|p| chrono::DateTime::parse_from_rfc3339(p).ok());
+    match recorded {
+        Some(r) if accepted_now && was_accepted => {
+            let age = (t - r.with_timezone(&chrono::Utc)).to_std().unwrap_or_default();
+            if age < LAST_SYNC_REFRESH { prev.last_sync_time.clone().unwrap_or(fresh) } else { fresh }
+        }
+        _ => fresh,
+    }
 }
 
 /// The account key a trunk refers to (as `ResolvedProvider::key`).
