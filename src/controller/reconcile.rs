@@ -41,9 +41,8 @@ pub fn credentials_hash(token: &SecretString, password: &SecretString) -> String
     format!("hmac-sha256:{}", &hex::encode(mac.finalize().into_bytes())[..32])
 }
 
-/// Entry point called by the kube-runtime Controller.
+/// One reconcile (called through [`super::traced::reconcile`], which adds its span and metrics).
 pub async fn reconcile(trunk: Arc<SipTrunk>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ctx.metrics.reconcile_timer();
     let ns = trunk.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let api: Api<SipTrunk> = Api::namespaced(ctx.client.clone(), &ns);
     let result = finalizer(&api, FINALIZER, trunk.clone(), |event| async {

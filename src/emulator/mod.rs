@@ -9,6 +9,7 @@ mod bolna;
 mod calls;
 mod faults;
 mod inspect;
+pub mod livekit;
 mod net;
 mod pipeline;
 mod ratelimit;
@@ -167,7 +168,7 @@ impl EmulatorConfig {
 pub enum EmulatorError {
     #[error("cannot bind {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("unknown flavor {0:?} (expected autocalls, famulor or bolna)")]
+    #[error("unknown flavor {0:?} (expected autocalls, famulor, bolna or livekit)")]
     UnknownFlavor(String),
     #[error("waiting for ctrl-c failed: {0}")]
     Signal(std::io::Error),
