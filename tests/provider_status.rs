@@ -167,6 +167,17 @@ fn a_steady_state_does_not_move_last_sync_time_until_an_hour_has_passed() {
 }
 
 #[test]
+fn a_restart_keeps_an_accepted_token_until_a_list_says_otherwise() {
+    let accepted = provider_status(&SipProviderStatus::default(), Some(1), 2, &listed(None));
+    let restarted = provider_status(&accepted, Some(1), 2, &Check::Listed(None));
+    assert_eq!(restarted, accepted, "no flap to Unknown (and no write) after a restart");
+    let new_spec = provider_status(&accepted, Some(2), 2, &Check::Listed(None));
+    assert_eq!(ready(&new_spec), ("Unknown".to_string(), "Checking".to_string()), "a new generation is checked");
+    let revoked = listed(Some(ProviderError::Unauthorized { status: 401, message: "no".into() }));
+    assert_eq!(ready(&provider_status(&restarted, Some(1), 2, &revoked)).1, "Unauthorized");
+}
+
+#[test]
 fn an_unchanged_health_keeps_its_transition_time_so_status_is_not_rewritten() {
     let first = provider_status(&SipProviderStatus::default(), Some(1), 2, &listed(None));
     let again = provider_status(&first, Some(1), 2, &listed(None));

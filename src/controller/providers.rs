@@ -82,6 +82,10 @@ pub fn provider_status(
             "NotChecked",
             "no SipTrunk uses this provider yet; the API token is checked by the account's first list call",
         )],
+        // No list yet in this process (a restart, or a new client after a token change), but the
+        // token was accepted at this generation: keep saying so until the trunks' next list
+        // tells otherwise, rather than flapping to Unknown on every restart.
+        Check::Listed(None) if accepted_at(prev, generation) => prev.conditions.clone(),
         Check::Listed(None) => {
             let m = "waiting for the account's first list call";
             vec![c("Ready", "Unknown", "Checking", m), c("Reconciling", "True", "Checking", m)]
@@ -113,6 +117,11 @@ pub fn provider_status(
         }
     };
     SipProviderStatus { observed_generation: generation, trunks: Some(trunks), last_sync_time, conditions }
+}
+
+fn accepted_at(prev: &SipProviderStatus, generation: Option<i64>) -> bool {
+    prev.observed_generation == generation
+        && prev.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True" && c.reason == "TokenAccepted")
 }
 
 /// How stale `lastSyncTime` may get while the health does not change: every successful list
