@@ -101,6 +101,11 @@ async fn events_are_served_through_core_v1_and_a_new_note_is_a_new_event() {
         env.events_with_reason("ev", "Updated").await.iter().map(|e| e.note.clone()).collect::<Vec<_>>()
     );
     // The same Events through events.k8s.io/v1, in that API's shape.
+    let created = env.events_with_reason("ev", "Created").await;
+    assert!(
+        created.iter().any(|e| e.note.as_deref() == Some(&format!("created trunk {id}"))),
+        "Created says which trunk (describe shows no empty message): {created:?}"
+    );
     let v1 = env.events_with_reason("ev", "Updated").await;
     assert!(v1.iter().any(|e| e.note.as_deref().is_some_and(|n| n.contains("sip_password"))), "{v1:?}");
     assert!(v1.iter().all(|e| e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("SipTrunk")));

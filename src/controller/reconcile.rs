@@ -180,8 +180,12 @@ async fn run_pipeline(
         info!(trunk = %format!("{ns}/{name}"), action, fields = ?observed.changed, "provider write");
         status.last_sync_time = Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         ctx.metrics.actions.get_or_create(&crate::metrics::ActionLabels { action }).inc();
-        let note =
-            if observed.changed.is_empty() { None } else { Some(format!("fields: {}", observed.changed.join(", "))) };
+        // A note on every Event, so `kubectl describe` never shows an empty message.
+        let note = if observed.changed.is_empty() {
+            status.trunk_id.as_ref().map(|id| format!("{action} trunk {id}"))
+        } else {
+            Some(format!("fields: {}", observed.changed.join(", ")))
+        };
         publish(ctx, trunk, EventType::Normal, action_reason(action), action_reason(action), note).await;
     }
     let suspended = if paused(trunk) {
