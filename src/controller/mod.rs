@@ -2,6 +2,7 @@
 //! kube-runtime `Controller` that drives `reconcile`.
 
 pub mod accounts;
+mod create;
 pub mod deref;
 pub mod error;
 pub mod events;
