@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod in_use;
 pub mod marker_key;
+pub mod providers;
 pub mod reconcile;
 pub mod status;
 pub mod traced;
@@ -126,15 +127,18 @@ fn trunk_predicate(t: &SipTrunk) -> Option<u64> {
     Some(h.finish())
 }
 
-/// What of a SipProvider matters to trunks: its spec (generation) and identity (a re-created one).
-fn provider_spec(p: &SipProvider) -> Option<u64> {
+/// Provider changes that concern its trunks: spec (generation) of this incarnation (uid). Status
+/// writes (the operator's own provider status) and the operator's in-use finalizer do not wake
+/// every trunk of the account.
+fn provider_predicate<K: ResourceExt>(p: &K) -> Option<u64> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    p.metadata.generation.hash(&mut h);
-    p.metadata.uid.hash(&mut h);
+    p.meta().uid.hash(&mut h);
+    p.meta().generation.hash(&mut h);
     Some(h.finish())
 }
 
-/// What of a Secret matters to trunks: its content and identity (a re-created one).
+/// What of a Secret matters to trunks: its content and identity (a re-created one), not the
+/// operator's own in-use finalizer.
 fn secret_content(s: &Secret) -> Option<u64> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     s.metadata.uid.hash(&mut h);
@@ -201,18 +205,24 @@ pub async fn run(
     let (secrets, secrets_w) = reflector::store();
     let (trunks, trunks_w) = reflector::store();
 
+    // Which of the four watches delivered its initial list (the provider status loop waits for
+    // all; it does not await the stores, whose readiness wakes only one of several waiters).
+    let listed = InitialLists::default();
     let provider_stream = watcher(providers_api, watcher_config(None))
         .default_backoff()
         .modify(|p: &mut SipProvider| p.managed_fields_mut().clear())
         .reflect(providers_w)
+        .inspect(listed.mark(0))
         .applied_objects()
-        // Spec changes only: the operator's own in-use finalizer must not wake every trunk.
-        .predicate_filter(provider_spec, kube::runtime::utils::PredicateConfig::default());
+        // Spec changes only: neither status writes nor the in-use finalizer wake every trunk.
+        .predicate_filter(provider_predicate, kube::runtime::utils::PredicateConfig::default());
     let cluster_stream = watcher(cluster_api, watcher_config(None))
         .default_backoff()
         .modify(|p: &mut ClusterSipProvider| p.managed_fields_mut().clear())
         .reflect(cluster_w)
-        .applied_objects();
+        .inspect(listed.mark(1))
+        .applied_objects()
+        .predicate_filter(provider_predicate, kube::runtime::utils::PredicateConfig::default());
     let secret_stream = watcher(secrets_api, watcher_config(None))
         .default_backoff()
         .modify(|s: &mut Secret| {
@@ -220,6 +230,7 @@ pub async fn run(
             s.annotations_mut().clear();
         })
         .reflect(secrets_w)
+        .inspect(listed.mark(2))
         .applied_objects()
         // Content changes only (not the operator's own in-use finalizer).
         .predicate_filter(secret_content, kube::runtime::utils::PredicateConfig::default());
@@ -230,6 +241,7 @@ pub async fn run(
             t.annotations_mut().remove("kubectl.kubernetes.io/last-applied-configuration");
         })
         .reflect(trunks_w)
+        .inspect(listed.mark(3))
         .applied_objects()
         .predicate_filter(trunk_predicate, kube::runtime::utils::PredicateConfig::default());
 
@@ -306,6 +318,17 @@ pub async fn run(
     };
     // Aborted with this future too, should the instance be killed (dropped) rather than stopped.
     let ready_task = AbortOnDrop(tokio::spawn(ready_watch));
+    let provider_status_task = AbortOnDrop(tokio::spawn({
+        let (ctx, trunks, listed) = (ctx.clone(), trunks.clone(), listed.clone());
+        let scope = providers::Scope::of(cfg.namespace.as_deref(), cfg.label_selector.as_deref());
+        async move {
+            // Counts and token checks only once every watch has delivered its initial list.
+            while !listed.all() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            providers::run(ctx, trunks, scope).await;
+        }
+    }));
     // The trunk gauges, every 5 s from the start (not gated on every cache being ready).
     let (gauged, metrics) = (trunks.clone(), metrics.clone());
     let gauge_task = AbortOnDrop(tokio::spawn(async move {
@@ -361,7 +384,7 @@ pub async fn run(
         _ = drive => {}
         _ = deadline => warn!("controller did not stop gracefully in time; dropping running reconciles"),
     }
-    drop((ready_task, gauge_task, release_task));
+    drop((ready_task, provider_status_task, gauge_task, release_task));
     info!("controller stopped");
 }
 
@@ -371,6 +394,25 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// Set per watch when its initial list is complete (`InitDone`), shared by clones.
+#[derive(Clone, Default)]
+struct InitialLists(Arc<[std::sync::atomic::AtomicBool; 4]>);
+
+impl InitialLists {
+    fn mark<K>(&self, i: usize) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
+        let flags = self.0.clone();
+        move |ev| {
+            if matches!(ev, Ok(watcher::Event::InitDone)) {
+                flags[i].store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn all(&self) -> bool {
+        self.0.iter().all(|f| f.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 
