@@ -112,10 +112,12 @@ async fn provider_health(flavor: Flavor) {
     assert!(ready_of(&p).is_some_and(|r| r.2.contains("provider-token")), "names the Secret: {:?}", ready_of(&p));
     assert!(has_true(&p, "Stalled"));
 
-    // A new, valid token: Ready again.
+    // A new, valid token in a new Secret (the old one is kept, Terminating, while trunks use
+    // it: in-use protection): Ready again.
     let fresh = format!("tok-fresh-{}", rand::random::<u32>());
     env.provider.add_token(&fresh, None);
-    env.put_secret("provider-token", "token", &fresh).await;
+    env.put_secret("provider-token-2", "token", &fresh).await;
+    env.apply_provider(json!({"apiTokenSecretRef": {"name": "provider-token-2", "key": "token"}})).await;
     let p = wait_provider(&env, "TokenAccepted again", |p| reason(p) == "TokenAccepted").await;
     assert!(!has_true(&p, "Stalled"), "Stalled clears: {:?}", p.status);
     assert_eq!(trunks(&p), Some(2));

@@ -163,6 +163,18 @@ pub fn count_trunks<'a>(trunks: impl IntoIterator<Item = &'a SipTrunk>) -> HashM
 }
 
 fn check(ctx: &Context, p: &ResolvedProvider) -> Check {
+    let (ns, name, _) = &p.token_ref;
+    let terminating = ctx
+        .secrets
+        .get(&kube::runtime::reflector::ObjectRef::new(name).within(ns))
+        .is_some_and(|s| s.metadata.deletion_timestamp.is_some());
+    if terminating {
+        // In-use protection keeps it for the deletion of the trunks that use it.
+        return Check::SecretMissing(format!(
+            "API token: Secret {ns}/{name} is being deleted (kept only while SipTrunks use it, so that they can \
+             still be deleted at the provider); point the provider at a new Secret"
+        ));
+    }
     let token = match deref::token(p, &ctx.secrets) {
         Ok(t) => t,
         Err(e) => return Check::SecretMissing(e.to_string()),
