@@ -578,6 +578,8 @@ impl World {
                     namespace: Some(NS.into()),
                     label_selector: None,
                     concurrency: opts.concurrency,
+                    egress: crate::provider::egress::EgressPolicy::loopback(),
+                    ..controller::Config::default()
                 },
                 lease: None,
             },
@@ -858,7 +860,8 @@ async fn p4(opts: &BenchOptions, bin: PathBuf) -> Result<P4Result, String> {
     let mut tracker = Tracker::start(world.client.clone());
     let t0 = Instant::now();
     let mut child = tokio::process::Command::new(&bin)
-        .args(["run", "--http-addr", "127.0.0.1:0", "--watch-namespace", NS, "--concurrency"])
+        .args(["run", "--http-addr", "127.0.0.1:0", "--allowed-provider-hosts", "127.0.0.1", "--watch-namespace", NS])
+        .arg("--concurrency")
         .arg(opts.concurrency.to_string())
         .env("KUBECONFIG", &kubeconfig)
         .env("RUST_LOG", "error")

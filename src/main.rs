@@ -38,6 +38,13 @@ enum Command {
         /// Reconciles running at once.
         #[arg(long, default_value_t = 16)]
         concurrency: u16,
+        /// Reconciles of one provider account running at once (default: half of --concurrency).
+        #[arg(long, env = "SIPTRUNK_ACCOUNT_CONCURRENCY")]
+        account_concurrency: Option<u16>,
+        /// Hosts a provider's baseUrl may name besides its type's documented API host: host names,
+        /// *.suffix wildcards, IP addresses and CIDR ranges, comma-separated (default: none).
+        #[arg(long, env = "SIPTRUNK_ALLOWED_PROVIDER_HOSTS", default_value = "", value_parser = parse_egress)]
+        allowed_provider_hosts: siptrunk_operator::provider::egress::EgressPolicy,
         /// Take part in leader election (required when replicas > 1).
         #[arg(long)]
         leader_elect: bool,
@@ -113,6 +120,10 @@ enum Command {
         #[arg(long, value_name = "TYPE=URL", value_parser = siptrunk_operator::plan::parse_override)]
         base_url_override: Vec<(String, String)>,
     },
+}
+
+fn parse_egress(s: &str) -> Result<siptrunk_operator::provider::egress::EgressPolicy, String> {
+    siptrunk_operator::provider::egress::EgressPolicy::parse(s)
 }
 
 /// Runs `plan` and maps its outcome to the documented exit codes (0, 2, 1).
@@ -203,6 +214,8 @@ fn main() -> ExitCode {
                 watch_namespace,
                 label_selector,
                 concurrency,
+                account_concurrency,
+                allowed_provider_hosts,
                 leader_elect,
                 lease_name,
                 lease_namespace,
@@ -211,7 +224,13 @@ fn main() -> ExitCode {
                     std::env::var("POD_NAME").unwrap_or_else(|_| format!("siptrunk-operator-{}", std::process::id()));
                 run_until_signal(RunOptions {
                     http_addr: Some(http_addr),
-                    controller: controller::Config { namespace: watch_namespace, label_selector, concurrency },
+                    controller: controller::Config {
+                        namespace: watch_namespace,
+                        label_selector,
+                        concurrency,
+                        account_concurrency,
+                        egress: allowed_provider_hosts,
+                    },
                     lease: leader_elect.then(|| LeaseConfig::new(&lease_name, &lease_namespace, &identity)),
                 })
                 .await

@@ -34,7 +34,7 @@ fn replica(env: &Env, identity: &str, lease_duration: Duration) -> Instance {
         env.client.clone(),
         RunOptions {
             http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            controller: controller::Config { namespace: Some(env.ns.clone()), label_selector: None, concurrency: 4 },
+            controller: test_config(&env.ns, 4),
             lease: Some(lease),
         },
     )
@@ -237,7 +237,7 @@ async fn metrics_count_reconciles_errors_provider_calls_and_waits_with_bounded_l
         env.client.clone(),
         RunOptions {
             http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            controller: controller::Config { namespace: Some(env.ns.clone()), label_selector: None, concurrency: 4 },
+            controller: test_config(&env.ns, 4),
             lease: None,
         },
     );
@@ -290,7 +290,7 @@ async fn readyz_answers_503_until_the_caches_have_synced_and_healthz_is_ok_throu
         env.client.clone(),
         RunOptions {
             http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            controller: controller::Config { namespace: Some(env.ns.clone()), label_selector: None, concurrency: 4 },
+            controller: test_config(&env.ns, 4),
             lease: None,
         },
     );

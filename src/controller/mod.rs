@@ -40,13 +40,34 @@ pub struct Config {
     pub label_selector: Option<String>,
     /// Reconciles running at once.
     pub concurrency: u16,
+    /// Reconciles of one provider account running at once (None: half of `concurrency`), so
+    /// one slow or hostile account leaves the other half to the rest.
+    pub account_concurrency: Option<u16>,
+    /// Hosts a provider's baseUrl may name besides its type's documented one.
+    pub egress: crate::provider::egress::EgressPolicy,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { namespace: None, label_selector: None, concurrency: 16 }
+        Config {
+            namespace: None,
+            label_selector: None,
+            concurrency: 16,
+            account_concurrency: None,
+            egress: Default::default(),
+        }
     }
 }
+
+impl Config {
+    /// The per-account cap on reconciles in flight.
+    pub fn account_cap(&self) -> usize {
+        usize::from(self.account_concurrency.unwrap_or(self.concurrency / 2)).max(1)
+    }
+}
+
+/// How often accounts and per-trunk records of deleted objects are dropped.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Everything a reconcile needs, shared by all of them.
 pub struct Context {
@@ -85,6 +106,42 @@ impl Context {
         };
         let base = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(8)).min(Duration::from_secs(300));
         base / 2 + reconcile::jitter(base)
+    }
+
+    /// Drops the per-trunk records (backoff, drift interval) of one trunk.
+    pub fn forget(&self, trunk: &SipTrunk) {
+        let k = key(trunk);
+        if let Ok(mut m) = self.backoff.lock() {
+            m.remove(&k);
+        }
+        if let Ok(mut m) = self.intervals.lock() {
+            m.remove(&k);
+        }
+    }
+
+    /// Drops what deleted objects left behind: accounts no trunk of an existing provider object
+    /// uses, and per-trunk records of trunks no longer in the cache. Returns evicted accounts.
+    pub fn sweep(&self, trunks: &Store<SipTrunk>) -> usize {
+        let state = trunks.state();
+        let live: std::collections::HashSet<String> = state.iter().map(|t| key(t)).collect();
+        let used: std::collections::HashSet<String> = state
+            .iter()
+            .filter_map(|t| deref::provider(t, &self.providers, &self.cluster_providers).ok().map(|p| p.key))
+            .collect();
+        if let Ok(mut m) = self.backoff.lock() {
+            m.retain(|k, _| live.contains(k));
+        }
+        if let Ok(mut m) = self.intervals.lock() {
+            m.retain(|k, _| live.contains(k));
+        }
+        let evicted = self.accounts.retain_used(&used);
+        self.metrics.provider_accounts.set(self.accounts.len() as i64);
+        evicted
+    }
+
+    /// Per-trunk records held (backoff, drift intervals): for tests of pruning.
+    pub fn per_trunk_records(&self) -> usize {
+        self.backoff.lock().map(|m| m.len()).unwrap_or(0) + self.intervals.lock().map(|m| m.len()).unwrap_or(0)
     }
 
     /// Forgets an object's backoff after a success.
@@ -201,7 +258,7 @@ pub async fn run(
         providers: providers.clone(),
         cluster_providers: cluster_providers.clone(),
         secrets: secrets.clone(),
-        accounts: accounts::Accounts::default(),
+        accounts: accounts::Accounts::new(cfg.egress.clone(), cfg.account_cap()),
         metrics: metrics.clone(),
         recorder: events::Publisher::new(client.clone(), reporter),
         backoff: Mutex::default(),
@@ -260,6 +317,18 @@ pub async fn run(
         }
     };
     let ready_task = tokio::spawn(ready_watch);
+    let sweep_task = tokio::spawn({
+        let (ctx, trunks) = (ctx.clone(), trunks.clone());
+        async move {
+            loop {
+                tokio::time::sleep(SWEEP_INTERVAL).await;
+                let evicted = ctx.sweep(&trunks);
+                if evicted > 0 {
+                    info!(evicted, "dropped provider accounts no longer used");
+                }
+            }
+        }
+    });
     let drive = controller.run(reconcile::reconcile, reconcile::error_policy, ctx.clone()).for_each(|res| async move {
         if let Err(e) = res {
             match e {
@@ -284,6 +353,7 @@ pub async fn run(
         _ = deadline => warn!("controller did not stop gracefully in time; dropping running reconciles"),
     }
     ready_task.abort();
+    sweep_task.abort();
     info!("controller stopped");
 }
 
