@@ -96,7 +96,7 @@ enum Command {
         /// Runs of P2, P3 and P5 (default: 3, quick: 1).
         #[arg(long)]
         runs: Option<usize>,
-        /// Only these figures, comma-separated (p1,p2,p3,p4,p5).
+        /// Only these figures, comma-separated (p1,p2,p3,p4,p5; i1,m1 isolation).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Trunks of P4 (default 10000, quick 200).

@@ -105,7 +105,11 @@ impl Default for Metrics {
         registry.register("provider_writes", "Provider writes by action", actions.clone());
         registry.register("reconciles_in_flight", "SipTrunk reconciles running now", reconciles_in_flight.clone());
         registry.register("trunks_watched", "SipTrunks in the controller cache", trunks_watched.clone());
-        registry.register("provider_accounts", "Provider accounts held (evicted when unused)", provider_accounts.clone());
+        registry.register(
+            "provider_accounts",
+            "Provider accounts held (evicted when unused)",
+            provider_accounts.clone(),
+        );
         Metrics {
             registry,
             reconciles,

@@ -33,7 +33,8 @@ async fn extra_provider(env: &Env, name: &str, extra: serde_json::Value) -> Prov
     });
     merge(&mut spec, extra);
     let api: Api<SipProvider> = Api::namespaced(env.client.clone(), &env.ns);
-    let obj = json!({"apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipProvider", "metadata": {"name": name}, "spec": spec});
+    let obj =
+        json!({"apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipProvider", "metadata": {"name": name}, "spec": spec});
     api.patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(&obj)).await.expect("apply provider");
     emu
 }
@@ -158,8 +159,8 @@ async fn a_list_beyond_its_budget_is_refused_with_a_clear_condition() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_base_url_outside_the_egress_policy_is_refused_without_a_call() {
-    let mut env = Env::start_with(Flavor::Autocalls, EmulatorConfig::new(Flavor::Autocalls).with_rate_limit(None), false)
-        .await;
+    let mut env =
+        Env::start_with(Flavor::Autocalls, EmulatorConfig::new(Flavor::Autocalls).with_rate_limit(None), false).await;
     // The operator's default policy: only each type's documented host.
     let opts = RunOptions {
         http_addr: None,

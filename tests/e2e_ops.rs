@@ -14,7 +14,6 @@ use common::*;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use serde_json::{Value, json};
-use siptrunk_operator::controller;
 use siptrunk_operator::emulator::{EmulatorConfig, Flavor};
 use siptrunk_operator::leader::LeaseConfig;
 use siptrunk_operator::runner::{Instance, RunOptions};

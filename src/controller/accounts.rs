@@ -43,6 +43,9 @@ pub const MAX_CREATE_FRESHNESS: Duration = Duration::from_secs(30);
 pub const LOCK_DEADLINE: Duration = Duration::from_secs(2);
 /// Longest provider request timeout accepted (also a CEL rule on the CRDs).
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+/// A list that failed answers the reconciles that waited for it with the same error for this
+/// long, instead of each of them listing again (a failed 48 MiB list is not fetched ten times).
+pub const FAILED_LIST_REUSE: Duration = Duration::from_secs(1);
 /// Default provider request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -69,6 +72,7 @@ struct Snapshot {
     malformed_ids: HashMap<String, Skipped>,
     malformed_markers: HashMap<String, Skipped>,
     create_freshness: Duration,
+    failed: Option<(Instant, ProviderError)>,
 }
 
 impl Default for Snapshot {
@@ -79,6 +83,7 @@ impl Default for Snapshot {
             malformed_ids: HashMap::new(),
             malformed_markers: HashMap::new(),
             create_freshness: CREATE_FRESHNESS,
+            failed: None,
         }
     }
 }
@@ -128,6 +133,12 @@ impl Account {
     }
 
     async fn refresh(&self, snap: &mut Snapshot, max_age: Duration) -> Result<(), ProviderError> {
+        if snap.fetched_at.is_none()
+            && let Some((at, e)) = &snap.failed
+            && at.elapsed() < FAILED_LIST_REUSE
+        {
+            return Err(e.clone());
+        }
         let forced = self.stale.swap(false, Ordering::SeqCst);
         if !forced && snap.fetched_at.is_some_and(|t| t.elapsed() < max_age) {
             return Ok(());
@@ -140,7 +151,14 @@ impl Account {
         snap.fetched_at = None;
         snap.malformed_ids.clear();
         snap.malformed_markers.clear();
-        let (trunks, skipped) = self.client.list_all().await?;
+        let (trunks, skipped) = match self.client.list_all().await {
+            Ok(x) => x,
+            Err(e) => {
+                snap.failed = Some((Instant::now(), e.clone()));
+                return Err(e);
+            }
+        };
+        snap.failed = None;
         let after = trunks.len() + skipped.len();
         snap.create_freshness = match before {
             Some(b) => next_create_freshness(snap.create_freshness, b, after),

@@ -238,7 +238,8 @@ fn huge_list(real: Bytes, size: usize) -> impl futures::Stream<Item = Result<Byt
     let envelope = v.get("data").is_some_and(Value::is_array);
     let items = if envelope { v["data"].clone() } else { v };
     let mut head = if envelope { b"{\"data\":[".to_vec() } else { b"[".to_vec() };
-    let listed = items.as_array().map(|a| a.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")).unwrap_or_default();
+    let listed =
+        items.as_array().map(|a| a.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")).unwrap_or_default();
     head.extend_from_slice(listed.as_bytes());
     let tail: &'static [u8] = if envelope { b"],\"next_page_url\":null}" } else { b"]" };
     let first = !listed.is_empty();

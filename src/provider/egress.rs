@@ -59,10 +59,12 @@ impl EgressPolicy {
 
     fn allows_name(&self, host: &str) -> bool {
         self.hosts.iter().any(|h| match h.strip_prefix("*.") {
-            Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(suffix) && {
-                let cut = host.len() - suffix.len();
-                host.as_bytes()[cut - 1] == b'.'
-            },
+            Some(suffix) => {
+                host.len() > suffix.len() + 1 && host.ends_with(suffix) && {
+                    let cut = host.len() - suffix.len();
+                    host.as_bytes()[cut - 1] == b'.'
+                }
+            }
             None => h == host,
         })
     }

@@ -39,7 +39,8 @@ pub const MAX_INLINE_WAIT: Duration = Duration::from_secs(1);
 /// at least 250 ms doubling with each 429 in a row (capped at 60 s), so `Retry-After: 0` cannot
 /// make the operator hammer a throttled account; never more than `MAX_RETRY_AFTER`.
 pub fn throttle_wait(hint: Option<Duration>, consecutive: u32) -> Duration {
-    let growth = (Duration::from_millis(250) * (1u32 << consecutive.saturating_sub(1).min(8))).min(Duration::from_secs(60));
+    let growth =
+        (Duration::from_millis(250) * (1u32 << consecutive.saturating_sub(1).min(8))).min(Duration::from_secs(60));
     hint.unwrap_or(Duration::from_secs(1)).max(growth).min(MAX_RETRY_AFTER)
 }
 

@@ -256,7 +256,8 @@ mod tests {
         for body in ["", "{}", "[1,", "{\"data\": 5}", "<html>", "[] []"] {
             assert!(matches!(decode_page::<Trunk>(body.as_bytes(), true, 10), Err(PageError::Shape(_))), "{body}");
         }
-        let p: Page<Trunk> = decode_page(b"{\"data\": [], \"next_page_url\": \"https://x/?page=2\"}", true, 10).unwrap();
+        let p: Page<Trunk> =
+            decode_page(b"{\"data\": [], \"next_page_url\": \"https://x/?page=2\"}", true, 10).unwrap();
         assert_eq!(p.next_page_url.as_deref(), Some("https://x/?page=2"));
     }
 

@@ -3,8 +3,8 @@
 
 pub mod autocalls;
 pub mod bolna;
-pub mod error;
 pub mod egress;
+pub mod error;
 pub mod http;
 pub mod list;
 

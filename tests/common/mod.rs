@@ -107,11 +107,7 @@ impl Env {
 
     /// Starts (or restarts) the controller, scoped to the test namespace.
     pub fn start_controller(&mut self) {
-        let opts = RunOptions {
-            http_addr: None,
-            controller: test_config(&self.ns, 8),
-            lease: None,
-        };
+        let opts = RunOptions { http_addr: None, controller: test_config(&self.ns, 8), lease: None };
         self.controller = Some(Instance::start(self.client.clone(), opts));
     }
 
