@@ -562,7 +562,7 @@ pub fn classify(status: StatusCode, body: &[u8], retry_header: Option<Duration>)
 /// `classify` for a response from a host that is (`trusted`) or is not the provider type's
 /// documented API host. An untrusted host may be anything an administrator allowed (a proxy, a
 /// test double, or a misdirected internal service): only a short sanitized excerpt of its
-/// messages (100 characters, at most 5 fields, no control characters) is kept.
+/// messages (100 characters per message, at most 8 fields, no control characters) is kept.
 pub fn classify_from(status: StatusCode, body: &[u8], retry_header: Option<Duration>, trusted: bool) -> ProviderError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let (message, mut fields, retry_body) = match &parsed {
@@ -579,7 +579,7 @@ pub fn classify_from(status: StatusCode, body: &[u8], retry_header: Option<Durat
     if !trusted {
         fields = fields
             .into_iter()
-            .take(5)
+            .take(8)
             .map(|(k, v)| (list::bounded(&k, 40), v.iter().take(2).map(|m| list::bounded(m, 100)).collect()))
             .collect();
     }
