@@ -102,6 +102,9 @@ enum Command {
         /// Trunks of P4 (default 10000, quick 200).
         #[arg(long, hide = true)]
         p4_n: Option<usize>,
+        /// Trunks of P2 (default 1000, quick 100), e.g. 10000 for the cold start of issue 12.
+        #[arg(long, hide = true)]
+        p2_n: Option<usize>,
     },
     /// Show what the operator would do for the SipTrunks in YAML files, against the live
     /// provider accounts: read-only, no cluster needed.
@@ -193,7 +196,7 @@ fn main() -> ExitCode {
                 })
                 .await
             }
-            Command::Bench { quick, runs, only, p4_n } => {
+            Command::Bench { quick, runs, only, p4_n, p2_n } => {
                 let mut opts = if quick {
                     siptrunk_operator::bench::BenchOptions::quick()
                 } else {
@@ -202,6 +205,7 @@ fn main() -> ExitCode {
                 opts.runs = runs.unwrap_or(opts.runs).max(1);
                 opts.only = only;
                 opts.p4_n = p4_n.unwrap_or(opts.p4_n);
+                opts.p2_n = p2_n.unwrap_or(opts.p2_n);
                 opts.operator_binary = std::env::var_os("SIPTRUNK_BENCH_OPERATOR")
                     .map(Into::into)
                     .or_else(|| std::env::current_exe().ok());

@@ -76,10 +76,13 @@ pub fn error_policy(trunk: Arc<SipTrunk>, err: &Error, ctx: Arc<Context>) -> Act
     match err {
         // Not a failure: the account had no turn; come back for the one it handed out.
         Error::Provider(ProviderError::Deferred { retry_after }) => return Action::requeue(*retry_after),
-        // The provider's hint, but never less than this object's own growing backoff, so a
-        // 429 with `Retry-After: 0` cannot make a hot loop.
+        // The account's wait (the provider's hint, grown with each 429 in a row). A wait under
+        // 1 s is raised to this object's own growing backoff too, so `Retry-After: 0` cannot make
+        // a hot loop; a longer one is kept as is (every trunk of a blocked account hears it at
+        // once, without a call, and must not pile up backoff for it).
         Error::Provider(ProviderError::RateLimited { retry_after: Some(d) }) => {
-            return Action::requeue((*d).max(ctx.next_backoff(&trunk)) + jitter(Duration::from_millis(500)));
+            let wait = if *d < Duration::from_secs(1) { (*d).max(ctx.next_backoff(&trunk)) } else { *d };
+            return Action::requeue(wait + jitter(Duration::from_millis(500)));
         }
         _ => {}
     }
