@@ -383,10 +383,16 @@ pub async fn run(opts: BenchOptions) -> Result<Report, String> {
         match &opts.operator_binary {
             Some(bin) => {
                 for i in 0..opts.runs {
-                    opts.say(format!("M1: run {}/{} (100 MiB lists, controller as a child process)", i + 1, opts.runs));
-                    let r = isolation::hostile_list(&opts, bin).await?;
-                    opts.say(format!("M1: VmHWM {:.1} MiB after {} lists", r.vm_hwm as f64 / 1048576.0, r.lists));
-                    rep.hostile_list.push(r);
+                    for bytes in [100 << 20, 7_900_000] {
+                        opts.say(format!(
+                            "M1: run {}/{} ({bytes} byte lists, controller as a child process)",
+                            i + 1,
+                            opts.runs
+                        ));
+                        let r = isolation::hostile_list(&opts, bin, bytes).await?;
+                        opts.say(format!("M1: VmHWM {:.1} MiB after {} lists", r.vm_hwm as f64 / 1048576.0, r.lists));
+                        rep.hostile_list.push(r);
+                    }
                 }
             }
             None => opts.say("M1: skipped (no operator binary)"),

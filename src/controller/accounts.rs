@@ -101,10 +101,13 @@ impl Account {
         if let Some(left) = http.blocked_for() {
             return Err(ProviderError::RateLimited { retry_after: Some(left) });
         }
+        // All turns taken: come back no sooner than a tenth of a request timeout (50 ms to 1 s),
+        // so the trunks of an account whose calls hang do not spin through the workers.
+        let at_least = (http.timeout() / 10).clamp(Duration::from_millis(50), Duration::from_secs(1));
         self.permits
             .clone()
             .try_acquire_owned()
-            .map_err(|_| ProviderError::Deferred { retry_after: http.defer_hint(Duration::from_millis(20)) })
+            .map_err(|_| ProviderError::Deferred { retry_after: http.defer_hint(at_least) })
     }
 
     async fn lock(&self) -> Result<tokio::sync::MutexGuard<'_, Snapshot>, ProviderError> {

@@ -378,3 +378,71 @@ fn trunks_using_secret(
         deref::provider(t, providers, cluster_providers).is_ok_and(|p| p.token_ref.0 == ns && p.token_ref.1 == name)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::watcher::Event;
+    use serde_json::json;
+
+    fn trunk(name: &str) -> SipTrunk {
+        serde_json::from_value(json!({
+            "apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipTrunk",
+            "metadata": {"name": name, "namespace": "team"},
+            "spec": {
+                "providerRef": {"kind": "SipProvider", "name": "prov"},
+                "phoneNumber": "+14155550100", "numberType": "number", "sipAddress": "sip.carrier.example",
+                "auth": {"type": "credentials", "username": "user01", "passwordSecretRef": {"name": "s", "key": "password"}}
+            }
+        }))
+        .expect("trunk")
+    }
+
+    #[tokio::test]
+    async fn sweep_prunes_records_of_deleted_trunks_and_evicts_unused_accounts() {
+        let client = Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().expect("url"))).expect("client");
+        let (trunks, mut tw) = reflector::store::<SipTrunk>();
+        let (providers, mut pw) = reflector::store::<SipProvider>();
+        let (cluster_providers, _cw) = reflector::store();
+        let (secrets, _sw) = reflector::store();
+        let ctx = Context {
+            client: client.clone(),
+            providers,
+            cluster_providers,
+            secrets,
+            accounts: accounts::Accounts::new(crate::provider::egress::EgressPolicy::default(), 4),
+            metrics: Arc::default(),
+            recorder: events::Publisher::new(client, Reporter { controller: "test".into(), instance: None }),
+            backoff: Mutex::default(),
+            intervals: Mutex::default(),
+        };
+        let provider: SipProvider = serde_json::from_value(json!({
+            "apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipProvider",
+            "metadata": {"name": "prov", "namespace": "team"},
+            "spec": {"type": "bolna", "apiTokenSecretRef": {"name": "tok", "key": "token"}}
+        }))
+        .expect("provider");
+        pw.apply_watcher_event(&Event::Apply(provider.clone()));
+        let (a, b) = (trunk("a"), trunk("b"));
+        for t in [&a, &b] {
+            tw.apply_watcher_event(&Event::Apply(t.clone()));
+            ctx.next_backoff(t);
+            ctx.remember_account_interval(t, Duration::from_secs(5));
+        }
+        let resolved = deref::provider(&a, &ctx.providers, &ctx.cluster_providers).expect("resolved");
+        ctx.accounts.get(&resolved, "token".to_string().into(), &ctx.metrics).expect("account");
+        assert_eq!((ctx.per_trunk_records(), ctx.accounts.len()), (4, 1));
+
+        // b is deleted without passing through cleanup: the sweep drops its records.
+        tw.apply_watcher_event(&Event::Delete(b.clone()));
+        assert_eq!(ctx.sweep(&trunks), 0);
+        assert_eq!((ctx.per_trunk_records(), ctx.accounts.len()), (2, 1));
+        // a's records go with its cleanup.
+        ctx.forget(&a);
+        assert_eq!(ctx.per_trunk_records(), 0);
+        // The provider object is deleted: its account is evicted although a trunk still names it.
+        pw.apply_watcher_event(&Event::Delete(provider));
+        assert_eq!(ctx.sweep(&trunks), 1);
+        assert!(ctx.accounts.is_empty());
+    }
+}
