@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn item_budget_is_enforced_before_any_item_is_decoded() {
-        let body = format!("[{}]", vec!["{}"; 11].join(","));
+        let body = format!("[{}]", ["{}"; 11].join(","));
         let r = decode_page::<Trunk>(body.as_bytes(), false, 10);
         assert_eq!(r.unwrap_err(), PageError::TooManyItems(10));
         assert!(decode_page::<serde_json::Value>(body.as_bytes(), false, 11).is_ok());
