@@ -619,6 +619,9 @@ impl World {
                     label_selector: None,
                     concurrency: opts.concurrency,
                     egress: crate::provider::egress::EgressPolicy::loopback(),
+                    account_concurrency: std::env::var("SIPTRUNK_BENCH_ACCOUNT_CONCURRENCY")
+                        .ok()
+                        .and_then(|v| v.parse().ok()),
                     ..controller::Config::default()
                 },
                 lease: None,

@@ -8,7 +8,7 @@
 //! and a 429 block answers at once. Accounts no provider object or trunk uses are evicted.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use super::validate::parse_duration;
 use crate::metrics::Metrics;
 use crate::model::{Match, MatchInput, Remote, TrunkIndex};
 use crate::provider::egress::{self, EgressPolicy};
-use crate::provider::http::default_rate;
+use crate::provider::http::{MAX_INLINE_WAIT, default_rate};
 use crate::provider::list::{ListBudget, Skipped};
 use crate::provider::{ClientConfig, ProviderClient, ProviderError};
 
@@ -63,6 +63,26 @@ pub struct Account {
     stale: AtomicBool,
     /// Reconciles of this account in flight at once.
     permits: Arc<Semaphore>,
+    /// Reconciles waiting (at most `MAX_INLINE_WAIT`) for a turn of a moving account.
+    waiters: AtomicUsize,
+    max_waiters: usize,
+    /// Milliseconds after `born` when a turn was last given back: a turn given back within the
+    /// last second means the account is moving, so waiting briefly for one beats a requeue.
+    last_release: Arc<AtomicU64>,
+    born: Instant,
+}
+
+/// One reconcile's turn on an account; giving it back (drop) marks the account as moving.
+pub struct Turn {
+    _permit: OwnedSemaphorePermit,
+    last_release: Arc<AtomicU64>,
+    born: Instant,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.last_release.store(self.born.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
 }
 
 struct Snapshot {
@@ -94,12 +114,31 @@ pub fn next_create_freshness(current: Duration, before: usize, after: usize) -> 
 }
 
 impl Account {
-    /// A turn for one reconcile: refused at once (requeue for the returned time) when the
-    /// account is blocked by a 429 or already has `cap` reconciles in flight.
-    pub fn admit(&self) -> Result<OwnedSemaphorePermit, ProviderError> {
+    /// A turn for one reconcile. Refused at once (requeue for the returned time) when the
+    /// account is blocked by a 429, or has `cap` reconciles in flight and none has finished in
+    /// the last second (calls hang); when its turns are moving, up to `cap / 2` reconciles wait
+    /// at most `MAX_INLINE_WAIT` for one, which keeps a create burst paced at the account's rate.
+    pub async fn admit(&self) -> Result<Turn, ProviderError> {
         let http = self.client.http();
         if let Some(left) = http.blocked_for() {
             return Err(ProviderError::RateLimited { retry_after: Some(left) });
+        }
+        let turn = |p| Turn { _permit: p, last_release: self.last_release.clone(), born: self.born };
+        if let Ok(p) = self.permits.clone().try_acquire_owned() {
+            return Ok(turn(p));
+        }
+        let since_release =
+            self.born.elapsed().saturating_sub(Duration::from_millis(self.last_release.load(Ordering::Relaxed)));
+        if since_release < Duration::from_secs(1) {
+            if self.waiters.fetch_add(1, Ordering::SeqCst) < self.max_waiters {
+                let got = tokio::time::timeout(MAX_INLINE_WAIT, self.permits.clone().acquire_owned()).await;
+                self.waiters.fetch_sub(1, Ordering::SeqCst);
+                if let Ok(Ok(p)) = got {
+                    return Ok(turn(p));
+                }
+            } else {
+                self.waiters.fetch_sub(1, Ordering::SeqCst);
+            }
         }
         // All turns taken: come back no sooner than a tenth of a request timeout (50 ms to 1 s),
         // so the trunks of an account whose calls hang do not spin through the workers.
@@ -107,6 +146,7 @@ impl Account {
         self.permits
             .clone()
             .try_acquire_owned()
+            .map(turn)
             .map_err(|_| ProviderError::Deferred { retry_after: http.defer_hint(at_least) })
     }
 
@@ -338,6 +378,10 @@ impl Accounts {
             snapshot: tokio::sync::Mutex::new(Snapshot::default()),
             stale: AtomicBool::new(false),
             permits: Arc::new(Semaphore::new(self.cap)),
+            waiters: AtomicUsize::new(0),
+            max_waiters: self.cap / 2,
+            last_release: Arc::new(AtomicU64::new(0)),
+            born: Instant::now(),
         });
         map.insert(p.key.clone(), account.clone());
         Ok(account)

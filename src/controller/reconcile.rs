@@ -180,7 +180,7 @@ async fn run_pipeline(
     let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
     ctx.remember_account_interval(trunk, account.drift_interval);
     // One of the account's turns, or requeue: a slow account holds at most its cap of workers.
-    let _turn = account.admit()?;
+    let _turn = account.admit().await?;
 
     let observed =
         observe_and_act(trunk, ctx, api, &account, &desired, password, status).await.map_err(|e| match e {
@@ -544,7 +544,7 @@ async fn delete_remote(trunk: &SipTrunk, ctx: &Context, ns: &str, name: &str) ->
     let provider = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)?;
     let token = deref::token(&provider, &ctx.secrets)?;
     let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
-    let _turn = account.admit()?;
+    let _turn = account.admit().await?;
     let marker = model::marker(ns, name);
     let id = match status.trunk_id.clone() {
         Some(id) => id,
