@@ -622,7 +622,6 @@ impl World {
                     account_concurrency: std::env::var("SIPTRUNK_BENCH_ACCOUNT_CONCURRENCY")
                         .ok()
                         .and_then(|v| v.parse().ok()),
-                    ..controller::Config::default()
                 },
                 lease: None,
             },
