@@ -132,6 +132,8 @@ async fn run_instance(
         }
         readiness.unset();
     }
+    // Acting from here on: the Lease is held (or there is no election).
+    metrics.leader.set(1);
     let lost = async {
         match &elector {
             Some(el) => el.hold().await,
@@ -149,7 +151,7 @@ async fn run_instance(
             }
         }
     };
-    let ctrl = controller::run(client, opts.controller.clone(), metrics, readiness, shutdown);
+    let ctrl = controller::run(client, opts.controller.clone(), metrics.clone(), readiness, shutdown);
     tokio::pin!(ctrl);
     tokio::select! {
         _ = &mut ctrl => {}
@@ -159,6 +161,7 @@ async fn run_instance(
             ctrl.await;
         }
     }
+    metrics.leader.set(0);
     if let Some(el) = &elector {
         el.release().await;
     }

@@ -20,7 +20,7 @@ use super::deref::ResolvedProvider;
 use super::error::Error;
 use super::validate::parse_duration;
 use crate::metrics::Metrics;
-use crate::model::{Match, MatchInput, Remote, TrunkIndex};
+use crate::model::{Desired, Held, Match, MatchInput, Remote, TrunkIndex};
 use crate::provider::egress::{self, EgressPolicy};
 use crate::provider::http::{MAX_INLINE_WAIT, default_rate};
 use crate::provider::list::{ListBudget, Skipped};
@@ -235,6 +235,14 @@ impl Account {
                 s.field,
                 s.error
             ))),
+        }
+    }
+
+    /// What of `desired` other trunks in the snapshot hold (explains a refused create).
+    pub async fn held_elsewhere(&self, desired: &Desired) -> Vec<Held> {
+        match self.lock().await {
+            Ok(snap) => snap.index.held_elsewhere(desired),
+            Err(_) => Vec::new(),
         }
     }
 

@@ -2,11 +2,13 @@
 //! kube-runtime `Controller` that drives `reconcile`.
 
 pub mod accounts;
+mod create;
 pub mod deref;
 pub mod error;
 pub mod events;
 pub mod reconcile;
 pub mod status;
+pub mod traced;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -297,7 +299,6 @@ pub async fn run(
     let ready_watch = {
         let readiness = readiness.clone();
         let synced = synced.clone();
-        let metrics = metrics.clone();
         async move {
             let ok = tokio::try_join!(
                 t4.wait_until_ready(),
@@ -309,10 +310,6 @@ pub async fn run(
                 info!("caches synced; ready");
                 synced.store(true, std::sync::atomic::Ordering::Relaxed);
                 readiness.set();
-            }
-            loop {
-                metrics.trunks_watched.set(t4.len() as i64);
-                tokio::time::sleep(Duration::from_secs(5)).await;
             }
         }
     };
@@ -329,14 +326,21 @@ pub async fn run(
             }
         }
     });
-    let drive = controller.run(reconcile::reconcile, reconcile::error_policy, ctx.clone()).for_each(|res| async move {
-        if let Err(e) = res {
-            match e {
-                kube::runtime::controller::Error::ReconcilerFailed(err, obj) => {
-                    warn!(trunk = %obj, reason = err.reason(), error = %err, "reconcile failed")
-                }
-                other => warn!(error = %other, "controller error"),
-            }
+    // The trunk gauges, every 5 s from the start (not gated on every cache being ready).
+    let (gauged, metrics) = (trunks.clone(), metrics.clone());
+    let gauge_task = tokio::spawn(async move {
+        loop {
+            let state = gauged.state();
+            metrics.trunks_watched.set(state.len() as i64);
+            metrics.trunks_not_ready.set(state.iter().filter(|t| !status::is_ready(t)).count() as i64);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    let drive = controller.run(traced::reconcile, reconcile::error_policy, ctx.clone()).for_each(|res| async move {
+        match res {
+            // Logged inside the reconcile's span, with its namespace, name and id.
+            Ok(_) | Err(kube::runtime::controller::Error::ReconcilerFailed(..)) => {}
+            Err(other) => warn!(error = %other, "controller error"),
         }
     });
     // kube-runtime holds its runner until the trunk cache is ready, and a graceful shutdown in
@@ -354,6 +358,7 @@ pub async fn run(
     }
     ready_task.abort();
     sweep_task.abort();
+    gauge_task.abort();
     info!("controller stopped");
 }
 

@@ -7,6 +7,7 @@ pub mod egress;
 pub mod error;
 pub mod http;
 pub mod list;
+pub mod livekit;
 
 use std::sync::Arc;
 
