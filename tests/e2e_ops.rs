@@ -418,7 +418,16 @@ async fn the_run_binary_logs_json_and_exits_0_on_sigterm_releasing_its_lease() {
     let kubeconfig = dir.path().join("kubeconfig");
     kube.write_kubeconfig(&kubeconfig).expect("kubeconfig");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_siptrunk-operator"))
-        .args(["run", "--http-addr", "127.0.0.1:0", "--watch-namespace", &env.ns, "--leader-elect"])
+        .args([
+            "run",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--allowed-provider-hosts",
+            "127.0.0.1",
+            "--watch-namespace",
+            &env.ns,
+            "--leader-elect",
+        ])
         .args(["--lease-name", LEASE, "--lease-namespace", &env.ns, "--log-format", "json"])
         .env("KUBECONFIG", &kubeconfig)
         .env("POD_NAME", "binary-pod")
