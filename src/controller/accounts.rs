@@ -70,6 +70,8 @@ pub struct Account {
     /// last second means the account is moving, so waiting briefly for one beats a requeue.
     last_release: Arc<AtomicU64>,
     born: Instant,
+    outcomes: Arc<ListOutcomes>,
+    key: String,
 }
 
 /// One reconcile's turn on an account; giving it back (drop) marks the account as moving.
@@ -194,7 +196,9 @@ impl Account {
         snap.fetched_at = None;
         snap.malformed_ids.clear();
         snap.malformed_markers.clear();
-        let (trunks, skipped) = match self.client.list_all().await {
+        let listed = self.client.list_all().await;
+        self.outcomes.record(&self.key, listed.as_ref().map(|_| ()));
+        let (trunks, skipped) = match listed {
             Ok(x) => x,
             Err(e) => {
                 snap.failed = Some((Instant::now(), e.clone()));
@@ -279,11 +283,12 @@ pub struct Accounts {
     /// None: no egress check (`plan`, run by a person against URLs they chose).
     egress: Option<EgressPolicy>,
     cap: usize,
+    outcomes: Arc<ListOutcomes>,
 }
 
 impl Default for Accounts {
     fn default() -> Self {
-        Accounts { map: Mutex::default(), egress: None, cap: 8 }
+        Accounts { map: Mutex::default(), egress: None, cap: 8, outcomes: Arc::default() }
     }
 }
 
@@ -291,7 +296,7 @@ impl Accounts {
     /// The controller's accounts: base URLs checked against `egress`, at most `cap` reconciles
     /// of one account in flight.
     pub fn new(egress: EgressPolicy, cap: usize) -> Self {
-        Accounts { map: Mutex::default(), egress: Some(egress), cap: cap.max(1) }
+        Accounts { map: Mutex::default(), egress: Some(egress), cap: cap.max(1), outcomes: Arc::default() }
     }
 
     /// Accounts held now.
@@ -312,6 +317,18 @@ impl Accounts {
         let before = map.len();
         map.retain(|k, _| used.contains(k));
         before - map.len()
+    }
+
+    /// The outcome of the last list call of the account behind a provider object (its
+    /// `ResolvedProvider::key`), made by the current client (token and settings); None before
+    /// the first one. What a provider object's status reports: it adds no provider call.
+    pub fn last_list(&self, key: &str) -> Option<ListOutcome> {
+        self.outcomes.get(key)
+    }
+
+    /// Woken when a list outcome changes kind (success ↔ failure, or another failure reason).
+    pub fn list_outcome_changed(&self) -> &tokio::sync::Notify {
+        &self.outcomes.changed
     }
 
     /// The account for a resolved provider and token, rebuilt when either changed.
@@ -390,9 +407,58 @@ impl Accounts {
             max_waiters: self.cap / 2,
             last_release: Arc::new(AtomicU64::new(0)),
             born: Instant::now(),
+            outcomes: self.outcomes.clone(),
+            key: p.key.clone(),
         });
+        // A new token or new settings: what the old client saw no longer says anything.
+        self.outcomes.forget(&p.key);
         map.insert(p.key.clone(), account.clone());
         Ok(account)
+    }
+}
+
+/// What the last list call of an account returned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListOutcome {
+    /// When it returned.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// None: success. Otherwise the failure (already redacted by the client).
+    pub error: Option<ProviderError>,
+    /// When a list call of this client last succeeded.
+    pub last_success: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The last list outcome per account key, shared by the accounts and read by provider status.
+#[derive(Default)]
+struct ListOutcomes {
+    map: Mutex<HashMap<String, ListOutcome>>,
+    changed: tokio::sync::Notify,
+}
+
+impl ListOutcomes {
+    fn record(&self, key: &str, result: Result<(), &ProviderError>) {
+        let now = chrono::Utc::now();
+        let Ok(mut map) = self.map.lock() else { return };
+        let prev = map.get(key);
+        let kind_before = prev.map(|o| o.error.as_ref().map(ProviderError::reason));
+        let last_success = if result.is_ok() { Some(now) } else { prev.and_then(|o| o.last_success) };
+        let error = result.err().cloned();
+        let kind_now = Some(error.as_ref().map(ProviderError::reason));
+        map.insert(key.to_string(), ListOutcome { at: now, error, last_success });
+        drop(map);
+        if kind_before != kind_now {
+            self.changed.notify_one();
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<ListOutcome> {
+        self.map.lock().ok().and_then(|m| m.get(key).cloned())
+    }
+
+    fn forget(&self, key: &str) {
+        if let Ok(mut m) = self.map.lock() {
+            m.remove(key);
+        }
     }
 }
 

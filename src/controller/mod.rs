@@ -6,6 +6,7 @@ mod create;
 pub mod deref;
 pub mod error;
 pub mod events;
+pub mod providers;
 pub mod reconcile;
 pub mod status;
 pub mod traced;
@@ -175,6 +176,15 @@ fn trunk_predicate(t: &SipTrunk) -> Option<u64> {
     Some(h.finish())
 }
 
+/// Provider changes that concern its trunks: spec (generation) of this incarnation (uid). Status
+/// writes (the operator's own provider status) do not wake every trunk of the account.
+fn provider_predicate<K: ResourceExt>(p: &K) -> Option<u64> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    p.meta().uid.hash(&mut h);
+    p.meta().generation.hash(&mut h);
+    Some(h.finish())
+}
+
 fn watcher_config(label_selector: Option<&str>) -> watcher::Config {
     let cfg = watcher::Config::default().any_semantic();
     match label_selector {
@@ -226,16 +236,23 @@ pub async fn run(
     let (secrets, secrets_w) = reflector::store();
     let (trunks, trunks_w) = reflector::store();
 
+    // Which of the four watches delivered its initial list (the provider status loop waits for
+    // all; it does not await the stores, whose readiness wakes only one of several waiters).
+    let listed = InitialLists::default();
     let provider_stream = watcher(providers_api, watcher_config(None))
         .default_backoff()
         .modify(|p: &mut SipProvider| p.managed_fields_mut().clear())
         .reflect(providers_w)
-        .applied_objects();
+        .inspect(listed.mark(0))
+        .applied_objects()
+        .predicate_filter(provider_predicate, kube::runtime::utils::PredicateConfig::default());
     let cluster_stream = watcher(cluster_api, watcher_config(None))
         .default_backoff()
         .modify(|p: &mut ClusterSipProvider| p.managed_fields_mut().clear())
         .reflect(cluster_w)
-        .applied_objects();
+        .inspect(listed.mark(1))
+        .applied_objects()
+        .predicate_filter(provider_predicate, kube::runtime::utils::PredicateConfig::default());
     let secret_stream = watcher(secrets_api, watcher_config(None))
         .default_backoff()
         .modify(|s: &mut Secret| {
@@ -243,6 +260,7 @@ pub async fn run(
             s.annotations_mut().clear();
         })
         .reflect(secrets_w)
+        .inspect(listed.mark(2))
         .applied_objects();
     let trunk_stream = watcher(trunks_api, watcher_config(cfg.label_selector.as_deref()))
         .default_backoff()
@@ -251,6 +269,7 @@ pub async fn run(
             t.annotations_mut().remove("kubectl.kubernetes.io/last-applied-configuration");
         })
         .reflect(trunks_w)
+        .inspect(listed.mark(3))
         .applied_objects()
         .predicate_filter(trunk_predicate, kube::runtime::utils::PredicateConfig::default());
 
@@ -326,6 +345,17 @@ pub async fn run(
             }
         }
     });
+    let provider_status_task = tokio::spawn({
+        let (ctx, trunks, listed) = (ctx.clone(), trunks.clone(), listed.clone());
+        let scope = providers::Scope::of(cfg.namespace.as_deref(), cfg.label_selector.as_deref());
+        async move {
+            // Counts and token checks only once every watch has delivered its initial list.
+            while !listed.all() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            providers::run(ctx, trunks, scope).await;
+        }
+    });
     // The trunk gauges, every 5 s from the start (not gated on every cache being ready).
     let (gauged, metrics) = (trunks.clone(), metrics.clone());
     let gauge_task = tokio::spawn(async move {
@@ -358,8 +388,28 @@ pub async fn run(
     }
     ready_task.abort();
     sweep_task.abort();
+    provider_status_task.abort();
     gauge_task.abort();
     info!("controller stopped");
+}
+
+/// Set per watch when its initial list is complete (`InitDone`), shared by clones.
+#[derive(Clone, Default)]
+struct InitialLists(Arc<[std::sync::atomic::AtomicBool; 4]>);
+
+impl InitialLists {
+    fn mark<K>(&self, i: usize) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
+        let flags = self.0.clone();
+        move |ev| {
+            if matches!(ev, Ok(watcher::Event::InitDone)) {
+                flags[i].store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn all(&self) -> bool {
+        self.0.iter().all(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 fn refs(store: &Store<SipTrunk>, pred: impl Fn(&SipTrunk) -> bool) -> Vec<ObjectRef<SipTrunk>> {

@@ -10,15 +10,17 @@ roles: every call is granted, every grant is used. Change both together.
                                                         (patch: the finalizer, by JSON patch)
                            siptrunks/status             patch   (server-side apply)
                            sipproviders                 list watch
+                           sipproviders/status          patch   (server-side apply)
                            clustersipproviders          list watch
+                           clustersipproviders/status   patch   (cluster mode only: a namespaced
+                                                        instance sees only some of its trunks)
   "" (core)                secrets                      list watch   (read-only, from the cache)
   events.k8s.io            events                       create patch (patch: event series)
   coordination.k8s.io      leases                       create; get update on the one Lease
                                                         (leader election; Role in the release namespace)
 
 Not granted, because no call needs them: get on anything but the Lease (every
-read comes from the watch caches), update/delete on SipTrunks, the /status of
-SipProviders and ClusterSipProviders (nothing writes it), and
+read comes from the watch caches), update/delete on SipTrunks, and
 siptrunks/finalizers, which the OwnerReferencesPermissionEnforcement admission
 plugin checks only when an object names a SipTrunk as an owner with
 blockOwnerDeletion; the operator creates no such objects (Events point at
@@ -36,6 +38,9 @@ their trunk through `regarding`, not ownerReferences).
 - apiGroups: ["siptrunk.dev"]
   resources: ["sipproviders"]
   verbs: ["list", "watch"]
+- apiGroups: ["siptrunk.dev"]
+  resources: ["sipproviders/status"]
+  verbs: ["patch"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["list", "watch"]
@@ -49,6 +54,11 @@ their trunk through `regarding`, not ownerReferences).
 - apiGroups: ["siptrunk.dev"]
   resources: ["clustersipproviders"]
   verbs: ["list", "watch"]
+{{- if not .Values.watchNamespace }}
+- apiGroups: ["siptrunk.dev"]
+  resources: ["clustersipproviders/status"]
+  verbs: ["patch"]
+{{- end }}
 {{- end }}
 
 {{- /* Leader election: a Role in the release namespace. create cannot be limited by name. */ -}}
