@@ -219,9 +219,11 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
         client.clone(),
         RunOptions {
             http_addr: None,
-            // The demo's cluster lives as long as the process: a fresh marker key will do.
+            // The demo's cluster lives as long as the process: a fresh marker key will do. Its
+            // provider emulators listen on 127.0.0.1: allowed explicitly.
             controller: controller::Config {
                 marker_key: controller::marker_key::MarkerKeySource::Key(crate::model::MarkerKey::generate()),
+                egress: crate::provider::egress::EgressPolicy::loopback(),
                 ..Default::default()
             },
             lease: None,

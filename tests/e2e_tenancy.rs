@@ -37,6 +37,7 @@ impl Tenants {
                 namespace: None,
                 label_selector: Some(format!("{LABEL}={}", env.ns)),
                 concurrency: 4,
+                egress: siptrunk_operator::provider::egress::EgressPolicy::loopback(),
                 ..Default::default()
             },
             lease: None,

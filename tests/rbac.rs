@@ -210,6 +210,8 @@ async fn observe(namespace: Option<&str>) -> BTreeSet<Call> {
                     namespace: Some(RELEASE_NS.into()),
                     name: MARKER_KEY.into(),
                 },
+                egress: siptrunk_operator::provider::egress::EgressPolicy::loopback(),
+                ..controller::Config::default()
             },
             lease: Some(lease),
         },

@@ -36,7 +36,7 @@ pub(super) async fn finish(
             Ok((updated, fields))
         }
         Err(e) => {
-            account.invalidate().await;
+            account.invalidate();
             let message = format!(
                 "created trunk {}, but setting {} after the create failed: {e}",
                 created.id(),
@@ -64,7 +64,7 @@ pub(super) async fn refused(
     status: &SipTrunkStatus,
     e: ProviderError,
 ) -> Error {
-    account.invalidate().await;
+    account.invalidate();
     let obs = match account.find(Duration::ZERO, input).await {
         Ok(o) => o,
         Err(list) => return list.into(),
