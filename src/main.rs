@@ -207,8 +207,7 @@ fn main() -> ExitCode {
                 lease_name,
                 lease_namespace,
             } => {
-                let identity =
-                    std::env::var("POD_NAME").unwrap_or_else(|_| format!("siptrunk-operator-{}", std::process::id()));
+                let identity = siptrunk_operator::leader::identity();
                 run_until_signal(RunOptions {
                     http_addr: Some(http_addr),
                     controller: controller::Config { namespace: watch_namespace, label_selector, concurrency },

@@ -5,7 +5,10 @@ pub mod accounts;
 pub mod deref;
 pub mod error;
 pub mod events;
+pub mod index;
 pub mod reconcile;
+pub mod secrets;
+pub mod startup;
 pub mod status;
 pub mod validate;
 
@@ -16,6 +19,7 @@ use std::time::Duration;
 
 use futures::{Future, FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -26,6 +30,9 @@ use tracing::{info, warn};
 use crate::crd::{ClusterSipProvider, ProviderKind, SipProvider, SipTrunk};
 use crate::metrics::Metrics;
 pub use error::Error;
+use index::TrunkIndex;
+use secrets::SecretReader;
+use startup::{Cache, CacheSync};
 
 /// Longest a graceful stop waits for running reconciles (each provider call has its own
 /// timeout, 10 s by default, so a reconcile normally ends well within this).
@@ -56,8 +63,8 @@ pub struct Context {
     pub providers: Store<SipProvider>,
     /// Cached ClusterSipProviders.
     pub cluster_providers: Store<ClusterSipProvider>,
-    /// Cached Secrets.
-    pub secrets: Store<Secret>,
+    /// Referenced Secrets (metadata cache plus reads of the ones referenced).
+    pub secrets: SecretReader,
     /// One client and snapshot per provider account.
     pub accounts: accounts::Accounts,
     /// Prometheus metrics.
@@ -117,7 +124,7 @@ fn trunk_predicate(t: &SipTrunk) -> Option<u64> {
 }
 
 fn watcher_config(label_selector: Option<&str>) -> watcher::Config {
-    let cfg = watcher::Config::default().any_semantic();
+    let cfg = watcher::Config::default().any_semantic().page_size(LIST_PAGE_SIZE);
     match label_selector {
         Some(s) => cfg.labels(s),
         None => cfg,
@@ -143,6 +150,46 @@ impl Readiness {
     }
 }
 
+/// Strips what the controller never reads from a cached SipTrunk (memory: at 10,000 trunks
+/// every byte per object is 10 kB): managedFields, labels (selection happens in the API server),
+/// ownerReferences, and every annotation outside `siptrunk.dev/` (kubectl's last-applied copy of
+/// the whole object, GitOps tracking ids).
+pub fn strip_trunk(t: &mut SipTrunk) {
+    let m = &mut t.metadata;
+    m.managed_fields = None;
+    m.labels = None;
+    m.owner_references = None;
+    if let Some(a) = m.annotations.as_mut() {
+        a.retain(|k, _| k.starts_with("siptrunk.dev/"));
+        if a.is_empty() {
+            m.annotations = None;
+        }
+    }
+}
+
+/// Page size of initial lists: a smaller page bounds the transient memory of one list answer.
+pub const LIST_PAGE_SIZE: u32 = 100;
+
+/// Aborts a spawned task when dropped (the controller future may be dropped mid-flight by a
+/// leader that must stop writing at once).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Marks `cache` synced when the reflector has applied an initial list (place after `reflect`).
+fn mark_synced<K>(sync: &CacheSync, cache: Cache) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
+    let sync = sync.clone();
+    move |ev| {
+        if matches!(ev, Ok(watcher::Event::InitDone)) {
+            sync.mark(cache);
+        }
+    }
+}
+
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(
     client: Client,
@@ -151,47 +198,67 @@ pub async fn run(
     readiness: Readiness,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (trunks_api, providers_api, secrets_api): (Api<SipTrunk>, Api<SipProvider>, Api<Secret>) = match &cfg.namespace
-    {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client.clone(), ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client.clone())),
-    };
+    let (trunks_api, providers_api, secrets_api): (Api<SipTrunk>, Api<SipProvider>, Api<PartialObjectMeta<Secret>>) =
+        match &cfg.namespace {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+            None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client.clone())),
+        };
     let cluster_api: Api<ClusterSipProvider> = Api::all(client.clone());
 
+    let sync = CacheSync::default();
+    let index = TrunkIndex::default();
     let (providers, providers_w) = reflector::store();
     let (cluster_providers, cluster_w) = reflector::store();
-    let (secrets, secrets_w) = reflector::store();
+    let (secret_meta, secrets_w) = reflector::store::<PartialObjectMeta<Secret>>();
     let (trunks, trunks_w) = reflector::store();
+    let secrets = SecretReader::new(client.clone(), secret_meta);
 
     let provider_stream = watcher(providers_api, watcher_config(None))
         .default_backoff()
         .modify(|p: &mut SipProvider| p.managed_fields_mut().clear())
         .reflect(providers_w)
+        .inspect(mark_synced(&sync, Cache::Providers))
         .applied_objects();
     let cluster_stream = watcher(cluster_api, watcher_config(None))
         .default_backoff()
         .modify(|p: &mut ClusterSipProvider| p.managed_fields_mut().clear())
         .reflect(cluster_w)
+        .inspect(mark_synced(&sync, Cache::ClusterProviders))
         .applied_objects();
+    // Secrets: metadata only (no data in memory); a reconcile GETs the ones it references.
     let secret_stream = watcher(secrets_api, watcher_config(None))
         .default_backoff()
-        .modify(|s: &mut Secret| {
-            s.managed_fields_mut().clear();
-            s.annotations_mut().clear();
-        })
+        .modify(secrets::strip)
         .reflect(secrets_w)
-        .applied_objects();
+        .inspect(mark_synced(&sync, Cache::Secrets))
+        .touched_objects();
+    // The trunk cache reports ready (and so lets kube-runtime start reconciles) only once every
+    // cache a reconcile reads has synced: its InitDone waits for them.
+    let gate = sync.clone();
+    let idx = index.clone();
     let trunk_stream = watcher(trunks_api, watcher_config(cfg.label_selector.as_deref()))
         .default_backoff()
-        .modify(|t: &mut SipTrunk| {
-            t.managed_fields_mut().clear();
-            t.annotations_mut().remove("kubectl.kubernetes.io/last-applied-configuration");
+        .modify(strip_trunk)
+        .then(move |ev| {
+            let gate = gate.clone();
+            async move {
+                if matches!(ev, Ok(watcher::Event::InitDone)) {
+                    gate.wait(startup::DEPENDENCIES).await;
+                }
+                ev
+            }
         })
         .reflect(trunks_w)
+        .inspect(move |ev| {
+            if let Ok(ev) = ev {
+                idx.apply_event(ev);
+            }
+        })
+        .inspect(mark_synced(&sync, Cache::Trunks))
         .applied_objects()
         .predicate_filter(trunk_predicate, kube::runtime::utils::PredicateConfig::default());
 
@@ -209,57 +276,45 @@ pub async fn run(
     });
 
     let shutdown = shutdown.shared();
-    let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let t1 = trunks.clone();
-    let t2 = trunks.clone();
-    let t3 = trunks.clone();
-    let t4 = trunks.clone();
     let controller = Controller::for_stream(trunk_stream, trunks.clone())
         .with_config(ControllerConfig::default().concurrency(cfg.concurrency).debounce(Duration::from_millis(5)))
         .watches_stream(secret_stream, {
-            let (p, c) = (providers.clone(), cluster_providers.clone());
-            move |s: Secret| trunks_using_secret(&t1, &p, &c, &s)
+            let (p, c, idx, reader) = (providers.clone(), cluster_providers.clone(), index.clone(), secrets.clone());
+            move |s: PartialObjectMeta<Secret>| {
+                let (ns, name) = (s.namespace().unwrap_or_default(), s.name_any());
+                reader.forget(&ns, &name);
+                trunks_using_secret(&idx, &p, &c, &ns, &name)
+            }
         })
-        .watches_stream(provider_stream, move |p: SipProvider| {
-            let ns = p.namespace().unwrap_or_default();
-            let name = p.name_any();
-            refs(&t2, |t| {
-                t.spec.provider_ref.kind == ProviderKind::SipProvider
-                    && t.spec.provider_ref.name == name
-                    && t.namespace().as_deref() == Some(ns.as_str())
-            })
+        .watches_stream(provider_stream, {
+            let idx = index.clone();
+            move |p: SipProvider| {
+                idx.by_provider(&(ProviderKind::SipProvider, p.namespace().unwrap_or_default(), p.name_any()))
+            }
         })
-        .watches_stream(cluster_stream, move |p: ClusterSipProvider| {
-            let name = p.name_any();
-            refs(&t3, |t| {
-                t.spec.provider_ref.kind == ProviderKind::ClusterSipProvider && t.spec.provider_ref.name == name
-            })
+        .watches_stream(cluster_stream, {
+            let idx = index.clone();
+            move |p: ClusterSipProvider| {
+                idx.by_provider(&(ProviderKind::ClusterSipProvider, String::new(), p.name_any()))
+            }
         })
         .graceful_shutdown_on(shutdown.clone());
 
     let ready_watch = {
-        let readiness = readiness.clone();
-        let synced = synced.clone();
-        let metrics = metrics.clone();
+        let (readiness, sync, metrics) = (readiness.clone(), sync.clone(), metrics.clone());
+        let (p, c, idx, reader) = (providers.clone(), cluster_providers.clone(), index.clone(), secrets.clone());
         async move {
-            let ok = tokio::try_join!(
-                t4.wait_until_ready(),
-                providers.wait_until_ready(),
-                cluster_providers.wait_until_ready(),
-                secrets.wait_until_ready()
-            );
-            if ok.is_ok() {
-                info!("caches synced; ready");
-                synced.store(true, std::sync::atomic::Ordering::Relaxed);
-                readiness.set();
-            }
+            sync.wait(startup::ALL).await;
+            info!("caches synced; ready");
+            readiness.set();
             loop {
-                metrics.trunks_watched.set(t4.len() as i64);
+                metrics.trunks_watched.set(trunks.len() as i64);
+                prune_secret_values(&reader, &idx, &p, &c);
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
         }
     };
-    let ready_task = tokio::spawn(ready_watch);
+    let _ready_task = AbortOnDrop(tokio::spawn(ready_watch));
     let drive = controller.run(reconcile::reconcile, reconcile::error_policy, ctx.clone()).for_each(|res| async move {
         if let Err(e) = res {
             match e {
@@ -275,7 +330,7 @@ pub async fn run(
     // the caches synced ends at once, and any stop gets SHUTDOWN_GRACE for running reconciles.
     let deadline = async {
         shutdown.await;
-        if synced.load(std::sync::atomic::Ordering::Relaxed) {
+        if sync.has(startup::ALL) {
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         }
     };
@@ -283,28 +338,59 @@ pub async fn run(
         _ = drive => {}
         _ = deadline => warn!("controller did not stop gracefully in time; dropping running reconciles"),
     }
-    ready_task.abort();
     info!("controller stopped");
 }
 
-fn refs(store: &Store<SipTrunk>, pred: impl Fn(&SipTrunk) -> bool) -> Vec<ObjectRef<SipTrunk>> {
-    store.state().iter().filter(|t| pred(t)).map(|t| ObjectRef::from_obj(t.as_ref())).collect()
-}
-
-/// Trunks that read this Secret: as their password, or as the API token of their provider.
-fn trunks_using_secret(
-    store: &Store<SipTrunk>,
+/// Token Secrets of the provider objects: (namespace, name).
+fn token_secrets(
     providers: &Store<SipProvider>,
     cluster_providers: &Store<ClusterSipProvider>,
-    s: &Secret,
+) -> std::collections::HashSet<index::NsName> {
+    let mut out: std::collections::HashSet<index::NsName> = providers
+        .state()
+        .iter()
+        .map(|p| (p.namespace().unwrap_or_default(), p.spec.api_token_secret_ref.name.clone()))
+        .collect();
+    out.extend(cluster_providers.state().iter().map(|p| {
+        let r = &p.spec.api_token_secret_ref;
+        (r.namespace.clone(), r.name.clone())
+    }));
+    out
+}
+
+/// Drops kept Secret values that no trunk or provider references any more.
+fn prune_secret_values(
+    reader: &SecretReader,
+    index: &TrunkIndex,
+    providers: &Store<SipProvider>,
+    cluster_providers: &Store<ClusterSipProvider>,
+) {
+    let tokens = token_secrets(providers, cluster_providers);
+    reader.retain_referenced(|ns, name| {
+        index.is_password(ns, name) || tokens.contains(&(ns.to_string(), name.to_string()))
+    });
+}
+
+/// Trunks that read Secret `ns/name`: as their password (index lookup), or as the API token of
+/// their provider (the provider objects are scanned, then the index is asked for their trunks).
+fn trunks_using_secret(
+    index: &TrunkIndex,
+    providers: &Store<SipProvider>,
+    cluster_providers: &Store<ClusterSipProvider>,
+    ns: &str,
+    name: &str,
 ) -> Vec<ObjectRef<SipTrunk>> {
-    let ns = s.namespace().unwrap_or_default();
-    let name = s.name_any();
-    refs(store, |t| {
-        let same_ns = t.namespace().as_deref() == Some(ns.as_str());
-        if same_ns && t.spec.auth.password_secret_ref.as_ref().is_some_and(|r| r.name == name) {
-            return true;
+    let mut out = index.by_password(ns, name);
+    for p in providers.state() {
+        if p.namespace().as_deref() == Some(ns) && p.spec.api_token_secret_ref.name == name {
+            out.extend(index.by_provider(&(ProviderKind::SipProvider, ns.to_string(), p.name_any())));
         }
-        deref::provider(t, providers, cluster_providers).is_ok_and(|p| p.token_ref.0 == ns && p.token_ref.1 == name)
-    })
+    }
+    for p in cluster_providers.state() {
+        let r = &p.spec.api_token_secret_ref;
+        if r.namespace == ns && r.name == name {
+            out.extend(index.by_provider(&(ProviderKind::ClusterSipProvider, String::new(), p.name_any())));
+        }
+    }
+    out
 }

@@ -11,13 +11,18 @@ roles: every call is granted, every grant is used. Change both together.
                            siptrunks/status             patch   (server-side apply)
                            sipproviders                 list watch
                            clustersipproviders          list watch
-  "" (core)                secrets                      list watch   (read-only, from the cache)
+  "" (core)                secrets                      list watch   (metadata only: names and
+                                                        resourceVersions, never data; RBAC
+                                                        cannot tell a metadata-only list from
+                                                        a full one, nor filter by label)
+                           secrets                      get          (only Secrets a SipTrunk or
+                                                        provider references, when they change)
   events.k8s.io            events                       create patch (patch: event series)
   coordination.k8s.io      leases                       create; get update on the one Lease
                                                         (leader election; Role in the release namespace)
 
-Not granted, because no call needs them: get on anything but the Lease (every
-read comes from the watch caches), update/delete on SipTrunks, the /status of
+Not granted, because no call needs them: get on anything but the Lease and
+referenced Secrets (every other read comes from the watch caches), update/delete on SipTrunks, the /status of
 SipProviders and ClusterSipProviders (nothing writes it), and
 siptrunks/finalizers, which the OwnerReferencesPermissionEnforcement admission
 plugin checks only when an object names a SipTrunk as an owner with
@@ -39,6 +44,10 @@ their trunk through `regarding`, not ownerReferences).
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["list", "watch"]
+{{- /* Referenced Secrets only (issue 12): the watch above carries metadata, a reconcile GETs its Secret. */}}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
