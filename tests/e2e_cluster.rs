@@ -126,11 +126,11 @@ async fn reconciles_wait_for_every_cache_so_existing_secrets_are_found() {
 /// provider references: a bystander Secret's data never reaches the process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn only_referenced_secrets_are_read_and_the_watch_carries_metadata_only() {
-    let mut env = env().await;
+    let env = env().await;
     let Some(kube) = emulated(&env, "only_referenced_secrets_are_read") else { return env.stop().await };
     env.put_secret("bystander", "password", "bystander-data").await;
     env.put_secret("one-sip", "password", "pw-one").await;
-    env.start_controller();
+    let instance = Instance::start(agent_client(&kube, "the-controller"), options(&env, false, None));
     env.apply(&trunk(Flavor::Autocalls, "one", 1)).await.expect("apply");
     env.wait_ready("one").await;
     // Rotation still reaches the provider (the change of resourceVersion forces a fresh GET).
@@ -140,7 +140,7 @@ async fn only_referenced_secrets_are_read_and_the_watch_carries_metadata_only() 
     env.wait_remote("the rotated password applied", |r| r.len() == 1 && r[0]["sip_password_sha256"] != before).await;
 
     let calls: Vec<_> =
-        kube.calls().into_iter().filter(|c| c.user_agent == runner::USER_AGENT && c.resource == "secrets").collect();
+        kube.calls().into_iter().filter(|c| c.user_agent.contains("the-controller") && c.resource == "secrets").collect();
     let streams: Vec<_> = calls.iter().filter(|c| c.verb == "list" || c.verb == "watch").collect();
     assert!(!streams.is_empty(), "the controller watches Secrets");
     for c in &streams {
@@ -152,6 +152,7 @@ async fn only_referenced_secrets_are_read_and_the_watch_carries_metadata_only() 
     assert!(got.is_subset(&referenced), "GET of an unreferenced Secret: {got:?}");
     let other: Vec<_> = calls.iter().filter(|c| !["list", "watch", "get"].contains(&c.verb.as_str())).collect();
     assert!(other.is_empty(), "the controller writes no Secret: {other:?}");
+    instance.stop().await;
     env.stop().await;
 }
 
