@@ -6,6 +6,7 @@ pub mod deref;
 pub mod error;
 pub mod events;
 pub mod index;
+pub mod projection;
 pub mod reconcile;
 pub mod secrets;
 pub mod startup;
@@ -150,23 +151,6 @@ impl Readiness {
     }
 }
 
-/// Strips what the controller never reads from a cached SipTrunk (memory: at 10,000 trunks
-/// every byte per object is 10 kB): managedFields, labels (selection happens in the API server),
-/// ownerReferences, and every annotation outside `siptrunk.dev/` (kubectl's last-applied copy of
-/// the whole object, GitOps tracking ids).
-pub fn strip_trunk(t: &mut SipTrunk) {
-    let m = &mut t.metadata;
-    m.managed_fields = None;
-    m.labels = None;
-    m.owner_references = None;
-    if let Some(a) = m.annotations.as_mut() {
-        a.retain(|k, _| k.starts_with("siptrunk.dev/"));
-        if a.is_empty() {
-            m.annotations = None;
-        }
-    }
-}
-
 /// Page size of initial lists: a smaller page bounds the transient memory of one list answer.
 pub const LIST_PAGE_SIZE: u32 = 100;
 
@@ -232,7 +216,7 @@ pub async fn run(
     // Secrets: metadata only (no data in memory); a reconcile GETs the ones it references.
     let secret_stream = watcher(secrets_api, watcher_config(None))
         .default_backoff()
-        .modify(secrets::strip)
+        .modify(projection::strip_secret)
         .reflect(secrets_w)
         .inspect(mark_synced(&sync, Cache::Secrets))
         .touched_objects();
@@ -242,7 +226,7 @@ pub async fn run(
     let idx = index.clone();
     let trunk_stream = watcher(trunks_api, watcher_config(cfg.label_selector.as_deref()))
         .default_backoff()
-        .modify(strip_trunk)
+        .modify(projection::strip_trunk)
         .then(move |ev| {
             let gate = gate.clone();
             async move {

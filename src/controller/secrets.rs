@@ -100,14 +100,3 @@ impl SecretReader {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
-
-/// Strips what the controller never reads from a Secret's cached metadata: a tenant's labels,
-/// annotations and managedFields cost the operator memory for nothing.
-pub fn strip(meta: &mut PartialObjectMeta<Secret>) {
-    let m = &mut meta.metadata;
-    m.managed_fields = None;
-    m.annotations = None;
-    m.labels = None;
-    m.owner_references = None;
-    m.generate_name = None;
-}
