@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use siptrunk_operator::controller;
@@ -50,7 +49,8 @@ enum Command {
     },
     /// Print the CustomResourceDefinitions (crds/ holds exactly this).
     Crd,
-    /// Serve one provider emulator (autocalls, famulor or bolna) for local work.
+    #[cfg(feature = "standins")]
+    /// Serve one provider emulator (autocalls, famulor, bolna or livekit) for local work.
     Emulator {
         /// Provider API to emulate.
         #[arg(long, default_value = "autocalls")]
@@ -58,10 +58,11 @@ enum Command {
         /// Port on 127.0.0.1.
         #[arg(long, default_value_t = 8090)]
         port: u16,
-        /// Accepted API token (default: a generated one, printed at start).
+        /// Accepted API token (livekit: KEY:SECRET; default: a generated one, printed at start).
         #[arg(long)]
         token: Option<String>,
     },
+    #[cfg(feature = "standins")]
     /// Everything in one process: emulated cluster, emulated providers and the controller;
     /// applies the examples and prints trunks converging.
     Demo {
@@ -81,6 +82,7 @@ enum Command {
         #[arg(long)]
         kube_addr: Option<SocketAddr>,
     },
+    #[cfg(feature = "standins")]
     /// Performance at scale against the stand-ins; prints a table (P1-P5).
     Bench {
         /// Small sizes and one run (a smoke check, not the targets).
@@ -146,7 +148,9 @@ fn run_plan(rt: &tokio::runtime::Runtime, command: Command) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Demo { .. } | Command::Plan { .. } | Command::Bench { .. } => "error",
+        Command::Plan { .. } => "error",
+        #[cfg(feature = "standins")]
+        Command::Demo { .. } | Command::Bench { .. } => "error",
         _ => "info,kube=warn",
     };
     telemetry::init(cli.log_format, default_filter);
@@ -157,13 +161,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    siptrunk_operator::kubeemu::install_crypto_provider();
+    siptrunk_operator::tls::install_crypto_provider();
     if let Command::Plan { .. } = cli.command {
         return run_plan(&rt, cli.command);
     }
     let result = rt.block_on(async move {
         match cli.command {
+            #[cfg(feature = "standins")]
             Command::Emulator { flavor, port, token } => {
+                if flavor.eq_ignore_ascii_case("livekit") {
+                    let (key, secret) = match token.as_deref().map(|t| t.split_once(':')) {
+                        Some(Some((k, s))) => (Some(k.to_string()), Some(s.to_string())),
+                        Some(None) => return Err("--token for livekit is KEY:SECRET".to_string()),
+                        None => (None, None),
+                    };
+                    return siptrunk_operator::emulator::livekit::run_standalone(port, key, secret)
+                        .await
+                        .map_err(|e| e.to_string());
+                }
                 let flavor: siptrunk_operator::emulator::Flavor = flavor.parse().map_err(|e| format!("{e}"))?;
                 let mut cfg = siptrunk_operator::emulator::EmulatorConfig::new(flavor);
                 cfg.addr = Some(SocketAddr::from(([127, 0, 0, 1], port)));
@@ -172,16 +187,18 @@ fn main() -> ExitCode {
                 }
                 siptrunk_operator::emulator::run_standalone(cfg).await.map_err(|e| e.to_string())
             }
+            #[cfg(feature = "standins")]
             Command::Demo { examples, timeout, keep_running, kubeconfig, kube_addr } => {
                 siptrunk_operator::demo::run(siptrunk_operator::demo::DemoOptions {
                     examples,
-                    timeout: Duration::from_secs(timeout),
+                    timeout: std::time::Duration::from_secs(timeout),
                     keep_running,
                     kubeconfig,
                     kube_addr,
                 })
                 .await
             }
+            #[cfg(feature = "standins")]
             Command::Bench { quick, runs, only, p4_n } => {
                 let mut opts = if quick {
                     siptrunk_operator::bench::BenchOptions::quick()

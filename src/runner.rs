@@ -133,6 +133,8 @@ async fn run_instance(
         }
         readiness.unset();
     }
+    // Acting from here on: the Lease is held (or there is no election).
+    metrics.leader.set(1);
     let lost = async {
         match &elector {
             Some(el) => el.hold(since).await,
@@ -150,7 +152,7 @@ async fn run_instance(
             }
         }
     };
-    let ctrl = controller::run(client, opts.controller.clone(), metrics, readiness, shutdown);
+    let ctrl = controller::run(client, opts.controller.clone(), metrics.clone(), readiness, shutdown);
     tokio::pin!(ctrl);
     let mut leading = true;
     tokio::select! {
@@ -166,6 +168,7 @@ async fn run_instance(
             }
         }
     }
+    metrics.leader.set(0);
     if leading && let Some(el) = &elector {
         el.release().await;
     }

@@ -19,8 +19,16 @@ cargo test --locked --all-targets -- --test-threads 2
 step "cargo clippy (warnings are errors)"
 cargo clippy --locked --all-targets -- -D warnings
 
+step "the operator alone: build, unit tests and clippy without the stand-ins (what the image builds)"
+cargo build --locked --no-default-features --bin siptrunk-operator
+cargo test --locked --no-default-features --lib -- --test-threads 2
+cargo clippy --locked --no-default-features --lib --bins -- -D warnings
+
+step "LiveKit emulator flavor driven by the official Python server SDK (livekit-api)"
+bash tests/livekit/run.sh
+
 step "crds/ equals 'siptrunk-operator crd'"
 diff -u crds/siptrunk.dev.yaml <(cargo run --locked --quiet -- crd) && echo "crds/ is fresh"
 
-step "chart tests (Helm v4 engine, Kubernetes schemas, Argo CD Lua)"
+step "chart tests (Helm v4 engine, Kubernetes schemas, Argo CD Lua, promtool)"
 bash tests/chart/run.sh

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -79,6 +79,12 @@ async fn two_replicas_elect_one_leader_and_hand_over_on_graceful_stop() {
     assert_eq!(creates(&env), 1, "exactly one create call for one SipTrunk");
     assert!(replicas[&leader].metrics.reconciles.get() > 0, "the leader reconciles");
     assert_eq!(replicas[&standby].metrics.reconciles.get(), 0, "the standby never reconciles");
+    // The leader gauge tells them apart on /metrics.
+    for (id, want) in [(&leader, 1.0), (&standby, 0.0)] {
+        let addr = replicas[id].http_addr().expect("bound");
+        let text = get(addr, "/metrics").await.1;
+        assert_eq!(sum(&samples(&text), "siptrunk_leader", &[]), want, "replica {id}: siptrunk_leader");
+    }
 
     // Both are ready: the standby must not hold up a rolling update.
     for (id, r) in &replicas {
@@ -104,6 +110,7 @@ async fn two_replicas_elect_one_leader_and_hand_over_on_graceful_stop() {
     assert_eq!(creates(&env), 2, "one create per SipTrunk across the handover");
     let survivor = replicas.remove(&standby).expect("standby");
     assert!(survivor.metrics.reconciles.get() > 0, "the new leader reconciles");
+    assert_eq!(survivor.metrics.leader.get(), 1, "the new leader shows it");
     survivor.stop().await;
     env.stop().await;
 }
@@ -178,6 +185,9 @@ async fn a_replica_whose_lease_is_taken_stops_and_ends_without_releasing_it() {
 /// Every label name the operator's metrics may carry, and what its values may look like.
 fn label_ok(key: &str, value: &str) -> bool {
     match key {
+        "controller" => value == "siptrunk",
+        "result" => ["success", "error", "requeue"].contains(&value),
+        "version" => value == env!("CARGO_PKG_VERSION"),
         "provider" => ["autocalls", "famulor", "bolna"].contains(&value),
         "endpoint" => {
             ["list", "get", "create", "update", "delete", "set_nickname", "list_numbers", "add_number", "remove_number"]
@@ -265,6 +275,32 @@ async fn metrics_count_reconciles_errors_provider_calls_and_waits_with_bounded_l
     for gauge in ["siptrunk_reconciles_in_flight", "siptrunk_trunks_watched"] {
         assert!(all.iter().any(|(n, _, _)| n == gauge), "{gauge} missing");
     }
+    // One create request, timed by provider and endpoint.
+    let created = [("provider", "autocalls"), ("endpoint", "create")];
+    assert_eq!(sum(&all, "siptrunk_provider_request_duration_seconds_count", &created), 1.0);
+    let mut bucket = created.to_vec();
+    bucket.push(("le", "+Inf"));
+    assert_eq!(sum(&all, "siptrunk_provider_request_duration_seconds_bucket", &bucket), 1.0);
+    // controller-runtime's names: the Ready trunk's reconciles succeeded, the one without its
+    // Secret failed; the two counters agree.
+    let cr =
+        |result| sum(&all, "controller_runtime_reconcile_total", &[("controller", "siptrunk"), ("result", result)]);
+    assert!(cr("success") >= 1.0 && cr("error") >= 1.0, "success {} error {}", cr("success"), cr("error"));
+    assert_eq!(sum(&all, "controller_runtime_reconcile_errors_total", &[("controller", "siptrunk")]), cr("error"));
+    assert!(sum(&all, "controller_runtime_reconcile_time_seconds_count", &[]) >= 2.0);
+    assert_eq!(sum(&all, "siptrunk_leader", &[]), 1.0, "no election: this replica acts");
+    let build = [("version", env!("CARGO_PKG_VERSION"))];
+    assert_eq!(sum(&all, "siptrunk_build_info", &build), 1.0);
+    assert!(sum(&all, "process_resident_memory_bytes", &[]) > 0.0);
+    assert!(sum(&all, "process_start_time_seconds", &[]) > 1.0e9);
+    assert!(all.iter().any(|(n, _, _)| n == "process_cpu_seconds_total"));
+    let not_ready = wait_until(DEADLINE, scrape, |s| sum(s, "siptrunk_trunks_not_ready", &[]) == 1.0).await;
+    assert!(
+        not_ready.is_some(),
+        "the trunk without its Secret is counted as not Ready (the Ready one is not): {:?} ready {}",
+        scrape().await.into_iter().filter(|(n, _, _)| n.starts_with("siptrunk_trunks")).collect::<Vec<_>>(),
+        instance.readiness.is_ready()
+    );
 
     // No label carries an object name, a namespace, a secret or free text.
     let text = get(addr, "/metrics").await.1;
@@ -272,13 +308,54 @@ async fn metrics_count_reconciles_errors_provider_calls_and_waits_with_bounded_l
         assert!(!text.contains(needle), "metrics mention {needle:?}");
     }
     for (name, labels, _) in samples(&text) {
-        assert!(name.starts_with("siptrunk_"), "{name} outside the siptrunk_ namespace");
+        assert!(
+            ["siptrunk_", "controller_runtime_", "process_"].iter().any(|p| name.starts_with(p)),
+            "{name} outside the siptrunk_, controller_runtime_ and process_ namespaces"
+        );
         for (k, v) in labels {
             assert!(label_ok(&k, &v), "{name}: label {k}={v:?} is not from a bounded set");
         }
     }
+    // Every metric the chart's alerts and dashboard use is one this scrape shows.
+    let exported = exported_names(&text);
+    let missing: Vec<String> = chart_metric_names().into_iter().filter(|n| !exported.contains(n)).collect();
+    assert!(missing.is_empty(), "the chart uses metrics the operator does not export: {missing:?}");
     instance.stop().await;
     env.stop().await;
+}
+
+/// Sample names a scrape can show: from its `# TYPE` lines (a family without samples yet still
+/// declares its names) and its samples.
+fn exported_names(text: &str) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = samples(text).into_iter().map(|(n, _, _)| n).collect();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else { continue };
+        let mut parts = rest.split_whitespace();
+        let (Some(name), Some(kind)) = (parts.next(), parts.next()) else { continue };
+        let suffixes: &[&str] = match kind {
+            "counter" => &["_total"],
+            "histogram" => &["_bucket", "_sum", "_count"],
+            "info" => &["_info"],
+            _ => &[""],
+        };
+        out.extend(suffixes.iter().map(|s| format!("{name}{s}")));
+    }
+    out
+}
+
+/// The operator's metric names the chart's PrometheusRule and Grafana dashboard refer to.
+fn chart_metric_names() -> BTreeSet<String> {
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/siptrunk-operator");
+    let mut names = BTreeSet::new();
+    for file in ["templates/prometheusrule.yaml", "files/grafana-dashboard.json"] {
+        let text = std::fs::read_to_string(chart.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let tokens = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'));
+        let ours = tokens.filter(|t| ["siptrunk_", "controller_runtime_", "process_"].iter().any(|p| t.starts_with(p)));
+        let found: Vec<String> = ours.map(str::to_string).collect();
+        assert!(!found.is_empty(), "{file} uses none of the operator's metrics");
+        names.extend(found);
+    }
+    names
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -366,6 +443,22 @@ async fn the_run_binary_logs_json_and_exits_0_on_sigterm_releasing_its_lease() {
     .expect("the binary logs where its endpoints listen");
     let ready = wait_until(DEADLINE, || get(addr, "/readyz"), |(s, _)| *s == 200).await;
     assert!(ready.is_some(), "the binary never became ready");
+    // A trunk's reconcile logs carry its namespace, name and reconcile id as their own fields.
+    env.put_secret("logged-sip", "password", "logged-password-91").await;
+    env.apply(&trunk(Flavor::Autocalls, "logged", 1)).await.expect("apply");
+    env.wait_ready("logged").await;
+    let write =
+        wait_until(DEADLINE, || async { json_lines(&lines) }, |ls| ls.iter().any(|l| l["message"] == "provider write"))
+            .await
+            .and_then(|ls| ls.into_iter().find(|l| l["message"] == "provider write"))
+            .expect("the create is logged");
+    assert_eq!(
+        (write["namespace"].as_str(), write["name"].as_str()),
+        (Some(env.ns.as_str()), Some("logged")),
+        "{write}"
+    );
+    let id = write["reconcile_id"].as_str().unwrap_or_default();
+    assert!(id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()), "reconcile_id {id:?} in {write}");
 
     let pid = child.id().expect("pid").to_string();
     let sent = Instant::now();
@@ -388,6 +481,10 @@ async fn the_run_binary_logs_json_and_exits_0_on_sigterm_releasing_its_lease() {
     }
     for message in ["became leader", "caches synced; ready", "signal received; shutting down", "released the lease"] {
         assert!(logs.iter().any(|l| l["message"] == message), "no log line {message:?}: {logs:?}");
+    }
+    let raw = lines.lock().unwrap_or_else(|p| p.into_inner()).join("\n");
+    for secret in ["logged-password-91", env.token.as_str()] {
+        assert!(!raw.contains(secret), "a secret is in the logs");
     }
     env.stop().await;
 }

@@ -26,17 +26,16 @@ use siptrunk_operator::provider::{ClientConfig, ProviderClient};
 
 // ---- log capture -------------------------------------------------------------------------
 
-/// Everything every test of this binary logs, at TRACE, for every crate.
+/// Everything every test of this binary logs, at TRACE, for every crate, in the production JSON
+/// format (span fields such as a reconcile's namespace and name flattened into each line).
 fn log_buffer() -> Arc<Mutex<Vec<u8>>> {
     static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     BUF.get_or_init(|| {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let writer = Capture(buf.clone());
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .try_init();
+        let filter = tracing_subscriber::EnvFilter::new("trace");
+        let subscriber = siptrunk_operator::telemetry::json_subscriber(filter, move || writer.clone());
+        let _ = tracing::subscriber::set_global_default(subscriber);
         buf
     })
     .clone()
@@ -182,6 +181,7 @@ async fn secrets_stay_secret(flavor: Flavor) {
     let logs = &logs[logs_at_start.min(logs.len())..];
     assert!(logs.contains("TRACE") && logs.len() > 10_000, "TRACE logs were captured ({} bytes)", logs.len());
     assert!(logs.contains("provider write"), "the operator's own logs are in the capture");
+    assert!(logs.contains("\"reconcile_id\":"), "the capture is the production JSON format, span fields flattened");
     assert_clean("logs", logs, &secrets);
     assert_clean("events", &serde_json::to_string(&ev).unwrap_or_default(), &secrets);
     assert_clean("core events", &serde_json::to_string(&core_ev).unwrap_or_default(), &secrets);

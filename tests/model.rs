@@ -150,10 +150,10 @@ fn autocalls_null_and_empty_allow_list_are_equal_on_auth_trunks() {
 }
 
 #[test]
-fn autocalls_absent_nickname_is_never_drift() {
+fn autocalls_absent_nickname_without_a_record_is_sent() {
     let (d, mut o) = in_sync();
-    o.nickname = None; // famulor: the field is not returned at all
-    assert!(autocalls::diff(&d, &o, None).is_empty());
+    o.nickname = None; // famulor: the field is not returned at all, and nothing was recorded
+    assert_eq!(autocalls::diff(&d, &o, None).changed_fields(), ["nickname"]);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use serde_json::json;
 use siptrunk_operator::controller::reconcile::credentials_hash;
 use siptrunk_operator::controller::validate;
 use siptrunk_operator::crd::{ProviderType, SipTrunk};
-use siptrunk_operator::emulator::{EmulatorConfig, Flavor, ProviderEmulator};
+use siptrunk_operator::emulator::{Behaviour, EmulatorConfig, Flavor, ProviderEmulator};
 use siptrunk_operator::plan::{self, Action, Password, Plan};
 use siptrunk_operator::provider::{ClientConfig, ProviderClient};
 
@@ -379,6 +379,51 @@ async fn famulor_trunks_are_matched_by_the_nickname_set_through_the_phone_number
     w.write("t.yaml", &autocalls_trunk("a", "+4930123456", ""));
     w.create_as_operator("t.yaml", "a").await;
     assert_action(&w.plan().await, "a", Action::Nothing);
+}
+
+#[tokio::test]
+async fn a_hidden_nickname_is_compared_through_status_last_applied() {
+    let w = World::start(Flavor::Famulor).await;
+    w.emu.set_behaviour(Behaviour { famulor_nickname_in_list: false, ..Behaviour::default() });
+    w.write("p.yaml", &provider_yaml(w.kind()));
+    w.write("t.yaml", &autocalls_trunk("a", "+4930123456", ""));
+    let id = w.create_as_operator("t.yaml", "a").await;
+    let with_status = |extra: &str| {
+        let status = format!("status:\n  trunkId: \"{id}\"\n{extra}");
+        w.write("t.yaml", &(autocalls_trunk("a", "+4930123456", "") + &status));
+    };
+    // A status without a record (an older operator): the operator sends the nickname once.
+    with_status("");
+    let p = w.plan().await;
+    assert_action(&p, "a", Action::Update);
+    assert_eq!(p.trunk("telephony", "a").unwrap().fields, ["nickname"]);
+    // The record the operator keeps decides.
+    let recorded = format!("Line a {}", siptrunk_operator::model::marker("telephony", "a"));
+    with_status(&format!("  lastApplied:\n    nickname: \"{recorded}\"\n"));
+    assert_action(&w.plan().await, "a", Action::Nothing);
+    with_status("  lastApplied:\n    nickname: \"Old name op:0000000000\"\n");
+    let p = w.plan().await;
+    assert_action(&p, "a", Action::Update);
+    assert_eq!(p.trunk("telephony", "a").unwrap().fields, ["nickname"]);
+}
+
+#[tokio::test]
+async fn hidden_bolna_fields_in_plain_files_are_named_in_a_note_not_planned() {
+    let w = World::start(Flavor::Bolna).await;
+    w.emu.set_behaviour(Behaviour { bolna_hide_unreliable_fields: true, ..Behaviour::default() });
+    w.write("p.yaml", &provider_yaml(w.kind()));
+    let srtp = bolna_trunk("carrier") + "    transport: tls\n    mediaEncryption: sdes\n";
+    w.write("t.yaml", &srtp);
+    w.create_as_operator("t.yaml", "carrier").await;
+    let p = w.plan().await;
+    assert_action(&p, "carrier", Action::Nothing);
+    let notes = &p.trunk("telephony", "carrier").unwrap().notes;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("transport, media_encryption not shown") && n.contains("status.lastApplied")),
+        "{notes:?}"
+    );
 }
 
 #[tokio::test]

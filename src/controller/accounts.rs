@@ -13,7 +13,7 @@ use super::deref::ResolvedProvider;
 use super::error::Error;
 use super::validate::parse_duration;
 use crate::metrics::Metrics;
-use crate::model::{Match, MatchInput, Remote, TrunkIndex};
+use crate::model::{Desired, Held, Match, MatchInput, Remote, TrunkIndex};
 use crate::provider::http::default_rate;
 use crate::provider::{ClientConfig, ProviderClient, ProviderError};
 
@@ -62,6 +62,11 @@ impl Account {
             snap.fetched_at = Some(Instant::now());
         }
         Ok(snap.index.find(input))
+    }
+
+    /// What of `desired` other trunks in the snapshot hold (explains a refused create).
+    pub async fn held_elsewhere(&self, desired: &Desired) -> Vec<Held> {
+        self.snapshot.lock().await.index.held_elsewhere(desired)
     }
 
     /// Records the controller's own write.

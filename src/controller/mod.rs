@@ -2,6 +2,7 @@
 //! kube-runtime `Controller` that drives `reconcile`.
 
 pub mod accounts;
+mod create;
 pub mod deref;
 pub mod error;
 pub mod events;
@@ -11,6 +12,7 @@ pub mod reconcile;
 pub mod secrets;
 pub mod startup;
 pub mod status;
+pub mod traced;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -285,28 +287,34 @@ pub async fn run(
         .graceful_shutdown_on(shutdown.clone());
 
     let ready_watch = {
-        let (readiness, sync, metrics) = (readiness.clone(), sync.clone(), metrics.clone());
+        let (readiness, sync) = (readiness.clone(), sync.clone());
         let (p, c, idx, reader) = (providers.clone(), cluster_providers.clone(), index.clone(), secrets.clone());
         async move {
             sync.wait(startup::ALL).await;
             info!("caches synced; ready");
             readiness.set();
             loop {
-                metrics.trunks_watched.set(trunks.len() as i64);
                 prune_secret_values(&reader, &idx, &p, &c);
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
         }
     };
     let _ready_task = AbortOnDrop(tokio::spawn(ready_watch));
-    let drive = controller.run(reconcile::reconcile, reconcile::error_policy, ctx.clone()).for_each(|res| async move {
-        if let Err(e) = res {
-            match e {
-                kube::runtime::controller::Error::ReconcilerFailed(err, obj) => {
-                    warn!(trunk = %obj, reason = err.reason(), error = %err, "reconcile failed")
-                }
-                other => warn!(error = %other, "controller error"),
-            }
+    // The trunk gauges, every 5 s from the start (not gated on every cache being ready).
+    let (gauged, metrics) = (trunks.clone(), metrics.clone());
+    let _gauge_task = AbortOnDrop(tokio::spawn(async move {
+        loop {
+            let state = gauged.state();
+            metrics.trunks_watched.set(state.len() as i64);
+            metrics.trunks_not_ready.set(state.iter().filter(|t| !status::is_ready(t)).count() as i64);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    }));
+    let drive = controller.run(traced::reconcile, reconcile::error_policy, ctx.clone()).for_each(|res| async move {
+        match res {
+            // Logged inside the reconcile's span, with its namespace, name and id.
+            Ok(_) | Err(kube::runtime::controller::Error::ReconcilerFailed(..)) => {}
+            Err(other) => warn!(error = %other, "controller error"),
         }
     });
     // kube-runtime holds its runner until the trunk cache is ready, and a graceful shutdown in

@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 
 use super::Context;
 use super::accounts::{Account, CREATE_FRESHNESS, MIN_DRIFT};
+use super::create;
 use super::deref;
 use super::error::{Error, redact};
 use super::status::{self, Health};
@@ -41,9 +42,8 @@ pub fn credentials_hash(token: &SecretString, password: &SecretString) -> String
     format!("hmac-sha256:{}", &hex::encode(mac.finalize().into_bytes())[..32])
 }
 
-/// Entry point called by the kube-runtime Controller.
+/// One reconcile (called through [`super::traced::reconcile`], which adds its span and metrics).
 pub async fn reconcile(trunk: Arc<SipTrunk>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ctx.metrics.reconcile_timer();
     let ns = trunk.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let api: Api<SipTrunk> = Api::namespaced(ctx.client.clone(), &ns);
     let result = finalizer(&api, FINALIZER, trunk.clone(), |event| async {
@@ -94,6 +94,8 @@ struct Observed {
     credentials_hash: Option<String>,
     action: Option<&'static str>,
     changed: Vec<&'static str>,
+    /// The record of unreliably visible fields to keep, once the provider holds the spec.
+    applied: Option<model::Applied>,
 }
 
 async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<Action, Error> {
@@ -167,6 +169,7 @@ async fn run_pipeline(
     let observed =
         observe_and_act(trunk, ctx, api, &account, &desired, password, status).await.map_err(|e| match e {
             Error::Provider(p) => Error::Provider(redact_provider(p, &secret_refs)),
+            Error::Blocked { reason, message } => Error::Blocked { reason, message: redact(&message, &secret_refs) },
             other => other,
         })?;
     if let Some(remote) = &observed.remote {
@@ -174,6 +177,9 @@ async fn run_pipeline(
     }
     if observed.credentials_hash.is_some() {
         status.credentials_hash = observed.credentials_hash.clone();
+    }
+    if let Some(applied) = &observed.applied {
+        status.last_applied = (!applied.is_empty()).then(|| applied.clone());
     }
     if let Some(action) = observed.action {
         info!(trunk = %format!("{ns}/{name}"), action, fields = ?observed.changed, "provider write");
@@ -309,7 +315,13 @@ async fn observe_and_act(
         Match::Missing => {
             if !writes {
                 status.pending_changes = Some(vec!["create trunk".into()]);
-                return Ok(Observed { remote: None, credentials_hash: None, action: None, changed: vec![] });
+                return Ok(Observed {
+                    remote: None,
+                    credentials_hash: None,
+                    action: None,
+                    changed: vec![],
+                    applied: None,
+                });
             }
             // Write-ahead intent: if the create's response is lost, the next reconcile adopts.
             status.create_intent = Some(CreateIntent {
@@ -321,17 +333,8 @@ async fn observe_and_act(
             status::write(api, trunk, status.clone()).await?;
             let created = match account.client.create(desired, password).await {
                 Ok(r) => r,
-                Err(ProviderError::Conflict { message }) => {
-                    // A twin appeared since the list: match again on a fresh one. A stranger's
-                    // trunk is the usual Conflict; anything else (e.g. our own create that was in
-                    // flight) is retried soon and then matched.
-                    account.invalidate().await;
-                    if let Match::Conflict(remote) = account.find(Duration::ZERO, &input).await? {
-                        return Err(conflict(&remote));
-                    }
-                    return Err(
-                        ProviderError::Transient(format!("create answered 409 ({message}); matching again")).into()
-                    );
+                Err(e @ (ProviderError::Conflict { .. } | ProviderError::Invalid { status: 422, .. })) => {
+                    return Err(create::refused(account, desired, &input, e).await);
                 }
                 Err(e) => {
                     if matches!(e, ProviderError::Transient(_) | ProviderError::Protocol(_)) {
@@ -341,21 +344,30 @@ async fn observe_and_act(
                 }
             };
             account.upsert(created.clone()).await;
+            // Recorded now, so a failure of what follows cannot lose the new trunk's id.
+            record_remote(status, &created);
+            status.credentials_hash = cred_hash.clone();
+            let applied = desired.applied_record();
+            status.last_applied = (!applied.is_empty()).then(|| applied.clone());
+            // Fields the create does not take (bolna is_active) or the provider dropped are set
+            // now, in the same reconcile; until they are, the condition says so.
+            let after = create::finish(account, desired, created, &applied).await?;
             Ok(Observed {
-                remote: Some(created),
+                remote: Some(after.0),
                 credentials_hash: cred_hash,
                 action: Some("created"),
-                changed: vec![],
+                changed: after.1,
+                applied: Some(applied),
             })
         }
         Match::Owned(remote) | Match::Adoptable(remote, _) if !writes => {
             let applied = status.credentials_hash.clone();
             let pw = password.filter(|_| cred_hash != applied);
-            let change = desired.diff(&remote, pw);
+            let change = desired.diff_applied(&remote, pw, &status.last_applied.clone().unwrap_or_default());
             let fields: Vec<String> =
                 change.map(|c| c.fields().into_iter().map(String::from).collect()).unwrap_or_default();
             status.pending_changes = (!fields.is_empty()).then_some(fields);
-            Ok(Observed { remote: Some(remote), credentials_hash: None, action: None, changed: vec![] })
+            Ok(Observed { remote: Some(remote), credentials_hash: None, action: None, changed: vec![], applied: None })
         }
         Match::Owned(remote) => {
             // List items lack the internal trunk ids (trap 2): one GET when status has none.
@@ -365,7 +377,8 @@ async fn observe_and_act(
                 remote
             };
             let applied = applied_hash(status, &remote, None);
-            update_if_needed(account, desired, remote, password, cred_hash, applied, None, false).await
+            let record = status.last_applied.clone().unwrap_or_default();
+            update_if_needed(account, desired, remote, (password, cred_hash, applied), &record, None, false).await
         }
         Match::Adoptable(remote, reason) => {
             let remote = match remote {
@@ -373,15 +386,16 @@ async fn observe_and_act(
                 other => other,
             };
             let applied = applied_hash(status, &remote, Some(reason));
+            let record = status.last_applied.clone().unwrap_or_default();
             let write_marker = remote.marker_state(&marker) != MarkerState::Ours;
-            update_if_needed(account, desired, remote, password, cred_hash, applied, Some("adopted"), write_marker)
-                .await
+            let pw = (password, cred_hash, applied);
+            update_if_needed(account, desired, remote, pw, &record, Some("adopted"), write_marker).await
         }
     }
 }
 
 /// The natural key is taken by a trunk without our marker.
-fn conflict(remote: &Remote) -> Error {
+pub(super) fn conflict(remote: &Remote) -> Error {
     Error::blocked(
         "Conflict",
         format!(
@@ -405,19 +419,20 @@ pub fn applied_hash(status: &SipTrunkStatus, remote: &Remote, adopting: Option<A
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The password, its keyed hash, and the hash last applied.
+type PasswordState = (Option<SecretString>, Option<String>, Option<String>);
+
 async fn update_if_needed(
     account: &Arc<Account>,
     desired: &Desired,
     remote: Remote,
-    password: Option<SecretString>,
-    cred_hash: Option<String>,
-    applied_hash: Option<String>,
+    (password, cred_hash, applied_hash): PasswordState,
+    record: &model::Applied,
     action_if_unchanged: Option<&'static str>,
     write_marker: bool,
 ) -> Result<Observed, Error> {
     let pw = password.filter(|_| cred_hash.is_some() && cred_hash != applied_hash);
-    let Some(mut change) = desired.diff(&remote, pw) else {
+    let Some(mut change) = desired.diff_applied(&remote, pw, record) else {
         return Err(Error::blocked("InvalidSpec", "the trunk at the provider belongs to another API family"));
     };
     if write_marker {
@@ -429,6 +444,7 @@ async fn update_if_needed(
             credentials_hash: cred_hash,
             action: action_if_unchanged,
             changed: vec![],
+            applied: Some(desired.applied_record()),
         });
     }
     let fields = change.fields();
@@ -441,6 +457,7 @@ async fn update_if_needed(
                 credentials_hash: cred_hash,
                 action: Some(action_if_unchanged.unwrap_or("updated")),
                 changed: fields,
+                applied: Some(desired.applied_record()),
             })
         }
         Err(e) => {

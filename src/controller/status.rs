@@ -108,3 +108,45 @@ pub async fn write(api: &Api<SipTrunk>, trunk: &SipTrunk, status: SipTrunkStatus
     api.patch_status(&trunk.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     Ok(true)
 }
+
+/// True when the trunk's `Ready` condition is True for its current generation (what the
+/// `siptrunk_trunks_not_ready` gauge counts the complement of).
+pub fn is_ready(trunk: &SipTrunk) -> bool {
+    let conditions = trunk.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    ready_for(conditions, trunk.metadata.generation)
+}
+
+/// Whether `conditions` say Ready=True for `generation` (a condition without
+/// observedGeneration counts as current).
+pub fn ready_for(conditions: &[Condition], generation: Option<i64>) -> bool {
+    conditions.iter().any(|c| {
+        c.type_ == "Ready"
+            && c.status == "True"
+            && (c.observed_generation.is_none() || c.observed_generation == generation)
+    })
+}
+
+#[cfg(test)]
+mod ready_tests {
+    use super::*;
+
+    fn ready(status: &str, observed: Option<i64>) -> Condition {
+        Condition {
+            type_: "Ready".into(),
+            status: status.into(),
+            reason: "Synced".into(),
+            message: String::new(),
+            observed_generation: observed,
+            last_transition_time: Time(k8s_openapi::jiff::Timestamp::now()),
+        }
+    }
+
+    #[test]
+    fn ready_means_true_for_the_current_generation() {
+        assert!(ready_for(&[ready("True", Some(3))], Some(3)));
+        assert!(ready_for(&[ready("True", None)], Some(3)));
+        assert!(!ready_for(&[ready("True", Some(2))], Some(3)), "an older generation's Ready is stale");
+        assert!(!ready_for(&[ready("False", Some(3))], Some(3)));
+        assert!(!ready_for(&[], Some(1)), "no status yet");
+    }
+}

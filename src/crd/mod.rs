@@ -1,5 +1,6 @@
 //! Custom resource types of the `siptrunk.dev/v1alpha1` API and their CRD YAML.
 
+pub mod admission;
 pub mod provider;
 pub mod trunk;
 

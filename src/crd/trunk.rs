@@ -481,6 +481,13 @@ pub struct SipTrunkStatus {
     /// (or of the API token) changes it, and the password is sent again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_hash: Option<String>,
+    /// The values last applied for the fields the provider does not reliably return (famulor
+    /// `nickname`; bolna `transport`, `media_encryption`, `media_encryption_optimistic`), by
+    /// provider field name. Where a response leaves such a field out, the spec is compared with
+    /// this record instead, so an unchanged spec sends nothing and a changed one is sent once.
+    /// Never holds a secret (passwords are tracked by credentialsHash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied: Option<std::collections::BTreeMap<String, String>>,
     /// Short, human-oriented view for kubectl columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<TrunkSummary>,

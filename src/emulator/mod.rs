@@ -9,6 +9,7 @@ mod bolna;
 mod calls;
 mod faults;
 mod inspect;
+pub mod livekit;
 mod net;
 mod pipeline;
 mod ratelimit;
@@ -94,6 +95,20 @@ pub struct Behaviour {
     /// autocalls/famulor: answer 401/422 with a Laravel-style 302 redirect (HTML) when the request lacks
     /// `Accept: application/json` (trap 25). Default false.
     pub redirect_without_accept_json: bool,
+    /// bolna: list items carry exactly the list reference page's fields, so no
+    /// `media_encryption` or `media_encryption_optimistic` (newer schema only). Default true.
+    pub bolna_list_as_brief: bool,
+    /// bolna: list items and PATCH responses leave out `media_encryption`,
+    /// `media_encryption_optimistic`, `transport` and `auth_type` (the list page carries no media
+    /// encryption; the update page's example response has no transport or auth type). Get and
+    /// create responses still carry them. Default false.
+    pub bolna_hide_unreliable_fields: bool,
+    /// bolna: create ignores `is_active`, which the create page does not document (the trunk
+    /// starts active). Default false.
+    pub bolna_create_ignores_is_active: bool,
+    /// bolna: a DID already on another active trunk is refused with 422 instead of 409 (the
+    /// guide gives "409 / 422"). Default false.
+    pub bolna_did_conflict_422: bool,
 }
 
 impl Default for Behaviour {
@@ -104,6 +119,10 @@ impl Default for Behaviour {
             reprovision_on_same_value: true,
             infer_country_from_number: false,
             redirect_without_accept_json: false,
+            bolna_list_as_brief: true,
+            bolna_hide_unreliable_fields: false,
+            bolna_create_ignores_is_active: false,
+            bolna_did_conflict_422: false,
         }
     }
 }
@@ -162,7 +181,7 @@ impl EmulatorConfig {
 pub enum EmulatorError {
     #[error("cannot bind {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("unknown flavor {0:?} (expected autocalls, famulor or bolna)")]
+    #[error("unknown flavor {0:?} (expected autocalls, famulor, bolna or livekit)")]
     UnknownFlavor(String),
     #[error("waiting for ctrl-c failed: {0}")]
     Signal(std::io::Error),

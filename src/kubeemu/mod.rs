@@ -216,8 +216,5 @@ impl KubeEmulator {
     }
 }
 
-/// kube's rustls stack has both ring and aws-lc-rs compiled in (reqwest brings the latter), so a
-/// process-level provider must be chosen before any client is built; this picks ring once.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+/// Re-exported for the tests and stand-ins that call it from here.
+pub use crate::tls::install_crypto_provider;

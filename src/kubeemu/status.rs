@@ -2,16 +2,8 @@
 
 use serde_json::{Value, json};
 
-/// One `details.causes[]` entry of a Status.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Cause {
-    /// Machine reason, e.g. `FieldValueInvalid`.
-    pub reason: String,
-    /// Human message.
-    pub message: String,
-    /// Field path, e.g. `spec.auth.allowedInboundIps`.
-    pub field: String,
-}
+/// One `details.causes[]` entry of a Status (shared with the product's admission checks).
+pub use crate::crd::admission::Cause;
 
 /// An error answer: HTTP code plus the Status fields.
 #[derive(Clone, Debug, PartialEq)]

@@ -4,6 +4,8 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::{Applied, Field, Shown, unreliable_differs};
+
 /// A trunk as the provider returns it (list, get, create, update). Every field but `id` is
 /// optional so an incomplete item never breaks a list (API.md trap 14/22 spirit).
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
@@ -253,17 +255,47 @@ impl Update {
     }
 }
 
-/// How to compare the nickname: `true` where the provider returns it (autocalls). Where it is
-/// absent from the response the nickname is never drift (trap 1).
+/// Every field this family writes, and how autocalls and famulor show it back (API.md §2.2,
+/// §2.10, trap 1). The nickname is visible on autocalls and on no famulor page, so it is judged
+/// against `status.lastApplied` whenever a response leaves it out.
+pub const FIELDS: &[Field] = &[
+    Field { wire: "sip_trunk_type", shown: Shown::WriteOnly, on_create: true, on_update: false },
+    Field { wire: "phone_number", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "nickname", shown: Shown::Unreliable, on_create: true, on_update: true },
+    Field { wire: "sip_username", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "sip_password", shown: Shown::WriteOnly, on_create: true, on_update: true },
+    Field { wire: "sip_address", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "sip_calling_format", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "inbound_authorization_type", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "allowed_inbound_ips", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "country_code", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "outbound_proxy", shown: Shown::Visible, on_create: true, on_update: true },
+];
+
+/// The values of the unreliably visible fields to record once the provider holds `d`.
+pub fn applied_record(d: &Desired) -> Applied {
+    Applied::from([("nickname".to_string(), d.nickname.clone())])
+}
+
+/// Diff without a record of what was last applied: a nickname the response leaves out is sent.
 pub fn diff(desired: &Desired, observed: &Trunk, password: Option<SecretString>) -> Update {
+    diff_applied(desired, observed, password, &Applied::new())
+}
+
+/// Field-by-field diff. The nickname is compared with the provider's value where the response
+/// carries it (`null` is drift) and with `applied` (`status.lastApplied`) where it does not.
+pub fn diff_applied(desired: &Desired, observed: &Trunk, password: Option<SecretString>, applied: &Applied) -> Update {
     let mut u = Update { sip_password: password, ..Update::default() };
     if desired.phone_number != observed.phone_number.trim() {
         u.phone_number = Some(desired.phone_number.clone());
     }
-    match &observed.nickname {
-        Some(Some(n)) if n == &desired.nickname => {}
-        Some(_) => u.nickname = Some(Some(desired.nickname.clone())),
-        None => {}
+    let nickname_differs = match &observed.nickname {
+        Some(None) => true,
+        Some(Some(n)) => unreliable_differs("nickname", &desired.nickname, Some(n.as_str()), applied),
+        None => unreliable_differs("nickname", &desired.nickname, None, applied),
+    };
+    if nickname_differs {
+        u.nickname = Some(Some(desired.nickname.clone()));
     }
     if desired.sip_username != observed.sip_username {
         u.sip_username = Some(desired.sip_username.clone());

@@ -4,7 +4,50 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::MarkerState;
+use super::{Applied, Field, MarkerState, Shown, unreliable_differs};
+
+/// Every field this family writes, and how bolna shows it back (API.md §3.2-3.6, trap 14, and
+/// the list reference page, which carries no `media_encryption` or
+/// `media_encryption_optimistic`; the update page's example response has no `auth_type` or
+/// `transport`). Unreliably visible fields are judged against `status.lastApplied` whenever a
+/// response leaves them out. `is_active` is not in the create page's body: it is set by a PATCH
+/// after the create, in the same reconcile.
+pub const FIELDS: &[Field] = &[
+    Field { wire: "name", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "provider", shown: Shown::Visible, on_create: true, on_update: false },
+    Field { wire: "description", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "auth_type", shown: Shown::Unreliable, on_create: true, on_update: false },
+    Field { wire: "auth_username", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "auth_password", shown: Shown::WriteOnly, on_create: true, on_update: true },
+    Field { wire: "gateways", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "ip_identifiers", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "phone_numbers", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "allow", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "disallow", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "transport", shown: Shown::Unreliable, on_create: true, on_update: true },
+    Field { wire: "media_encryption", shown: Shown::Unreliable, on_create: true, on_update: true },
+    Field { wire: "media_encryption_optimistic", shown: Shown::Unreliable, on_create: true, on_update: true },
+    Field { wire: "qualify_frequency", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "inbound_enabled", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "outbound_leading_plus_enabled", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "is_active", shown: Shown::Visible, on_create: false, on_update: true },
+];
+
+/// The values of the unreliably visible fields to record once the provider holds `d` (only
+/// those the spec sets; `auth_type` cannot change in place and is not compared).
+pub fn applied_record(d: &Desired) -> Applied {
+    let mut a = Applied::new();
+    if let Some(t) = d.transport {
+        a.insert("transport".into(), t.to_string());
+    }
+    if let Some(m) = d.media_encryption {
+        a.insert("media_encryption".into(), m.to_string());
+    }
+    if let Some(o) = d.media_encryption_optimistic {
+        a.insert("media_encryption_optimistic".into(), o.to_string());
+    }
+    a
+}
 
 /// A gateway as sent and returned (extra fields such as `id` are ignored: trap 14).
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -248,12 +291,11 @@ pub struct CreateBody<'a> {
     inbound_enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     outbound_leading_plus_enabled: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    is_active: Option<bool>,
 }
 
 impl<'a> CreateBody<'a> {
-    /// Builds the create request.
+    /// Builds the create request: only fields the create page documents (`is_active` is not
+    /// one; the diff after the create sets it).
     pub fn new(d: &'a Desired, password: Option<SecretString>) -> Self {
         CreateBody {
             name: &d.name,
@@ -273,7 +315,6 @@ impl<'a> CreateBody<'a> {
             qualify_frequency: d.qualify_frequency,
             inbound_enabled: d.inbound_enabled,
             outbound_leading_plus_enabled: d.outbound_leading_plus_enabled,
-            is_active: d.is_active,
         }
     }
 }
@@ -443,8 +484,16 @@ fn sorted_ips(ips: &[IpIdentifier]) -> Vec<String> {
     v
 }
 
-/// Field-by-field diff. Unset optional settings are not compared; lists compare as sets.
+/// Diff without a record of what was last applied: unreliably visible fields the response
+/// leaves out are sent.
 pub fn diff(d: &Desired, o: &Trunk, password: Option<SecretString>) -> Change {
+    diff_applied(d, o, password, &Applied::new())
+}
+
+/// Field-by-field diff. Unset optional settings are not compared; lists compare as sets;
+/// unreliably visible fields are compared with the provider's value where the response carries
+/// it and with `applied` (`status.lastApplied`) where it does not.
+pub fn diff_applied(d: &Desired, o: &Trunk, password: Option<SecretString>, applied: &Applied) -> Change {
     let mut p = Patch::default();
     if d.name != o.name {
         p.name = Some(d.name.clone());
@@ -476,14 +525,20 @@ pub fn diff(d: &Desired, o: &Trunk, password: Option<SecretString>) -> Change {
         p.disallow = d.disallow.clone();
     }
     if let Some(t) = d.transport
-        && o.transport.as_deref() != Some(t)
+        && unreliable_differs("transport", t, o.transport.as_deref(), applied)
     {
         p.transport = Some(t.to_string());
     }
     if let Some(m) = d.media_encryption
-        && o.media_encryption.as_deref() != Some(m)
+        && unreliable_differs("media_encryption", m, o.media_encryption.as_deref(), applied)
     {
         p.media_encryption = Some(m.to_string());
+    }
+    if let Some(opt) = d.media_encryption_optimistic {
+        let shown = o.media_encryption_optimistic.map(|b| b.to_string());
+        if unreliable_differs("media_encryption_optimistic", &opt.to_string(), shown.as_deref(), applied) {
+            p.media_encryption_optimistic = Some(opt);
+        }
     }
     macro_rules! scalar {
         ($field:ident, $obs:ident) => {
@@ -492,7 +547,6 @@ pub fn diff(d: &Desired, o: &Trunk, password: Option<SecretString>) -> Change {
             }
         };
     }
-    scalar!(media_encryption_optimistic, media_encryption_optimistic);
     scalar!(qualify_frequency, qualify_frequency);
     scalar!(inbound_enabled, inbound_enabled);
     scalar!(outbound_leading_plus_enabled, outbound_leading_plus_enabled);

@@ -4,7 +4,7 @@
 pub mod autocalls;
 pub mod bolna;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest, Sha256};
 
@@ -14,6 +14,45 @@ use sha2::{Digest, Sha256};
 pub fn marker(namespace: &str, name: &str) -> String {
     let digest = Sha256::digest(format!("siptrunk.dev/{namespace}/{name}").as_bytes());
     format!("op:{}", &hex::encode(digest)[..10])
+}
+
+/// How the provider shows a field the operator writes, on the reads the operator makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// Returned by every read: compared with the provider's value.
+    Visible,
+    /// Never returned (passwords; autocalls `sip_trunk_type`): a password is compared through
+    /// its keyed hash in `status.credentialsHash`.
+    WriteOnly,
+    /// Returned by some endpoints or provider versions only: compared with the provider's value
+    /// when it is shown, otherwise with the value recorded in `status.lastApplied`.
+    Unreliable,
+}
+
+/// One field a family writes: its wire name, how the provider shows it, and where it can be set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// Name in the provider's JSON.
+    pub wire: &'static str,
+    /// How the provider shows it back.
+    pub shown: Shown,
+    /// In the body the provider's create page documents.
+    pub on_create: bool,
+    /// Changeable after creation (PUT/PATCH, or a sub-resource).
+    pub on_update: bool,
+}
+
+/// Values last applied for the unreliably visible fields of one trunk (wire name → value;
+/// booleans as `true`/`false`). Never holds a secret: passwords are tracked by their keyed hash.
+pub type Applied = BTreeMap<String, String>;
+
+/// Whether an unreliably visible field must be sent: against the provider's value where it is
+/// shown, else against the record of what was last applied (no record: sent, then recorded).
+pub fn unreliable_differs(field: &str, want: &str, shown: Option<&str>, applied: &Applied) -> bool {
+    match shown {
+        Some(v) => v.trim() != want,
+        None => applied.get(field).map(String::as_str) != Some(want),
+    }
 }
 
 /// Whether an observed trunk carries our marker.
@@ -156,13 +195,36 @@ impl Desired {
         }
     }
 
-    /// Field-by-field diff against an observed trunk of the same family; `password` is
-    /// `Some` only when the keyed hash of the Secret's value differs from the applied one.
+    /// Field-by-field diff against an observed trunk of the same family, without a record of
+    /// what was last applied (unreliably visible fields the provider did not show are sent).
     pub fn diff(&self, observed: &Remote, password: Option<secrecy::SecretString>) -> Option<Change> {
+        self.diff_applied(observed, password, &Applied::new())
+    }
+
+    /// Field-by-field diff; `password` is `Some` only when the keyed hash of the Secret's value
+    /// differs from the applied one; `applied` is `status.lastApplied`, which decides the
+    /// unreliably visible fields the provider did not show.
+    pub fn diff_applied(
+        &self,
+        observed: &Remote,
+        password: Option<secrecy::SecretString>,
+        applied: &Applied,
+    ) -> Option<Change> {
         match (self, observed) {
-            (Desired::Autocalls(d), Remote::Autocalls(o)) => Some(Change::Autocalls(autocalls::diff(d, o, password))),
-            (Desired::Bolna(d), Remote::Bolna(o)) => Some(Change::Bolna(bolna::diff(d, o, password))),
+            (Desired::Autocalls(d), Remote::Autocalls(o)) => {
+                Some(Change::Autocalls(autocalls::diff_applied(d, o, password, applied)))
+            }
+            (Desired::Bolna(d), Remote::Bolna(o)) => Some(Change::Bolna(bolna::diff_applied(d, o, password, applied))),
             _ => None,
+        }
+    }
+
+    /// The record to keep in `status.lastApplied` once the provider holds this trunk: the
+    /// desired values of the family's unreliably visible fields.
+    pub fn applied_record(&self) -> Applied {
+        match self {
+            Desired::Autocalls(d) => autocalls::applied_record(d),
+            Desired::Bolna(d) => bolna::applied_record(d),
         }
     }
 }
@@ -191,6 +253,26 @@ pub enum AdoptReason {
     PendingCreate,
     /// The spec sets adoptExisting.
     Allowed,
+}
+
+/// A resource of a desired trunk that another trunk of the account holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// A DID (as the spec writes it) live on the trunk with this id.
+    Did {
+        /// The number.
+        number: String,
+        /// The id of the trunk that holds it.
+        trunk_id: String,
+    },
+}
+
+impl std::fmt::Display for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Held::Did { number, trunk_id } => write!(f, "DID {number} is on trunk {trunk_id}"),
+        }
+    }
 }
 
 /// Inputs to matching.
@@ -273,6 +355,31 @@ impl TrunkIndex {
                 }
             }
         }
+    }
+
+    /// What of `desired` other trunks of the account hold (why a create was refused as a
+    /// conflict): bolna DIDs live on another trunk, in the order of the spec. O(trunks), so
+    /// only called after a refused create.
+    pub fn held_elsewhere(&self, desired: &Desired) -> Vec<Held> {
+        let Desired::Bolna(d) = desired else {
+            return Vec::new();
+        };
+        let mut held = Vec::new();
+        for want in &d.phone_numbers {
+            let n = bolna::normalize_number(&want.phone_number);
+            let holder = self.by_id.values().find_map(|t| match t {
+                Remote::Bolna(t)
+                    if t.name != d.name && t.live_numbers().any(|h| bolna::normalize_number(&h.phone_number) == n) =>
+                {
+                    Some(t.id.clone())
+                }
+                _ => None,
+            });
+            if let Some(trunk_id) = holder {
+                held.push(Held::Did { number: want.phone_number.clone(), trunk_id });
+            }
+        }
+        held
     }
 
     fn by_key(&self, key: &str) -> Option<&Remote> {

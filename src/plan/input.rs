@@ -7,10 +7,8 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::core::v1::Secret;
 use serde_json::Value;
 
+use crate::crd::admission::{self, Schemas};
 use crate::crd::{ClusterSipProvider, SipProvider, SipTrunk};
-use crate::kubeemu::registry::Registry;
-use crate::kubeemu::store::FieldValidation;
-use crate::kubeemu::validate::admit;
 
 /// An object the API server would refuse, or that could not be read.
 #[derive(Clone, Debug)]
@@ -59,12 +57,12 @@ pub fn load(paths: &[PathBuf], namespace: &str) -> Result<Input, String> {
         }
     }
     let mut input = Input::default();
-    let registry = crd_registry();
+    let schemas = Schemas::operator();
     for (source, text) in files {
         for doc in serde_yaml_ng::Deserializer::from_str(&text) {
             match <Value as serde::Deserialize>::deserialize(doc) {
                 Ok(Value::Null) => {}
-                Ok(v) => add(&mut input, &registry, v, &source, namespace),
+                Ok(v) => add(&mut input, &schemas, v, &source, namespace),
                 Err(e) => input.rejected.push(Rejected {
                     kind: String::new(),
                     namespace: String::new(),
@@ -101,20 +99,10 @@ fn p_is_manifest(path: &Path) -> bool {
     path.extension().is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
 }
 
-fn crd_registry() -> Registry {
-    let mut r = Registry::default();
-    for crd in crate::crd::all() {
-        if let Ok(v) = serde_json::to_value(&crd) {
-            r.register_crd(&v);
-        }
-    }
-    r
-}
-
-fn add(input: &mut Input, registry: &Registry, mut v: Value, source: &str, namespace: &str) {
+fn add(input: &mut Input, schemas: &Schemas, mut v: Value, source: &str, namespace: &str) {
     if v["kind"] == "List" {
         for item in v["items"].as_array().cloned().unwrap_or_default() {
-            add(input, registry, item, source, namespace);
+            add(input, schemas, item, source, namespace);
         }
         return;
     }
@@ -135,15 +123,9 @@ fn add(input: &mut Input, registry: &Registry, mut v: Value, source: &str, names
         errors,
     };
 
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version.as_str()));
+    let group = api_version.split_once('/').map_or("", |(g, _)| g);
     if group == crate::crd::GROUP {
-        let plural = match kind.as_str() {
-            "SipTrunk" => "siptrunks",
-            "SipProvider" => "sipproviders",
-            "ClusterSipProvider" => "clustersipproviders",
-            _ => "",
-        };
-        let Some(rt) = registry.get(group, version, plural) else {
+        let Some(schema) = schemas.get(&api_version, &kind) else {
             input.rejected.push(reject(vec![format!("{api_version} {kind} is not a kind this operator serves")]));
             return;
         };
@@ -151,16 +133,8 @@ fn add(input: &mut Input, registry: &Registry, mut v: Value, source: &str, names
             input.rejected.push(reject(vec!["metadata.name: Required value".into()]));
             return;
         }
-        if let Err(e) = admit(&rt, &mut v, None, FieldValidation::Strict) {
-            let errors = if e.causes.is_empty() {
-                vec![e.message]
-            } else {
-                e.causes
-                    .iter()
-                    .map(|c| if c.field.is_empty() { c.message.clone() } else { format!("{}: {}", c.field, c.message) })
-                    .collect()
-            };
-            input.rejected.push(reject(errors));
+        if let Err(refusal) = admission::admit(schema, &mut v, None, true) {
+            input.rejected.push(reject(refusal.lines()));
             return;
         }
         let parsed = match kind.as_str() {

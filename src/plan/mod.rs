@@ -508,7 +508,27 @@ impl Planner {
             (Some(_), Some(_), Some(_)) => (true, Password::Changed),
         };
         plan.password = Some(state);
-        let change = match desired.diff(&remote, password.filter(|_| send_password)) {
+        // Fields the provider does not show are judged by status.lastApplied, as the reconcile
+        // does (a status without a record, from an older operator, sends them once); without
+        // any status (plain files) they cannot be compared, and the plan says so.
+        let record = match (&status.last_applied, &status.trunk_id) {
+            (Some(r), _) => r.clone(),
+            (None, Some(_)) => Default::default(),
+            (None, None) => {
+                let unknown = desired.diff(&remote, None).map(|c| c.fields()).unwrap_or_default();
+                let assumed = desired.applied_record();
+                let known = desired.diff_applied(&remote, None, &assumed).map(|c| c.fields()).unwrap_or_default();
+                let hidden: Vec<&str> = unknown.into_iter().filter(|f| !known.contains(f)).collect();
+                if !hidden.is_empty() {
+                    plan.notes.push(format!(
+                        "{} not shown by the provider; compared only when the input carries status.lastApplied",
+                        hidden.join(", ")
+                    ));
+                }
+                assumed
+            }
+        };
+        let change = match desired.diff_applied(&remote, password.filter(|_| send_password), &record) {
             Some(c) => c,
             None => {
                 return fail(

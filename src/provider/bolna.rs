@@ -57,8 +57,22 @@ impl Client {
             }
         }
         for n in &change.add_numbers {
-            let _: PhoneNumber =
-                self.http.send_json(Method::POST, &format!("{TRUNKS}/{id}/numbers"), Some(n), "add_number").await?;
+            let added: Result<PhoneNumber, _> =
+                self.http.send_json(Method::POST, &format!("{TRUNKS}/{id}/numbers"), Some(n), "add_number").await;
+            match added {
+                Ok(_) => {}
+                // A DID on another active trunk (API.md §3.8, "409 / 422"; bolna's own validation
+                // answers 400): name it, whatever the provider says.
+                Err(ProviderError::Conflict { message } | ProviderError::Invalid { status: 422, message, .. }) => {
+                    return Err(ProviderError::Conflict {
+                        message: format!(
+                            "DID {} cannot be added to trunk {}: the provider says it is taken ({message})",
+                            n.phone_number, observed.id
+                        ),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
         }
         if !change.add_numbers.is_empty() || !change.remove_numbers.is_empty() {
             trunk = self.get(&observed.id).await?;

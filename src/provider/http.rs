@@ -195,7 +195,10 @@ impl HttpClient {
             req = req.json(b);
         }
         let provider = self.cfg.provider.as_str();
-        let resp = match req.send().await {
+        let started = Instant::now();
+        let sent = req.send().await;
+        self.metrics.provider_request(provider, endpoint, started.elapsed());
+        let resp = match sent {
             Ok(r) => r,
             Err(e) => {
                 self.metrics.provider_call(provider, endpoint, None);

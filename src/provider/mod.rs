@@ -5,6 +5,7 @@ pub mod autocalls;
 pub mod bolna;
 pub mod error;
 pub mod http;
+pub mod livekit;
 
 use std::sync::Arc;
 

@@ -3,20 +3,26 @@
 #   bash tests/chart/run.sh [pytest args...]
 # Installs what it needs on a fresh machine: the Python packages pinned in
 # tests/chart/requirements.txt (into .venv, or pip --user when a venv cannot
-# be made) and lua5.4 from Debian when it is missing (root only).
+# be made), and lua5.4 and promtool (Debian package prometheus) when they are
+# missing (root only).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 REQS=tests/chart/requirements.txt
 PYTHON=${PYTHON:-python3}
 
-if ! command -v lua5.4 >/dev/null 2>&1; then
+# Debian packages: lua5.4 (Argo CD health checks) and prometheus (promtool, for the alerts).
+MISSING=()
+command -v lua5.4 >/dev/null 2>&1 || MISSING+=(lua5.4)
+command -v promtool >/dev/null 2>&1 || MISSING+=(prometheus)
+if [ ${#MISSING[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "run.sh: installing lua5.4" >&2
+    echo "run.sh: installing ${MISSING[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null && apt-get install -y -qq lua5.4 >/dev/null
+    # --no-install-recommends: promtool is all that is used of the prometheus package.
+    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${MISSING[@]}" >/dev/null
   else
-    echo "run.sh: lua5.4 missing and cannot apt-get it; the Argo CD health tests will be skipped" >&2
+    echo "run.sh: ${MISSING[*]} missing and cannot apt-get; the tests that need them fail" >&2
   fi
 fi
 

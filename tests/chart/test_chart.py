@@ -79,6 +79,44 @@ SCENARIOS = {
         "service": {"type": "ClusterIP", "port": 9090, "annotations": {"x": "y"}},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
     },
+    # What users of cert-manager / external-secrets / Crossplane charts set.
+    "knobs": {
+        "global": {"imageRegistry": "mirror.example", "imagePullSecrets": [{"name": "global-cred"}], "parentThing": 1},
+        "image": {"repository": "sip/op", "digest": "sha256:" + "ab" * 32},
+        "imagePullSecrets": [{"name": "regcred"}],
+        "commonLabels": {"team": "voice", "cost-center": "42"},
+        "deploymentAnnotations": {"reloader.stakater.com/auto": "true"},
+        "extraArgs": ["--concurrency", "32"],
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": {"app.kubernetes.io/instance": RELEASE}},
+            }
+        ],
+        "livenessProbe": {"initialDelaySeconds": 15, "periodSeconds": 20, "timeoutSeconds": 3, "failureThreshold": 6},
+        "readinessProbe": {"initialDelaySeconds": 1, "periodSeconds": 7, "timeoutSeconds": 4, "failureThreshold": 2},
+        "extraVolumes": [{"name": "ca", "configMap": {"name": "corp-ca"}}],
+        "extraVolumeMounts": [{"name": "ca", "mountPath": "/etc/ssl/corp", "readOnly": True}],
+        "extraEnv": [{"name": "SSL_CERT_DIR", "value": "/etc/ssl/corp"}],
+        "serviceMonitor": {
+            "enabled": True,
+            "namespace": "monitoring",
+            "labels": {"release": "kube-prometheus-stack"},
+            "interval": "15s",
+            "relabelings": [{"targetLabel": "cluster", "replacement": "eu1"}],
+            "metricRelabelings": [{"sourceLabels": ["__name__"], "regex": "process_.*", "action": "drop"}],
+        },
+        "crds": {"annotations": {"argocd.argoproj.io/sync-options": "Prune=false,ServerSideApply=true"}},
+        "prometheusRule": {"enabled": True, "namespace": "monitoring", "labels": {"release": "kube-prometheus-stack"}},
+        "grafanaDashboard": {"enabled": True, "namespace": "monitoring", "annotations": {"grafana_folder": "Telephony"}},
+    },
+    # OpenShift assigns the UID and GID per namespace: the fixed ids must go.
+    "openshift": {
+        "podSecurityContext": {"runAsUser": None, "runAsGroup": None},
+        "containerSecurityContext": {"runAsUser": None, "runAsGroup": None},
+    },
 }
 
 
@@ -102,7 +140,7 @@ def container(objects):
 K8S_VERSION = "1.33.0"
 # Kinds kubernetes-validate has no schema for (not built into Kubernetes).
 # Anything else without a schema fails the test.
-NOT_BUILT_IN = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+NOT_BUILT_IN = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
 
 
 def test_every_rendered_object_matches_the_kubernetes_schemas(scenario):
@@ -168,13 +206,41 @@ def test_install_dry_run_client(tmp_path):
 def test_chart_metadata():
     meta = chart().metadata
     assert meta["apiVersion"] == "v2"
-    assert meta["kubeVersion"] == ">=1.30.0-0"
+    # isIP/isCIDR compile for new CRD rules from 1.31 on (see the chart README).
+    assert meta["kubeVersion"] == ">=1.31.0-0"
     assert meta["appVersion"] == "0.1.0"
+
+
+# CEL functions of the libraries Kubernetes adds per release, with the first release whose API
+# server compiles them in NEW CRD rules: staging/src/k8s.io/apiserver/pkg/cel/environment/base.go
+# gives each library an IntroducedVersion, and new expressions are compiled for the
+# compatibility version n-1, so a library introduced in 1.X is usable in new rules from 1.X+1.
+CEL_FUNCTIONS = {
+    r"\b(isIP|ip|isCIDR|cidr)\(": (1, 31),  # library.IP, library.CIDR: IntroducedVersion 1.30
+    r"\bformat\.[a-zA-Z0-9]+\(": (1, 32),  # library.Format: 1.31
+    r"\.(transformList|transformMap|transformMapEntry)\(": (1, 33),  # ext.TwoVarComprehensions: 1.32
+    r"\b(isSemver|semver)\(": (1, 34),  # library.SemverLib: 1.33
+}
+
+
+def test_kube_version_floor_matches_the_cel_functions_the_crds_use():
+    import re
+
+    text = CRD_SOURCE.read_text()
+    needed = max((v for pattern, v in CEL_FUNCTIONS.items() if re.search(pattern, text)), default=(1, 25))
+    floor = tuple(int(x) for x in re.match(r">=(\d+)\.(\d+)", chart().metadata["kubeVersion"]).groups())
+    assert floor == needed, f"the CRDs need Kubernetes {needed}, Chart.yaml says {floor}"
 
 
 # ------------------------------------------------------------ values schema
 
 BAD_VALUES = {
+    "typo in a new knob": ({"prometheusRule": {"enable": True}}, "additional properties 'enable' not allowed"),
+    "probe typo": ({"livenessProbe": {"periodSecond": 3}}, "additional properties 'periodSecond' not allowed"),
+    "extra args not strings": ({"extraArgs": [32]}, "/extraArgs/0"),
+    "bad digest": ({"image": {"digest": "latest"}}, "/image/digest"),
+    "error ratio above 1": ({"prometheusRule": {"errorRatio": 2}}, "/prometheusRule/errorRatio"),
+    "mount without a path": ({"extraVolumeMounts": [{"name": "ca"}]}, "/extraVolumeMounts/0"),
     "typo at the top": ({"replica": 2}, "additional properties 'replica' not allowed"),
     "typo nested": ({"image": {"tga": "1"}}, "additional properties 'tga' not allowed"),
     "wrong type": ({"replicas": "two"}, "/replicas"),
@@ -211,15 +277,20 @@ def test_schema_is_draft_07_and_closed():
 
 
 def test_pod_security_is_restricted(scenario):
-    _, objects = scenario
+    name, objects = scenario
     pod = deployment(objects)["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is True
     psc = pod["securityContext"]
-    assert psc["runAsNonRoot"] is True and psc["runAsUser"] == 65532
-    assert psc["seccompProfile"] == {"type": "RuntimeDefault"}
     sc = container(objects)["securityContext"]
+    if name == "openshift":
+        # The platform picks the ids; everything else stays restricted.
+        assert "runAsUser" not in psc and "runAsGroup" not in psc
+        assert "runAsUser" not in sc and "runAsGroup" not in sc
+    else:
+        assert psc["runAsUser"] == 65532 and sc["runAsUser"] == 65532
+    assert psc["runAsNonRoot"] is True
+    assert psc["seccompProfile"] == {"type": "RuntimeDefault"}
     assert sc["runAsNonRoot"] is True
-    assert sc["runAsUser"] == 65532
     assert sc["readOnlyRootFilesystem"] is True
     assert sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"] == {"drop": ["ALL"]}
@@ -300,9 +371,90 @@ def test_everything_else_is_passed_through():
     assert one(objects, "Service")["spec"]["ports"][0]["port"] == 9090
 
 
+def test_knobs_are_passed_through():
+    objects = render(SCENARIOS["knobs"])
+    dep = deployment(objects)
+    pod = dep["spec"]["template"]["spec"]
+    c = container(objects)
+    assert c["image"] == "mirror.example/sip/op@sha256:" + "ab" * 32, "digest without a tag: no :tag"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}, {"name": "global-cred"}]
+    for obj in objects:
+        labels = obj["metadata"]["labels"]
+        assert labels["team"] == "voice" and labels["cost-center"] == "42", f"{obj['kind']} lacks commonLabels"
+    assert dep["spec"]["template"]["metadata"]["labels"]["team"] == "voice"
+    assert "team" not in dep["spec"]["selector"]["matchLabels"], "the selector is immutable: no commonLabels in it"
+    assert dep["metadata"]["annotations"] == {"reloader.stakater.com/auto": "true"}
+    assert c["args"][-2:] == ["--concurrency", "32"], "extra args come after the chart's own"
+    assert pod["topologySpreadConstraints"] == SCENARIOS["knobs"]["topologySpreadConstraints"]
+    live, ready = c["livenessProbe"], c["readinessProbe"]
+    assert live["httpGet"] == {"path": "/healthz", "port": "http"} and ready["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert (live["initialDelaySeconds"], live["periodSeconds"], live["timeoutSeconds"], live["failureThreshold"]) == (15, 20, 3, 6)
+    assert (ready["initialDelaySeconds"], ready["periodSeconds"], ready["timeoutSeconds"], ready["failureThreshold"]) == (1, 7, 4, 2)
+    assert {"name": "ca", "configMap": {"name": "corp-ca"}} in pod["volumes"]
+    assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
+    assert {"name": "ca", "mountPath": "/etc/ssl/corp", "readOnly": True} in c["volumeMounts"]
+    sm = one(objects, "ServiceMonitor")
+    assert sm["metadata"]["namespace"] == "monitoring"
+    assert sm["spec"]["namespaceSelector"] == {"matchNames": [RELEASE_NS]}, "it still selects the release's Service"
+    (endpoint,) = sm["spec"]["endpoints"]
+    assert endpoint["interval"] == "15s"
+    assert endpoint["relabelings"] == [{"targetLabel": "cluster", "replacement": "eu1"}]
+    assert endpoint["metricRelabelings"][0]["action"] == "drop"
+    for crd in by_kind(objects, "CustomResourceDefinition"):
+        assert crd["metadata"]["annotations"] == {
+            "argocd.argoproj.io/sync-options": "Prune=false,ServerSideApply=true",
+            "helm.sh/resource-policy": "keep",
+        }
+    rule = one(objects, "PrometheusRule")
+    assert rule["metadata"]["namespace"] == "monitoring" and rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    cm = one(objects, "ConfigMap")
+    assert cm["metadata"]["namespace"] == "monitoring"
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["metadata"]["annotations"] == {"grafana_folder": "Telephony"}
+
+
+def test_image_reference_forms():
+    def image(values):
+        return container(render(values))["image"]
+
+    assert image({"image": {"tag": "1.2.3"}}) == "ghcr.io/siptrunk/siptrunk-operator:1.2.3"
+    digest = "sha256:" + "0f" * 32
+    assert image({"image": {"tag": "1.2.3", "digest": digest}}) == f"ghcr.io/siptrunk/siptrunk-operator:1.2.3@{digest}"
+    assert image({"global": {"imageRegistry": "mirror.example/"}}) == "mirror.example/ghcr.io/siptrunk/siptrunk-operator:0.1.0"
+    assert image({"global": {}}) == "ghcr.io/siptrunk/siptrunk-operator:0.1.0"
+
+
+def test_probes_and_security_defaults_are_unchanged():
+    c = container(render())
+    assert c["livenessProbe"] == {
+        "httpGet": {"path": "/healthz", "port": "http"},
+        "initialDelaySeconds": 5, "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3,
+    }
+    assert c["readinessProbe"] == {
+        "httpGet": {"path": "/readyz", "port": "http"},
+        "initialDelaySeconds": 0, "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 3,
+    }
+    assert c["securityContext"]["privileged"] is False
+
+
+def test_helm_package_builds_a_loadable_archive(tmp_path):
+    archive = helm.package(str(CHART_DIR), destination=str(tmp_path))
+    assert archive.endswith("siptrunk-operator-0.1.0.tgz")
+    packaged = helm.Chart.load_archive((tmp_path / "siptrunk-operator-0.1.0.tgz").read_bytes())
+    assert packaged.metadata["version"] == "0.1.0" and packaged.metadata["kubeVersion"] == ">=1.31.0-0"
+    files = {f["name"] for f in packaged.files}
+    for needed in ("files/crds/siptrunk.dev.yaml", "files/grafana-dashboard.json", "README.md"):
+        assert needed in files, f"{needed} not packaged: {sorted(files)}"
+    templates = {t["name"] for t in packaged.templates}
+    assert {"templates/prometheusrule.yaml", "templates/grafana-dashboard.yaml"} <= templates
+    assert packaged.schema["additionalProperties"] is False, "the schema travels with the package"
+    rendered = packaged.render({"grafanaDashboard": {"enabled": True}}, name=RELEASE, namespace=RELEASE_NS)
+    assert any(path.endswith("grafana-dashboard.yaml") and "siptrunk_" in text for path, text in rendered.items())
+
+
 def test_optional_objects():
     default = render()
-    for kind in ("ServiceMonitor", "NetworkPolicy", "PodDisruptionBudget"):
+    for kind in ("ServiceMonitor", "NetworkPolicy", "PodDisruptionBudget", "PrometheusRule", "ConfigMap"):
         assert not by_kind(default, kind), f"{kind} must be off by default"
     extras = render(SCENARIOS["ha-extras"])
     assert deployment(extras)["spec"]["replicas"] == 2

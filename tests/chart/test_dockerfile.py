@@ -48,6 +48,18 @@ def test_multi_stage_build_with_locked_dependencies():
     assert builder[0][1].startswith("rust:1.95-bookworm")
     runs = " ".join(args for ins, args in builder if ins == "RUN")
     assert "cargo build --release --locked" in runs
+    # The image carries the operator alone: the stand-ins are a default-on cargo feature.
+    builds = [cmd for cmd in re.split(r"&&|;", runs) if "cargo build" in cmd]
+    assert builds and all("--no-default-features" in cmd.split() for cmd in builds), builds
+    assert "standins" not in runs, "the image must not enable the stand-ins feature"
+
+
+def test_standins_feature_is_default_on_and_gates_the_stand_ins():
+    cargo = (REPO / "Cargo.toml").read_text()
+    assert re.search(r'^default\s*=\s*\[[^\]]*"standins"', cargo, re.M), "standins is a default feature"
+    lib = (REPO / "src" / "lib.rs").read_text()
+    for module in ("emulator", "kubeemu", "demo", "bench"):
+        assert re.search(r'#\[cfg\(feature = "standins"\)\]\s*pub mod ' + module + ";", lib), module
 
 
 def test_final_stage_runs_as_nonroot_with_the_binary_the_chart_runs():

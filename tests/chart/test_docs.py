@@ -42,11 +42,16 @@ def test_readme_flux_kustomization_waits():
     assert checks and checks[0]["spec"]["healthChecks"][0]["apiVersion"] == "siptrunk.dev/v1alpha1"
 
 
+# Kubernetes objects or label maps passed through whole: documented as one row.
+WHOLE = {"resources", "podSecurityContext", "containerSecurityContext", "livenessProbe", "readinessProbe",
+         "grafanaDashboard.labels"}
+
+
 def leaves(values: dict, prefix: str = "") -> list[str]:
     out = []
     for key, value in values.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict) and value and path != "resources":
+        if isinstance(value, dict) and value and path not in WHOLE:
             out += leaves(value, path + ".")
         else:
             out.append(path)

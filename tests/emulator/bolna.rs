@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use siptrunk_operator::emulator::{EmulatorConfig, Flavor, RateLimitCfg};
+use siptrunk_operator::emulator::{Behaviour, EmulatorConfig, Flavor, RateLimitCfg};
 
 use crate::{Api, fixture, keys, start, start_with};
 
@@ -41,20 +41,26 @@ fn id(v: &Value) -> String {
 }
 
 #[tokio::test]
-async fn bolna_trunk_has_the_brief_list_fields_plus_newer_schema_fields() {
+async fn bolna_list_has_exactly_the_brief_list_fields_and_get_adds_the_newer_schema_fields() {
     let emu = start(Flavor::Bolna).await;
     let api = Api::new(&emu);
     let mut body = userpass("op-main");
     body["phone_numbers"] = json!([{"phone_number": "919876543210", "name": "main"}]);
-    create(&api, body).await;
+    let created = create(&api, body).await;
     let brief = fixture(include_str!("fixtures/bolna_list.json"));
     let list = api.get(TRUNKS).await;
     assert_eq!(list.status, 200);
     let got = &list.body[0];
     let want = &brief[0];
-    let mut extra: Vec<String> = keys(got).into_iter().filter(|k| want.get(k).is_none()).collect();
-    extra.sort();
-    assert_eq!(extra, ["media_encryption", "media_encryption_optimistic"]);
+    let extra: Vec<String> = keys(got).into_iter().filter(|k| want.get(k).is_none()).collect();
+    assert!(extra.is_empty(), "the list page shows no {extra:?}");
+    let detail = api.get(&format!("{TRUNKS}/{}", id(&created))).await.body;
+    let mut newer: Vec<String> = keys(&detail).into_iter().filter(|k| want.get(k).is_none()).collect();
+    newer.sort();
+    assert_eq!(newer, ["media_encryption", "media_encryption_optimistic"]);
+    emu.set_behaviour(Behaviour { bolna_list_as_brief: false, ..Behaviour::default() });
+    let full = api.get(TRUNKS).await.body;
+    assert!(full[0].get("media_encryption").is_some(), "off: the list shows the newer schema too");
     assert!(keys(want).iter().all(|k| got.get(k).is_some()), "every brief field present");
     assert_eq!(keys(&got["gateways"][0]), keys(&want["gateways"][0]));
     assert_eq!(keys(&got["phone_numbers"][0]), keys(&want["phone_numbers"][0]));
@@ -255,4 +261,63 @@ async fn bolna_seed_and_dashboard_edit_show_through_the_api() {
     assert_eq!(got["name"], "human-made");
     assert_eq!(got["description"], "edited by hand");
     assert_eq!(emu.trunk_stats(&emu.token(), &seeded).map(|s| s.updates), Some(0));
+}
+
+#[tokio::test]
+async fn bolna_hiding_mode_leaves_unreliable_fields_out_of_list_and_patch_responses() {
+    let emu = start(Flavor::Bolna).await;
+    emu.set_behaviour(Behaviour { bolna_hide_unreliable_fields: true, ..Behaviour::default() });
+    let api = Api::new(&emu);
+    let mut body = userpass("hidden");
+    body["transport"] = json!("transport-tls");
+    body["media_encryption"] = json!("sdes");
+    let created = create(&api, body).await;
+    let hidden = ["media_encryption", "media_encryption_optimistic", "transport", "auth_type"];
+    for k in hidden {
+        assert!(created.get(k).is_some(), "create shows {k}");
+    }
+    let path = format!("{TRUNKS}/{}", id(&created));
+    let got = api.get(&path).await.body;
+    assert_eq!((got["transport"].clone(), got["media_encryption"].clone()), (json!("transport-tls"), json!("sdes")));
+    let listed = api.get(TRUNKS).await.body;
+    let patched = api.patch(&path, json!({"media_encryption_optimistic": true})).await.body;
+    for k in hidden {
+        assert!(listed[0].get(k).is_none(), "list hides {k}: {listed}");
+        assert!(patched.get(k).is_none(), "PATCH response hides {k}: {patched}");
+    }
+    assert_eq!(listed[0]["name"], "hidden", "the rest of the item is there");
+    assert_eq!(emu.trunks(&emu.token())[0]["media_encryption_optimistic"], true, "the PATCH was applied");
+}
+
+#[tokio::test]
+async fn bolna_create_ignoring_is_active_mode_starts_the_trunk_active() {
+    let emu = start(Flavor::Bolna).await;
+    let api = Api::new(&emu);
+    let mut off = userpass("off");
+    off["is_active"] = json!(false);
+    assert_eq!(create(&api, off.clone()).await["is_active"], false, "honoured by default");
+    emu.set_behaviour(Behaviour { bolna_create_ignores_is_active: true, ..Behaviour::default() });
+    off["name"] = json!("off-2");
+    assert_eq!(create(&api, off).await["is_active"], true, "not on the create page: ignored");
+}
+
+#[tokio::test]
+async fn bolna_did_conflict_422_mode_refuses_a_held_did_with_422_on_create_and_add() {
+    let emu = start(Flavor::Bolna).await;
+    emu.set_behaviour(Behaviour { bolna_did_conflict_422: true, ..Behaviour::default() });
+    let api = Api::new(&emu);
+    let mut holder = userpass("holder");
+    holder["phone_numbers"] = json!([{"phone_number": "+919876543210"}]);
+    create(&api, holder).await;
+    let mut twin = userpass("twin");
+    twin["phone_numbers"] = json!([{"phone_number": "+919876543210"}]);
+    let refused = api.post(TRUNKS, twin).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(
+        refused.body["error"].is_i64() && refused.body["message"].as_str().is_some_and(|m| m.contains("+919876543210"))
+    );
+    let other = id(&create(&api, userpass("other")).await);
+    let add = api.post(&format!("{TRUNKS}/{other}/numbers"), json!({"phone_number": "+919876543210"})).await;
+    assert_eq!(add.status, 422, "{}", add.text);
+    assert_eq!(emu.trunks(&emu.token()).len(), 2, "the refused create stored nothing");
 }

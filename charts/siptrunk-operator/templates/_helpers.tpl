@@ -32,6 +32,9 @@ helm.sh/chart: {{ include "siptrunk-operator.chart" . }}
 app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: siptrunk-operator
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{- define "siptrunk-operator.serviceAccountName" -}}
@@ -46,6 +49,44 @@ app.kubernetes.io/part-of: siptrunk-operator
 {{- .Values.leaderElection.leaseName | default (printf "%s-leader" (include "siptrunk-operator.fullname" .) | trunc 63 | trimSuffix "-") }}
 {{- end }}
 
+{{/*
+The image reference: [global.imageRegistry/]repository, then :tag (default
+appVersion) unless only a digest is given, then @digest.
+*/}}
 {{- define "siptrunk-operator.image" -}}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- $repo := .Values.image.repository }}
+{{- with (.Values.global).imageRegistry }}
+{{- $repo = printf "%s/%s" (trimSuffix "/" .) $repo }}
+{{- end }}
+{{- if .Values.image.digest }}
+{{- if .Values.image.tag }}
+{{- printf "%s:%s@%s" $repo .Values.image.tag .Values.image.digest }}
+{{- else }}
+{{- printf "%s@%s" $repo .Values.image.digest }}
+{{- end }}
+{{- else }}
+{{- printf "%s:%s" $repo (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/* imagePullSecrets and global.imagePullSecrets, without duplicates. */}}
+{{- define "siptrunk-operator.imagePullSecrets" -}}
+{{- $all := concat (.Values.imagePullSecrets | default list) ((.Values.global).imagePullSecrets | default list) | uniq }}
+{{- with $all }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+Label matchers of the operator's series in alert expressions: by default the
+job the ServiceMonitor creates (the metrics Service's name) in the release
+namespace; prometheusRule.selector replaces them.
+*/}}
+{{- define "siptrunk-operator.alertSelector" -}}
+{{- if .Values.prometheusRule.selector }}
+{{- .Values.prometheusRule.selector }}
+{{- else -}}
+job="{{ include "siptrunk-operator.fullname" . }}-metrics",namespace="{{ .Release.Namespace }}"
+{{- end }}
 {{- end }}

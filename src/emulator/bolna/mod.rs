@@ -57,14 +57,15 @@ fn name_taken(name: &str) -> Reject {
 }
 
 /// Why `number` cannot be added to trunk `target`: it is active on this trunk or on another active one.
-fn number_conflict(acct: &Account, target: Option<&str>, number: &str) -> Option<Reject> {
+/// `status` is 409, or 422 in `bolna_did_conflict_422` mode (the guide says "409 / 422").
+fn number_conflict(acct: &Account, target: Option<&str>, number: &str, status: StatusCode) -> Option<Reject> {
     let clash = acct
         .bolna
         .iter()
         .filter(|t| t.has_active_number(number))
         .find(|t| Some(t.id.as_str()) == target || t.is_active)?;
     let place = if Some(clash.id.as_str()) == target { "this trunk" } else { "another active trunk" };
-    Some(Reject(StatusCode::CONFLICT, format!("Phone number '{number}' is already registered on {place}")))
+    Some(Reject(status, format!("Phone number '{number}' is already registered on {place}")))
 }
 
 fn new_phone_number(rng: &mut impl Rng, trunk_id: &str, n: NewNumber, now: DateTime<Utc>) -> PhoneNumber {
@@ -95,9 +96,47 @@ async fn list(
     let trunks: Vec<Value> = store
         .accounts
         .get(&acct.0)
-        .map(|a| a.bolna.iter().filter(|t| filter.is_none_or(|f| t.is_active == f)).map(Trunk::to_json).collect())
+        .map(|a| {
+            a.bolna.iter().filter(|t| filter.is_none_or(|f| t.is_active == f)).map(|t| partial(&inner, t)).collect()
+        })
         .unwrap_or_default();
     Ok(json_response(StatusCode::OK, Value::Array(trunks)))
+}
+
+/// The status of a refused DID: 409, or 422 in `bolna_did_conflict_422` mode.
+fn did_conflict_status(inner: &Inner) -> StatusCode {
+    if inner.behaviour().bolna_did_conflict_422 { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::CONFLICT }
+}
+
+/// Fields a list item or PATCH response leaves out in `bolna_hide_unreliable_fields` mode.
+const UNRELIABLE: [&str; 4] = ["media_encryption", "media_encryption_optimistic", "transport", "auth_type"];
+
+/// Fields of the newer schema the list reference page does not show.
+const NOT_IN_BRIEF_LIST: [&str; 2] = ["media_encryption", "media_encryption_optimistic"];
+
+/// A trunk as a list item shows it.
+fn partial(inner: &Inner, t: &Trunk) -> Value {
+    let mut v = t.to_json();
+    hide_unreliable(inner, &mut v);
+    if inner.behaviour().bolna_list_as_brief
+        && let Some(o) = v.as_object_mut()
+    {
+        for k in NOT_IN_BRIEF_LIST {
+            o.remove(k);
+        }
+    }
+    v
+}
+
+/// Removes the unreliably shown fields from a list item or PATCH response, in that mode.
+fn hide_unreliable(inner: &Inner, v: &mut Value) {
+    if inner.behaviour().bolna_hide_unreliable_fields
+        && let Some(o) = v.as_object_mut()
+    {
+        for k in UNRELIABLE {
+            o.remove(k);
+        }
+    }
 }
 
 async fn show(
@@ -165,7 +204,12 @@ fn build(rng: &mut impl Rng, c: validate::Create, now: DateTime<Utc>) -> Trunk {
 }
 
 /// Validate and store a new trunk, or say why not.
-fn insert_new(store: &mut Store, account: &str, body: &serde_json::Map<String, Value>) -> Result<Trunk, Reject> {
+fn insert_new(
+    store: &mut Store,
+    account: &str,
+    body: &serde_json::Map<String, Value>,
+    did_status: StatusCode,
+) -> Result<Trunk, Reject> {
     let c = validate::create(body)?;
     let acct = store.accounts.entry(account.to_owned()).or_default();
     if acct.bolna.iter().any(|t| t.name == c.name) {
@@ -173,7 +217,7 @@ fn insert_new(store: &mut Store, account: &str, body: &serde_json::Map<String, V
     }
     for (i, n) in c.phone_numbers.iter().enumerate() {
         let repeated = c.phone_numbers[..i].iter().any(|m| m.phone_number == n.phone_number);
-        if let Some(resp) = number_conflict(acct, None, &n.phone_number) {
+        if let Some(resp) = number_conflict(acct, None, &n.phone_number, did_status) {
             return Err(resp);
         }
         if repeated {
@@ -186,8 +230,11 @@ fn insert_new(store: &mut Store, account: &str, body: &serde_json::Map<String, V
 }
 
 async fn create(State(inner): State<Arc<Inner>>, Extension(acct): Extension<AccountName>, body: Bytes) -> Answer {
-    let body = validate::body_object(&body)?;
-    let trunk = insert_new(&mut inner.store(), &acct.0, &body)?;
+    let mut body = validate::body_object(&body)?;
+    if inner.behaviour().bolna_create_ignores_is_active {
+        body.remove("is_active");
+    }
+    let trunk = insert_new(&mut inner.store(), &acct.0, &body, did_conflict_status(&inner))?;
     Ok(json_response(StatusCode::CREATED, trunk.to_json()))
 }
 
@@ -271,7 +318,8 @@ async fn update(
     body: Bytes,
 ) -> Answer {
     let body = validate::body_object(&body)?;
-    let trunk = patch_trunk(&mut inner.store(), &acct.0, &id, &body, true)?;
+    let mut trunk = patch_trunk(&mut inner.store(), &acct.0, &id, &body, true)?;
+    hide_unreliable(&inner, &mut trunk);
     Ok(json_response(StatusCode::OK, trunk))
 }
 
@@ -309,7 +357,7 @@ async fn add_number(
     let account =
         store.accounts.get_mut(&acct.0).filter(|a| model::find(a, &id).is_some()).ok_or_else(trunk_not_found)?;
     let n = validate::body_object(&body).and_then(|b| validate::new_number(&b))?;
-    if let Some(reject) = number_conflict(account, Some(&id), &n.phone_number) {
+    if let Some(reject) = number_conflict(account, Some(&id), &n.phone_number, did_conflict_status(&inner)) {
         return Err(reject);
     }
     let trunk = account.bolna.iter_mut().find(|t| t.id == id).ok_or_else(trunk_not_found)?;
@@ -365,7 +413,7 @@ pub(crate) fn seed_trunk(store: &mut Store, account: &str, v: &Value) -> String 
     } else {
         body.entry("ip_identifiers").or_insert(json!([{ "ip_address": "203.0.113.1" }]));
     }
-    match insert_new(store, account, &body) {
+    match insert_new(store, account, &body, StatusCode::CONFLICT) {
         Ok(t) => t.id,
         Err(Reject(status, msg)) => {
             tracing::warn!(%status, %msg, "emulator: seeded bolna trunk rejected");
