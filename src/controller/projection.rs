@@ -58,7 +58,7 @@ mod tests {
                 "managedFields": [{"manager": "kubectl", "operation": "Apply"}],
                 "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": "o"}]
             },
-            "spec": {"providerRef": {"kind": "SipProvider", "name": "p"}, "displayName": "x", "auth": {"type": "ip"}},
+            "spec": {"providerRef": {"kind": "SipProvider", "name": "p"}, "displayName": "x", "auth": {"type": "credentials", "username": "u"}},
             "status": {"trunkId": "7"}
         }))
         .expect("trunk");
