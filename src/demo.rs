@@ -147,6 +147,32 @@ async fn apply_all(client: &Client, docs: &[Value]) -> Result<(), String> {
     Ok(())
 }
 
+/// Progress as one short line per change of the Ready count (not a row per trunk per step).
+#[derive(Default)]
+pub struct Progress {
+    last: Option<usize>,
+}
+
+impl Progress {
+    /// The line to print for this observation, if the count of Ready trunks changed.
+    pub fn observe(&mut self, ready: usize, expected: usize, elapsed: Duration) -> Option<String> {
+        if self.last == Some(ready) {
+            return None;
+        }
+        self.last = Some(ready);
+        Some(format!("{:>7.2}s  {ready}/{expected} Ready", elapsed.as_secs_f64()))
+    }
+}
+
+/// The final table: a header and one row per trunk, sorted by namespace and name.
+pub fn table(trunks: &[SipTrunk]) -> String {
+    let mut rows: Vec<String> = trunks.iter().map(row).collect();
+    rows.sort();
+    let header =
+        format!("{:<28} {:<10} {:<26} {:<6} {:<16} INBOUND TRUNK", "TRUNK", "PROVIDER", "TRUNK ID", "READY", "REASON");
+    std::iter::once(header).chain(rows).collect::<Vec<_>>().join("\n")
+}
+
 fn row(t: &SipTrunk) -> String {
     let s = t.status.clone().unwrap_or_default();
     let ready = s.conditions.iter().find(|c| c.type_ == "Ready");
@@ -196,26 +222,22 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
     apply_all(&client, &docs).await?;
     let expected = docs.iter().filter(|d| d["kind"] == "SipTrunk").count();
     println!("\napplied {} objects ({} SipTrunks); waiting for them to converge\n", docs.len(), expected);
-    println!("{:<28} {:<10} {:<26} {:<6} {:<16} INBOUND TRUNK", "TRUNK", "PROVIDER", "TRUNK ID", "READY", "REASON");
     let api: Api<SipTrunk> = Api::all(client.clone());
     let start = Instant::now();
-    let mut printed: BTreeMap<String, String> = BTreeMap::new();
+    let mut progress = Progress::default();
     let result = loop {
         let list = api.list(&Default::default()).await.map_err(|e| format!("list: {e}"))?;
-        for t in &list.items {
-            let r = row(t);
-            let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
-            if printed.get(&key) != Some(&r) {
-                println!("{r}");
-                printed.insert(key, r);
-            }
-        }
         let ready = list.items.iter().filter(|t| is_ready(t)).count();
+        if let Some(line) = progress.observe(ready, expected, start.elapsed()) {
+            println!("{line}");
+        }
         if ready == expected && expected > 0 {
-            println!("\nall {expected} trunks are Ready in {:.2}s", start.elapsed().as_secs_f64());
+            println!("\n{}", table(&list.items));
+            println!("all {expected} trunks are Ready in {:.2}s", start.elapsed().as_secs_f64());
             break Ok(());
         }
         if start.elapsed() > opts.timeout {
+            println!("\n{}", table(&list.items));
             let stuck: Vec<String> = list
                 .items
                 .iter()
@@ -232,6 +254,9 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
         println!("  export KUBECONFIG={}", opts.kubeconfig.display());
         println!("  kubectl get siptrunks -A");
         println!("  kubectl get siptrunk-operator -A -o wide");
+        println!("  kubectl get sipproviders,clustersipproviders -A");
+        println!("  kubectl -n telephony get events");
+        println!("  kubectl -n telephony describe siptrunk main-line");
         println!("  kubectl -n telephony edit siptrunk main-line");
         println!("  kubectl explain siptrunk.spec.auth");
         for (name, emu) in &emulators {
@@ -268,4 +293,41 @@ fn ready_message(t: &SipTrunk) -> String {
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
         .map(|c| format!("{} ({})", c.reason, c.message))
         .unwrap_or_else(|| "no status yet".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_prints_a_line_only_when_the_ready_count_changes() {
+        let mut p = Progress::default();
+        let seen: Vec<String> = [0, 0, 1, 1, 1, 4, 4, 6]
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &n)| p.observe(n, 6, Duration::from_millis(100 * i as u64)))
+            .collect();
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert!(seen[3].ends_with("6/6 Ready"), "{seen:?}");
+    }
+
+    #[test]
+    fn the_final_table_has_one_row_per_trunk() {
+        let trunk = |ns: &str, name: &str| -> SipTrunk {
+            serde_json::from_value(json!({
+                "apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipTrunk",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"providerRef": {"name": "p"}, "displayName": "x", "phoneNumber": "+14155550001",
+                         "sipAddress": "sip.example", "auth": {"type": "ip", "username": "u", "allowedInboundIps": ["192.0.2.1"]}},
+                "status": {"trunkId": "7", "conditions": [{"type": "Ready", "status": "True", "reason": "Synced",
+                           "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+            }))
+            .expect("trunk")
+        };
+        let out = table(&[trunk("b", "two"), trunk("a", "one")]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert!(lines[0].starts_with("TRUNK"));
+        assert!(lines[1].starts_with("a/one") && lines[2].starts_with("b/two"), "{out}");
+    }
 }

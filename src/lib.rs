@@ -22,6 +22,7 @@ pub mod kubeemu;
 pub mod leader;
 pub mod metrics;
 pub mod model;
+pub mod output;
 pub mod plan;
 pub mod provider;
 pub mod runner;

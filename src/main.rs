@@ -117,6 +117,14 @@ enum Command {
     },
 }
 
+/// Prints command output; a reader that went away (`| head`) ends it quietly.
+fn emit(text: &str) -> Result<(), String> {
+    match siptrunk_operator::output::stdout(text) {
+        siptrunk_operator::output::Written::All | siptrunk_operator::output::Written::ReaderGone => Ok(()),
+        siptrunk_operator::output::Written::Failed(e) => Err(format!("cannot write the output: {e}")),
+    }
+}
+
 /// Runs `plan` and maps its outcome to the documented exit codes (0, 2, 1).
 fn run_plan(rt: &tokio::runtime::Runtime, command: Command) -> ExitCode {
     let Command::Plan { files, namespace, output, base_url_override } = command else { return ExitCode::FAILURE };
@@ -132,11 +140,17 @@ fn run_plan(rt: &tokio::runtime::Runtime, command: Command) -> ExitCode {
     };
     match rt.block_on(plan::plan(opts)) {
         Ok(p) => {
-            match output {
-                plan::render::Format::Text => print!("{}", plan::render::text(&p)),
-                plan::render::Format::Json => println!("{:#}", plan::render::json(&p)),
+            let text = match output {
+                plan::render::Format::Text => plan::render::text(&p),
+                plan::render::Format::Json => format!("{:#}\n", plan::render::json(&p)),
+            };
+            match emit(&text) {
+                Ok(()) => ExitCode::from(p.exit_code()),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            ExitCode::from(p.exit_code())
         }
         Err(e) => {
             eprintln!("error: {e}");
@@ -211,10 +225,10 @@ fn main() -> ExitCode {
                 opts.operator_binary = std::env::var_os("SIPTRUNK_BENCH_OPERATOR")
                     .map(Into::into)
                     .or_else(|| std::env::current_exe().ok());
-                siptrunk_operator::bench::run(opts).await.map(|r| print!("{}", r.table()))
+                siptrunk_operator::bench::run(opts).await.and_then(|r| emit(&r.table()))
             }
             Command::Plan { .. } => Err("plan runs before this dispatch".into()),
-            Command::Crd => siptrunk_operator::crd::to_yaml().map(|y| print!("{y}")).map_err(|e| e.to_string()),
+            Command::Crd => siptrunk_operator::crd::to_yaml().map_err(|e| e.to_string()).and_then(|y| emit(&y)),
             Command::Run {
                 http_addr,
                 watch_namespace,

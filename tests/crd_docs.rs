@@ -219,3 +219,66 @@ fn the_three_kinds_share_a_category_and_have_short_names() {
     }
     assert!(shared.unwrap().contains("siptrunk-operator"), "`kubectl get siptrunk-operator` lists all three kinds");
 }
+
+/// Every description string of a CRD, with its JSON path.
+fn all_descriptions(node: &Value, path: &str, out: &mut Vec<(String, String)>) {
+    match node {
+        Value::Object(m) => {
+            if let Some(Value::String(d)) = m.get("description") {
+                out.push((path.to_string(), d.clone()));
+            }
+            for (k, v) in m {
+                all_descriptions(v, &format!("{path}.{k}"), out);
+            }
+        }
+        Value::Array(a) => a.iter().enumerate().for_each(|(i, v)| all_descriptions(v, &format!("{path}[{i}]"), out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn explain_texts_do_not_break_mid_sentence_and_say_something() {
+    let mut problems = Vec::new();
+    for (name, v) in version_schemas() {
+        let mut descs = Vec::new();
+        all_descriptions(&v["schema"], &name, &mut descs);
+        for (path, d) in descs {
+            // kubectl explain prints line breaks as they are: one inside a paragraph cuts a
+            // sentence ("... natural key (autocalls/famulor: number +" / "username + ...").
+            if d.split("\n\n").any(|p| p.contains('\n')) {
+                problems.push(format!("{path}: line break inside a paragraph: {d:?}"));
+            }
+            if d.starts_with("Auto-generated") {
+                problems.push(format!("{path}: the derive macro's text instead of the kind's: {d:?}"));
+            }
+            if d.split_whitespace().count() < 4 && !path.ends_with("status.conditions.items") {
+                problems.push(format!("{path}: too short to explain anything: {d:?}"));
+            }
+            if d.contains(" a autocalls") {
+                problems.push(format!("{path}: \"a autocalls\": {d:?}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "kubectl explain would show:\n{}", problems.join("\n"));
+    assert_eq!(
+        siptrunk_operator::crd::unwrap_paragraphs("natural key (number +\nusername)\n\nSecond."),
+        "natural key (number + username)\n\nSecond."
+    );
+}
+
+#[test]
+fn provider_columns_answer_type_ready_trunks_age() {
+    for kind in ["SipProvider", "ClusterSipProvider"] {
+        let c = crd(kind);
+        let columns = c["spec"]["versions"][0]["additionalPrinterColumns"].as_array().unwrap().clone();
+        let default_view: Vec<&str> = columns
+            .iter()
+            .filter(|col| col["priority"].as_i64().unwrap_or(0) == 0)
+            .map(|col| col["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(default_view, ["Type", "Ready", "Trunks", "Age"], "{kind}");
+        let path = |name: &str| columns.iter().find(|col| col["name"] == name).unwrap()["jsonPath"].clone();
+        assert_eq!(path("Ready"), ".status.conditions[?(@.type==\"Ready\")].status");
+        assert_eq!(path("Trunks"), ".status.trunks");
+    }
+}

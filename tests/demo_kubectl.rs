@@ -151,6 +151,26 @@ fn demo_keep_running_serves_kubectl_and_converges_its_changes() {
         assert!(header.contains(col), "column {col} missing: {header}");
     }
     assert!(out.lines().filter(|l| l.contains("True")).count() >= 6, "all example trunks Ready:\n{out}");
+    // Provider health: Ready and the trunk count, in the default columns.
+    let providers = kubectl_until(&kubeconfig, &["get", "sipproviders", "-A"], "every SipProvider Ready", |o| {
+        o.lines().count() > 1 && o.lines().skip(1).all(|l| l.contains("True"))
+    });
+    let header = providers.lines().next().unwrap_or_default();
+    for col in ["NAME", "TYPE", "READY", "TRUNKS", "AGE"] {
+        assert!(header.contains(col), "column {col} missing: {header}");
+    }
+    // Events: the operator writes events.k8s.io/v1; kubectl reads core/v1 (one store on a real
+    // API server, and in the stand-in).
+    let events = kubectl_until(&kubeconfig, &["-n", "telephony", "get", "events"], "Created Events", |o| {
+        o.contains("Created") && o.contains("main-line")
+    });
+    assert!(!events.contains("No resources found"), "{events}");
+    let described = kubectl(&kubeconfig, &["-n", "telephony", "describe", "siptrunk", "main-line"]);
+    let tail = described.split("Events:").nth(1).unwrap_or_default();
+    assert!(
+        tail.contains("Created") && !tail.trim_start().starts_with("<none>"),
+        "describe shows Events:\n{described}"
+    );
     let all = kubectl(&kubeconfig, &["get", "siptrunk-operator", "-A"]);
     assert!(all.contains("sipprovider") && all.contains("clustersipprovider") && all.contains("siptrunk"), "{all}");
 

@@ -150,6 +150,34 @@ impl World {
         );
     }
 
+    /// Waits until a provider object reports Ready=True.
+    async fn wait_provider_ready(&self, plural: &str, ns: Option<&str>, name: &str) {
+        let kind = if plural == "sipproviders" { "SipProvider" } else { "ClusterSipProvider" };
+        let ar = kube::api::ApiResource {
+            group: "siptrunk.dev".into(),
+            version: "v1alpha1".into(),
+            api_version: "siptrunk.dev/v1alpha1".into(),
+            kind: kind.into(),
+            plural: plural.into(),
+        };
+        let api: Api<kube::api::DynamicObject> = match ns {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
+            None => Api::all_with(self.client.clone(), &ar),
+        };
+        let ready = |o: &kube::api::DynamicObject| {
+            o.data["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        };
+        let got = wait_until(
+            DEADLINE,
+            || async { api.get_opt(name).await.ok().flatten() },
+            |o| o.as_ref().is_some_and(ready),
+        )
+        .await;
+        assert!(got.is_some(), "{kind} {name} never reported Ready=True");
+    }
+
     /// The controller's calls (told from the test's own by the operator's User-Agent).
     fn controller_calls(&self) -> Vec<siptrunk_operator::kubeemu::ApiCall> {
         self.kube.calls().into_iter().filter(|c| c.user_agent == runner::USER_AGENT).collect()
@@ -192,6 +220,11 @@ async fn observe(namespace: Option<&str>) -> BTreeSet<Call> {
     w.provider.edit_trunk(&w.token, &id, json!({"sip_address": "drifted.example"}));
     w.wait_remote("drift repaired", |r| r.iter().any(|t| t["sip_address"] == "sip.carrier.example")).await;
     w.wait_remote("drift seen", |_| w.provider.trunk_stats(&w.token, &id).is_some_and(|s| s.updates >= 1)).await;
+    // The same drift again: the same Event (reason and note) counts in its series (a patch).
+    w.provider.edit_trunk(&w.token, &id, json!({"sip_address": "drifted.example"}));
+    w.wait_remote("drift repaired again", |_| w.provider.trunk_stats(&w.token, &id).is_some_and(|s| s.updates >= 2))
+        .await;
+    w.wait_remote("repaired", |r| r.iter().any(|t| t["sip_address"] == "sip.carrier.example")).await;
 
     // Password rotation through the Secret watch.
     w.put_secret("main-sip", "password", "second-password").await;
@@ -212,6 +245,13 @@ async fn observe(namespace: Option<&str>) -> BTreeSet<Call> {
     );
     w.apply_trunk(&shared).await;
     w.wait_trunk("shared", "Ready", is_ready).await;
+
+    // Provider health in the providers' status (a ClusterSipProvider's only from an instance
+    // that watches every namespace).
+    w.wait_provider_ready("sipproviders", Some(WATCHED), "prov").await;
+    if namespace.is_none() {
+        w.wait_provider_ready("clustersipproviders", None, "shared").await;
+    }
 
     // Delete behind the finalizer: the remote trunk goes, then the object.
     w.trunks().delete("main", &DeleteParams::default()).await.expect("delete");

@@ -312,3 +312,26 @@ fn every_error_of_a_bad_spec_is_reported_at_once() {
     paths.sort();
     assert_eq!(paths, ["spec.countryCode", "spec.phoneNumber", "spec.sipAddress"]);
 }
+
+#[test]
+fn a_value_of_10_kb_is_cut_in_the_message_not_echoed_whole() {
+    let huge = format!("sip.{}.example", "a".repeat(10_000));
+    let errs = validate(&spec(set(autocalls_spec(), "sipAddress", json!(huge.clone()))), Autocalls);
+    let text = describe(&errs);
+    assert!(errs.iter().any(|e| e.path == "spec.sipAddress"), "still reported: {text}");
+    assert!(text.len() < 400, "message of {} bytes: {text}", text.len());
+    assert!(!text.contains(&huge), "the value is not echoed whole");
+    assert!(text.contains("10012 characters"), "says how long the value was: {text}");
+    // Short values are still quoted whole.
+    let errs = validate(&spec(set(autocalls_spec(), "sipAddress", json!("bad host!"))), Autocalls);
+    assert!(describe(&errs).contains("\"bad host!\""), "{}", describe(&errs));
+}
+
+#[test]
+fn bolna_settings_on_another_family_name_the_type_without_a_wrong_article() {
+    let v =
+        set(autocalls_spec(), "bolna", json!({"gateways": [{"address": "sbc.example", "port": 5060, "priority": 1}]}));
+    let text = describe(&validate(&spec(v), Autocalls));
+    assert!(text.contains("provider of type autocalls"), "{text}");
+    assert!(!text.contains("a autocalls"), "{text}");
+}

@@ -37,6 +37,8 @@ pub struct Account {
     fingerprint: String,
     token: SecretString,
     snapshot: tokio::sync::Mutex<Snapshot>,
+    outcomes: Arc<ListOutcomes>,
+    key: String,
 }
 
 #[derive(Default)]
@@ -57,7 +59,9 @@ impl Account {
             // this list fail, so nothing ever matches against the emptied index.
             snap.index = TrunkIndex::default();
             snap.fetched_at = None;
-            let trunks = self.client.list().await?;
+            let listed = self.client.list().await;
+            self.outcomes.record(&self.key, listed.as_ref().map(|_| ()));
+            let trunks = listed?;
             snap.index = TrunkIndex::new(trunks);
             snap.fetched_at = Some(Instant::now());
         }
@@ -94,9 +98,22 @@ impl Account {
 #[derive(Default)]
 pub struct Accounts {
     map: Mutex<HashMap<String, Arc<Account>>>,
+    outcomes: Arc<ListOutcomes>,
 }
 
 impl Accounts {
+    /// The outcome of the last list call of the account behind a provider object (its
+    /// `ResolvedProvider::key`), made by the current client (token and settings); None before
+    /// the first one. What a provider object's status reports: it adds no provider call.
+    pub fn last_list(&self, key: &str) -> Option<ListOutcome> {
+        self.outcomes.get(key)
+    }
+
+    /// Woken when a list outcome changes kind (success ↔ failure, or another failure reason).
+    pub fn list_outcome_changed(&self) -> &tokio::sync::Notify {
+        &self.outcomes.changed
+    }
+
     /// The account for a resolved provider and token, rebuilt when either changed.
     pub fn get(
         &self,
@@ -142,8 +159,57 @@ impl Accounts {
             fingerprint,
             token,
             snapshot: tokio::sync::Mutex::new(Snapshot::default()),
+            outcomes: self.outcomes.clone(),
+            key: p.key.clone(),
         });
+        // A new token or new settings: what the old client saw no longer says anything.
+        self.outcomes.forget(&p.key);
         map.insert(p.key.clone(), account.clone());
         Ok(account)
+    }
+}
+
+/// What the last list call of an account returned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListOutcome {
+    /// When it returned.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// None: success. Otherwise the failure (already redacted by the client).
+    pub error: Option<ProviderError>,
+    /// When a list call of this client last succeeded.
+    pub last_success: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The last list outcome per account key, shared by the accounts and read by provider status.
+#[derive(Default)]
+struct ListOutcomes {
+    map: Mutex<HashMap<String, ListOutcome>>,
+    changed: tokio::sync::Notify,
+}
+
+impl ListOutcomes {
+    fn record(&self, key: &str, result: Result<(), &ProviderError>) {
+        let now = chrono::Utc::now();
+        let Ok(mut map) = self.map.lock() else { return };
+        let prev = map.get(key);
+        let kind_before = prev.map(|o| o.error.as_ref().map(ProviderError::reason));
+        let last_success = if result.is_ok() { Some(now) } else { prev.and_then(|o| o.last_success) };
+        let error = result.err().cloned();
+        let kind_now = Some(error.as_ref().map(ProviderError::reason));
+        map.insert(key.to_string(), ListOutcome { at: now, error, last_success });
+        drop(map);
+        if kind_before != kind_now {
+            self.changed.notify_one();
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<ListOutcome> {
+        self.map.lock().ok().and_then(|m| m.get(key).cloned())
+    }
+
+    fn forget(&self, key: &str) {
+        if let Ok(mut m) = self.map.lock() {
+            m.remove(key);
+        }
     }
 }

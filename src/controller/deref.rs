@@ -43,26 +43,36 @@ pub fn provider(
                     ),
                 )
             })?;
-            let s = &p.spec.api_token_secret_ref;
-            Ok(ResolvedProvider {
-                key: format!("SipProvider/{ns}/{}", r.name),
-                type_: p.spec.type_,
-                settings: p.spec.settings.clone(),
-                token_ref: (ns.clone(), s.name.clone(), s.key.clone()),
-            })
+            Ok(resolve_namespaced(&p, &ns))
         }
         ProviderKind::ClusterSipProvider => {
             let p = cluster_providers.get(&ObjectRef::new(&r.name)).ok_or_else(|| {
                 Error::blocked("ProviderNotFound", format!("ClusterSipProvider {} does not exist", r.name))
             })?;
-            let s = &p.spec.api_token_secret_ref;
-            Ok(ResolvedProvider {
-                key: format!("ClusterSipProvider/{}", r.name),
-                type_: p.spec.type_,
-                settings: p.spec.settings.clone(),
-                token_ref: (s.namespace.clone(), s.name.clone(), s.key.clone()),
-            })
+            Ok(resolve_cluster(&p))
         }
+    }
+}
+
+/// The account of a SipProvider in namespace `ns`.
+pub fn resolve_namespaced(p: &SipProvider, ns: &str) -> ResolvedProvider {
+    let s = &p.spec.api_token_secret_ref;
+    ResolvedProvider {
+        key: format!("SipProvider/{ns}/{}", p.name_any()),
+        type_: p.spec.type_,
+        settings: p.spec.settings.clone(),
+        token_ref: (ns.to_string(), s.name.clone(), s.key.clone()),
+    }
+}
+
+/// The account of a ClusterSipProvider.
+pub fn resolve_cluster(p: &ClusterSipProvider) -> ResolvedProvider {
+    let s = &p.spec.api_token_secret_ref;
+    ResolvedProvider {
+        key: format!("ClusterSipProvider/{}", p.name_any()),
+        type_: p.spec.type_,
+        settings: p.spec.settings.clone(),
+        token_ref: (s.namespace.clone(), s.name.clone(), s.key.clone()),
     }
 }
 

@@ -5,8 +5,8 @@
 //! publish. A cold start of 10,000 trunks publishes 10,000 `Created` Events: the map then held
 //! ~30 MB at the controller's peak and the scans cost O(n²) CPU (measured by
 //! `siptrunk-operator bench`, P4). This publisher creates Events exactly as `Recorder` does and
-//! patches the series of a repeat within six minutes the same way, but remembers only the
-//! Event's name and count, in a map of at most `SERIES_CAP` entries (when full, expired entries
+//! patches the series of a repeat (same reason, action and note) within six minutes the same
+//! way, but remembers only the Event's name and count, in a map of at most `SERIES_CAP` entries (when full, expired entries
 //! go; if none has expired, the map starts over and a repeat becomes a new Event).
 
 use std::collections::HashMap;
@@ -32,6 +32,21 @@ struct Seen {
     at: Instant,
 }
 
+/// Longest note the API server accepts (events.k8s.io/v1 validation: 1 kB).
+pub const NOTE_MAX: usize = 1024;
+
+/// A note cut to `NOTE_MAX` bytes at a character boundary, marked with "…" when cut.
+pub fn cut_note(note: &str) -> String {
+    if note.len() <= NOTE_MAX {
+        return note.to_string();
+    }
+    let mut end = NOTE_MAX - '…'.len_utf8();
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &note[..end])
+}
+
 /// Publishes Events for one controller instance; the same call shape as `Recorder::publish`.
 #[derive(Clone)]
 pub struct Publisher {
@@ -53,15 +68,19 @@ impl Publisher {
         let controller = &self.reporter.controller;
         let ns = reference.namespace.as_deref().unwrap_or("default");
         let api = Api::<K8sEvent>::namespaced(self.client.clone(), ns);
+        // The note is part of the key, as in client-go's events library: a repeat with another
+        // note (a password rotation after a calling-format update) is a new Event, not a count
+        // on an Event that still tells the first story.
         let key = format!(
-            "{}/{}/{}|{:?}|{}|{}|{:?}",
+            "{}/{}/{}|{:?}|{}|{}|{:?}|{}",
             ns,
             reference.name.as_deref().unwrap_or_default(),
             reference.uid.as_deref().unwrap_or_default(),
             ev.type_,
             ev.reason,
             ev.action,
-            ev.secondary.as_ref().map(|r| (&r.namespace, &r.name))
+            ev.secondary.as_ref().map(|r| (&r.namespace, &r.name)),
+            ev.note.as_deref().unwrap_or_default()
         );
         let repeat = self.series.lock().ok().and_then(|mut m| {
             let seen = m.get_mut(&key).filter(|s| s.at.elapsed() < SERIES_TTL)?;
@@ -79,7 +98,7 @@ impl Publisher {
             event_time: Some(MicroTime(now)),
             regarding: Some(reference.clone()),
             related: ev.secondary.clone(),
-            note: ev.note.clone(),
+            note: ev.note.as_deref().map(cut_note),
             metadata: ObjectMeta {
                 namespace: reference.namespace.clone(),
                 name: Some(format!("{}.{:x}", reference.name.as_ref().unwrap_or(controller), now.as_nanosecond())),
@@ -105,5 +124,19 @@ impl Publisher {
             m.insert(key, Seen { name, count: 1, at: Instant::now() });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_cut_to_what_the_api_server_accepts() {
+        assert_eq!(cut_note("short"), "short");
+        let long = "é".repeat(2000);
+        let cut = cut_note(&long);
+        assert!(cut.len() <= NOTE_MAX, "{} bytes", cut.len());
+        assert!(cut.ends_with('…'));
     }
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod index;
 pub mod projection;
+pub mod providers;
 pub mod reconcile;
 pub mod secrets;
 pub mod startup;
@@ -126,6 +127,15 @@ fn trunk_predicate(t: &SipTrunk) -> Option<u64> {
     Some(h.finish())
 }
 
+/// Provider changes that concern its trunks: spec (generation) of this incarnation (uid). Status
+/// writes (the operator's own provider status) do not wake every trunk of the account.
+fn provider_predicate<K: ResourceExt>(p: &K) -> Option<u64> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    p.meta().uid.hash(&mut h);
+    p.meta().generation.hash(&mut h);
+    Some(h.finish())
+}
+
 fn watcher_config(label_selector: Option<&str>) -> watcher::Config {
     let cfg = watcher::Config::default().any_semantic().page_size(LIST_PAGE_SIZE);
     match label_selector {
@@ -208,13 +218,15 @@ pub async fn run(
         .modify(|p: &mut SipProvider| p.managed_fields_mut().clear())
         .reflect(providers_w)
         .inspect(mark_synced(&sync, Cache::Providers))
-        .applied_objects();
+        .applied_objects()
+        .predicate_filter(provider_predicate, kube::runtime::utils::PredicateConfig::default());
     let cluster_stream = watcher(cluster_api, watcher_config(None))
         .default_backoff()
         .modify(|p: &mut ClusterSipProvider| p.managed_fields_mut().clear())
         .reflect(cluster_w)
         .inspect(mark_synced(&sync, Cache::ClusterProviders))
-        .applied_objects();
+        .applied_objects()
+        .predicate_filter(provider_predicate, kube::runtime::utils::PredicateConfig::default());
     // Secrets: metadata only (no data in memory); a reconcile GETs the ones it references.
     let secret_stream = watcher(secrets_api, watcher_config(None))
         .default_backoff()
@@ -300,6 +312,15 @@ pub async fn run(
         }
     };
     let _ready_task = AbortOnDrop(tokio::spawn(ready_watch));
+    let _provider_status_task = AbortOnDrop(tokio::spawn({
+        let (ctx, trunks, sync) = (ctx.clone(), trunks.clone(), sync.clone());
+        let scope = providers::Scope::of(cfg.namespace.as_deref(), cfg.label_selector.as_deref());
+        async move {
+            // Counts and token checks only once every watch has delivered its initial list.
+            sync.wait(startup::ALL).await;
+            providers::run(ctx, trunks, scope).await;
+        }
+    }));
     // The trunk gauges, every 5 s from the start (not gated on every cache being ready).
     let (gauged, metrics) = (trunks.clone(), metrics.clone());
     let _gauge_task = AbortOnDrop(tokio::spawn(async move {

@@ -119,6 +119,7 @@ async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<A
     };
     status.observed_generation = generation;
     status.conditions = status::conditions(&prev.conditions, &health, generation);
+    status::note_not_applied(&mut status.conditions, status.not_applied.as_deref());
     publish_transition(ctx, trunk, &prev, &health).await;
     status::write(api, trunk, status).await?;
     if let Some(e) = err {
@@ -175,6 +176,7 @@ async fn run_pipeline(
     if let Some(remote) = &observed.remote {
         record_remote(status, remote);
     }
+    status.not_applied = observed.remote.as_ref().map(|r| desired.not_applied(r)).filter(|v| !v.is_empty());
     if observed.credentials_hash.is_some() {
         status.credentials_hash = observed.credentials_hash.clone();
     }
@@ -185,8 +187,12 @@ async fn run_pipeline(
         info!(trunk = %format!("{ns}/{name}"), action, fields = ?observed.changed, "provider write");
         status.last_sync_time = Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         ctx.metrics.actions.get_or_create(&crate::metrics::ActionLabels { action }).inc();
-        let note =
-            if observed.changed.is_empty() { None } else { Some(format!("fields: {}", observed.changed.join(", "))) };
+        // A note on every Event, so `kubectl describe` never shows an empty message.
+        let note = if observed.changed.is_empty() {
+            status.trunk_id.as_ref().map(|id| format!("{action} trunk {id}"))
+        } else {
+            Some(format!("fields: {}", observed.changed.join(", ")))
+        };
         publish(ctx, trunk, EventType::Normal, action_reason(action), action_reason(action), note).await;
     }
     let suspended = if paused(trunk) {

@@ -47,7 +47,20 @@ fn condition(
     message: &str,
     generation: Option<i64>,
 ) -> Condition {
-    let status = if status { "True" } else { "False" }.to_string();
+    condition_with(prev, type_, if status { "True" } else { "False" }, reason, message, generation)
+}
+
+/// One condition, keeping `lastTransitionTime` from `prev` while its status is unchanged and
+/// cutting the message to 1024 characters. `status` is True, False or Unknown.
+pub fn condition_with(
+    prev: &[Condition],
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) -> Condition {
+    let status = status.to_string();
     let last = prev
         .iter()
         .find(|c| c.type_ == type_ && c.status == status)
@@ -87,6 +100,16 @@ pub fn conditions(prev: &[Condition], health: &Health, generation: Option<i64>) 
         }
     }
     out
+}
+
+/// Says in a True Ready condition which spec fields the provider does not hold as specified
+/// (`status.notApplied`), instead of claiming it holds exactly this trunk.
+pub fn note_not_applied(conditions: &mut [Condition], not_applied: Option<&[String]>) {
+    let Some(fields) = not_applied.filter(|f| !f.is_empty()) else { return };
+    if let Some(c) = conditions.iter_mut().find(|c| c.type_ == "Ready" && c.status == "True") {
+        let msg = format!("the provider holds this trunk, except: {}", fields.join("; "));
+        c.message = msg.chars().take(1024).collect();
+    }
 }
 
 /// The Ready condition of a status, if any.

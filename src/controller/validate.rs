@@ -57,6 +57,20 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     (any && num.is_empty()).then_some(total)
 }
 
+/// Longest user value quoted whole in a message (a 10 kB value would swamp conditions, Events
+/// and logs).
+pub const SHOWN_MAX: usize = 64;
+
+/// A user value as quoted in a message: whole when short, else its start and its length.
+pub fn shown(v: &str) -> String {
+    let n = v.chars().count();
+    if n <= SHOWN_MAX {
+        return format!("{v:?}");
+    }
+    let head: String = v.chars().take(SHOWN_MAX - 16).collect();
+    format!("{head:?}… ({n} characters)")
+}
+
 fn is_e164(s: &str) -> bool {
     let Some(digits) = s.strip_prefix('+') else { return false };
     (7..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0')
@@ -117,12 +131,16 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
         }
         if is_cidr(ip) {
             if !caps.cidr_allow_list {
-                err(&path, format!("{ip:?} is a CIDR range; {family} accepts plain IP addresses only"));
+                err(&path, format!("{} is a CIDR range; {family} accepts plain IP addresses only", shown(ip)));
             }
         } else {
             err(
                 &path,
-                format!("{ip:?} is not an IP address{}", if caps.cidr_allow_list { " or CIDR range" } else { "" }),
+                format!(
+                    "{} is not an IP address{}",
+                    shown(ip),
+                    if caps.cidr_allow_list { " or CIDR range" } else { "" }
+                ),
             );
         }
     }
@@ -130,7 +148,7 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
         match parse_duration(d) {
             Some(v) if v >= super::accounts::MIN_DRIFT => {}
             Some(_) => err("spec.driftCheckInterval", "must be at least 1s".into()),
-            None => err("spec.driftCheckInterval", format!("{d:?} is not a duration such as 30s, 5m or 1h")),
+            None => err("spec.driftCheckInterval", format!("{} is not a duration such as 30s, 5m or 1h", shown(d))),
         }
     }
     if let Some(n) = &spec.display_name
@@ -142,14 +160,20 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
     match provider {
         ProviderType::Autocalls | ProviderType::Famulor => {
             if spec.bolna.is_some() {
-                err("spec.bolna", format!("bolna settings cannot be used with a {family} provider; remove spec.bolna"));
+                err(
+                    "spec.bolna",
+                    format!("bolna settings cannot be used on a provider of type {family}; remove spec.bolna"),
+                );
             }
             match spec.sip_address.as_deref() {
                 None => err("spec.sipAddress", format!("is required for {family} trunks")),
-                Some(a) if a.contains(':') && a.parse::<IpAddr>().is_err() => {
-                    err("spec.sipAddress", format!("{a:?} must not carry a port or scheme; {family} has no port field"))
+                Some(a) if a.contains(':') && a.parse::<IpAddr>().is_err() => err(
+                    "spec.sipAddress",
+                    format!("{} must not carry a port or scheme; {family} has no port field", shown(a)),
+                ),
+                Some(a) if !is_host(a) => {
+                    err("spec.sipAddress", format!("{} is not a host name or IP address", shown(a)))
                 }
-                Some(a) if !is_host(a) => err("spec.sipAddress", format!("{a:?} is not a host name or IP address")),
                 Some(_) => {}
             }
             let number_type = spec.number_type.unwrap_or_default();
@@ -158,7 +182,8 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
                 Some(n) if number_type == NumberType::Number && !is_e164(n) => err(
                     "spec.phoneNumber",
                     format!(
-                        "{n:?} is not E.164 with a leading + (e.g. +14155551234); use numberType: extension for extensions"
+                        "{} is not E.164 with a leading + (e.g. +14155551234); use numberType: extension for extensions",
+                        shown(n)
                     ),
                 ),
                 Some(n) if number_type == NumberType::Extension && !(1..=15).contains(&n.chars().count()) => {
@@ -172,7 +197,7 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
                 }
                 Some(c) if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()) => err(
                     "spec.countryCode",
-                    format!("{c:?} must be two upper-case letters (ISO 3166-1 alpha-2, e.g. US)"),
+                    format!("{} must be two upper-case letters (ISO 3166-1 alpha-2, e.g. US)", shown(c)),
                 ),
                 Some(_) => {}
             }
@@ -214,7 +239,7 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
                         if !is_host(&g.address) {
                             err(
                                 &format!("spec.bolna.gateways[{i}].address"),
-                                format!("{:?} is not a host name or IP address", g.address),
+                                format!("{} is not a host name or IP address", shown(&g.address)),
                             );
                         }
                         if !(1..=65535).contains(&g.port) {
@@ -241,7 +266,7 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
                         if !(7..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
                             err(
                                 &format!("spec.bolna.phoneNumbers[{i}].number"),
-                                format!("{:?} is not an E.164 number", n.number),
+                                format!("{} is not an E.164 number", shown(&n.number)),
                             );
                         }
                         if numbers[..i].iter().any(|m| bolna::normalize_number(&m.number) == digits) {

@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
     namespaced,
     status = "SipProviderStatus",
     printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type","description":"autocalls, famulor or bolna"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether the provider accepted the API token at the account's last list call"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","priority":1,"description":"Why Ready has its value"}"#,
+    printcolumn = r#"{"name":"Trunks","type":"integer","jsonPath":".status.trunks","description":"SipTrunks that use this provider"}"#,
     printcolumn = r#"{"name":"Base URL","type":"string","jsonPath":".spec.baseUrl","priority":1,"description":"API base URL when not the provider's default"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -48,6 +51,9 @@ pub struct SipProviderSpec {
     category = "voice",
     status = "SipProviderStatus",
     printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type","description":"autocalls, famulor or bolna"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether the provider accepted the API token at the account's last list call"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","priority":1,"description":"Why Ready has its value"}"#,
+    printcolumn = r#"{"name":"Trunks","type":"integer","jsonPath":".status.trunks","description":"SipTrunks that use this provider"}"#,
     printcolumn = r#"{"name":"Base URL","type":"string","jsonPath":".spec.baseUrl","priority":1,"description":"API base URL when not the provider's default"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -180,14 +186,27 @@ fn default_token_key() -> String {
     "token".to_string()
 }
 
-/// Observed state of a provider account object.
+/// Observed state of a provider account object, written by the operator instance that watches
+/// every trunk able to use it (a ClusterSipProvider: an instance without watchNamespace and
+/// labelSelector). The token is checked by the account's own list call, which its trunks make
+/// once per drift interval; the status adds no provider call.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SipProviderStatus {
     /// The generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready: the token was found and the provider answered the last list call.
+    /// How many SipTrunks refer to this provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trunks: Option<i64>,
+    /// When the provider last answered the account's list call with success (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<String>,
+    /// Ready (True: the provider accepted the API token at the account's last list call; False
+    /// with reason SecretNotFound, ProviderConfigInvalid, Unauthorized or ProviderUnavailable;
+    /// Unknown with reason NotChecked while no trunk has made a list call), plus Stalled (a
+    /// reason you must fix) or Reconciling (a transient failure or a first check in progress)
+    /// while true.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

@@ -106,8 +106,8 @@ pub struct SipTrunkSpec {
     pub calling_format: Option<CallingFormat>,
 
     /// autocalls/famulor: ISO 3166-1 alpha-2 country of the trunk (e.g. US, DE). For number
-    /// trunks the provider may infer another country from the DID; the operator then reports
-    /// it and does not fight it.
+    /// trunks the provider may infer another country from the DID and a change is not sent; the
+    /// operator then lists it in status.notApplied and does not fight it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[A-Z]{2}$"))]
     pub country_code: Option<String>,
@@ -365,7 +365,7 @@ fn default_bolna_provider() -> String {
     "custom".to_string()
 }
 
-/// One bolna gateway.
+/// A carrier SIP server that bolna sends this trunk's calls to, with its port and priority.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BolnaGateway {
@@ -499,6 +499,11 @@ pub struct SipTrunkStatus {
     /// Spec fields that differ at the provider while writes are paused or observe-only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_changes: Option<Vec<String>>,
+    /// Spec fields the provider holds differently and that the operator does not write, each
+    /// with why (e.g. the country of a number trunk, which the provider infers from the number).
+    /// Ready stays True and says so in its message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_applied: Option<Vec<String>>,
 }
 
 /// Columns shown by kubectl get.

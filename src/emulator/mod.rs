@@ -144,8 +144,12 @@ pub struct EmulatorConfig {
     /// Added to every authenticated provider response, after the request was processed (so a write whose
     /// client timed out is still committed).
     pub latency: Duration,
-    /// Seed for generated ids, tokens and fault shares.
+    /// Seed for fault shares (reproducible failures).
     pub seed: u64,
+    /// Seed for generated ids (voice trunk ids, bolna ids) and the default token. None: a new
+    /// random one per run. Either way mixed with the flavor, so autocalls and famulor never
+    /// hand out the same ids, as two real providers would not.
+    pub id_seed: Option<u64>,
     pub behaviour: Behaviour,
 }
 
@@ -159,6 +163,7 @@ impl EmulatorConfig {
             rate_limit: RateLimitCfg::provider_default(flavor),
             latency: Duration::ZERO,
             seed: 0x5eed,
+            id_seed: None,
             behaviour: Behaviour::default(),
         }
     }

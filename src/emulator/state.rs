@@ -94,6 +94,16 @@ impl Tokens {
     }
 }
 
+/// The seed of generated ids: per run (unless fixed) and per flavor.
+pub(crate) fn id_seed(cfg: &EmulatorConfig) -> u64 {
+    let salt = match cfg.flavor {
+        Flavor::Autocalls => 0xa17c_a115,
+        Flavor::Famulor => 0xfa70_10f0,
+        Flavor::Bolna => 0xb01a_0b01,
+    };
+    cfg.id_seed.unwrap_or_else(rand::random).rotate_left(17) ^ salt
+}
+
 pub(crate) struct Inner {
     pub flavor: Flavor,
     pub latency: Duration,
@@ -107,7 +117,7 @@ pub(crate) struct Inner {
 
 impl Inner {
     pub(crate) fn new(cfg: &EmulatorConfig) -> Self {
-        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let mut rng = StdRng::seed_from_u64(id_seed(cfg));
         let mut tokens = Tokens::default();
         for t in &cfg.tokens {
             tokens.accept(t, cfg.token_accounts.get(t).map(String::as_str));
@@ -255,5 +265,27 @@ impl Inner {
             Flavor::Autocalls | Flavor::Famulor => autocalls::edit_trunk(&mut store, &name, id, patch),
             Flavor::Bolna => bolna::edit_trunk(&mut store, &name, id, patch),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_id(cfg: &EmulatorConfig) -> String {
+        let inner = Inner::new(cfg);
+        let mut store = inner.store();
+        wire::voice_trunk_id(&mut store.rng)
+    }
+
+    #[test]
+    fn generated_ids_differ_per_flavor_and_per_run_and_repeat_with_a_fixed_seed() {
+        let autocalls = EmulatorConfig::new(Flavor::Autocalls);
+        let famulor = EmulatorConfig::new(Flavor::Famulor);
+        assert_ne!(first_id(&autocalls), first_id(&autocalls), "two runs of one flavor");
+        let fixed = |f| EmulatorConfig { id_seed: Some(7), ..EmulatorConfig::new(f) };
+        assert_ne!(first_id(&fixed(Flavor::Autocalls)), first_id(&fixed(Flavor::Famulor)), "two flavors, one seed");
+        assert_eq!(first_id(&fixed(Flavor::Autocalls)), first_id(&fixed(Flavor::Autocalls)), "reproducible");
+        assert_ne!(first_id(&autocalls), first_id(&famulor));
     }
 }

@@ -6,7 +6,7 @@ use super::registry::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::{FieldValidation, WriteOpts};
-use super::{Inner, discovery, openapi, proto, table, watch};
+use super::{Inner, discovery, events, openapi, proto, table, watch};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, Request, State};
@@ -303,11 +303,13 @@ async fn resource(
         }
         (Method::POST, None) => {
             let obj = body_json(headers, &body)?;
+            let obj = if events::is_events_v1(rt) { events::to_core(obj) } else { obj };
             let created = inner.lock_store().create(rt, ns, obj, &opts)?;
-            Ok(json_response(201, &created))
+            Ok(json_response(201, &events::answer(created, rt)))
         }
         (Method::PUT, Some(name)) => {
             let obj = body_json(headers, &body)?;
+            let obj = if events::is_events_v1(rt) { events::to_core(obj) } else { obj };
             if inner.faults.roll_conflict() {
                 return Err(ApiError::conflict(
                     &rt.group,
@@ -317,7 +319,7 @@ async fn resource(
                 ));
             }
             let updated = inner.lock_store().update(rt, ns, name, obj, t.sub.as_deref(), &opts)?;
-            Ok(json_response(200, &updated))
+            Ok(json_response(200, &events::answer(updated, rt)))
         }
         (Method::PATCH, Some(name)) => {
             let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -339,6 +341,7 @@ async fn resource(
                 let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("apply body is not UTF-8"))?;
                 let config: Value = serde_yaml_ng::from_str(text)
                     .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+                let config = if events::is_events_v1(rt) { events::to_core(config) } else { config };
                 let out = inner.lock_store().apply(
                     rt,
                     ns,
@@ -349,10 +352,15 @@ async fn resource(
                     t.sub.as_deref(),
                     &opts,
                 )?;
-                return Ok(json_response(200, &out));
+                return Ok(json_response(200, &events::answer(out, rt)));
             }
+            let body = match kind {
+                _ if !events::is_events_v1(rt) => body.to_vec(),
+                PatchKind::Json => events::json_patch_to_core(&body)?,
+                _ => events::merge_patch_to_core(&body)?,
+            };
             let out = inner.lock_store().patch(rt, ns, name, kind, &body, t.sub.as_deref(), &opts)?;
-            Ok(json_response(200, &out))
+            Ok(json_response(200, &events::answer(out, rt)))
         }
         (Method::DELETE, Some(name)) => {
             let delete_opts =
@@ -362,7 +370,7 @@ async fn resource(
                 ..opts
             };
             let out = inner.lock_store().delete(rt, ns, name, &delete_opts["preconditions"], &opts)?;
-            Ok(json_response(200, &out))
+            Ok(json_response(200, &events::answer(out, rt)))
         }
         (Method::DELETE, None) => {
             call.verb = "deletecollection".into();

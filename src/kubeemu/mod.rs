@@ -5,6 +5,7 @@ pub mod apply;
 pub mod builtins;
 pub mod calls;
 pub mod discovery;
+pub mod events;
 pub mod faults;
 pub mod http;
 pub mod openapi;

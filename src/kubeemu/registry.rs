@@ -55,8 +55,12 @@ impl ResourceType {
     pub fn api_version(&self) -> String {
         if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
     }
-    /// Storage key shared by all versions of a resource.
+    /// Storage key shared by all versions of a resource; core/v1 and events.k8s.io/v1 Events
+    /// share one store, as on a real API server (see events.rs).
     pub fn key(&self) -> ResKey {
+        if self.group == "events.k8s.io" && self.plural == "events" {
+            return (String::new(), self.plural.clone());
+        }
         (self.group.clone(), self.plural.clone())
     }
     /// Verbs for discovery.

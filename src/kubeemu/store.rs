@@ -253,7 +253,11 @@ impl Store {
             if after.as_ref().is_some_and(|a| k <= a) {
                 continue;
             }
-            if !labels.matches(obj) || !fields.matches(obj) {
+            // Selectors see the object as the request's version shows it (regarding.name on
+            // events.k8s.io/v1, involvedObject.name on core/v1).
+            let converted = super::events::is_events_v1(rt).then(|| self.for_version(obj, rt));
+            let seen = converted.as_ref().unwrap_or(obj);
+            if !labels.matches(seen) || !fields.matches(seen) {
                 continue;
             }
             if limit.is_some_and(|l| l > 0 && items.len() >= l) {
@@ -285,11 +289,10 @@ impl Store {
         }))
     }
 
-    /// The stored object as seen through `rt`'s version (apiVersion rewritten; no conversion).
+    /// The stored object as seen through `rt`'s version (apiVersion rewritten; no conversion but
+    /// for events.k8s.io/v1 Events, stored in the core shape).
     pub fn for_version(&self, obj: &Value, rt: &ResourceType) -> Value {
-        let mut o = obj.clone();
-        o["apiVersion"] = json!(rt.api_version());
-        o
+        super::events::view(obj, rt)
     }
 
     fn check_namespace(&self, rt: &ResourceType, ns: Option<&str>) -> Result<(), ApiError> {

@@ -183,10 +183,19 @@ fn columns(rt: &ResourceType) -> Vec<PrinterColumn> {
         "ConfigMap" => vec![col("Data", "integer", "#data", 0), age],
         "Namespace" => vec![col("Status", "string", ".status.phase", 0), age],
         "Lease" => vec![col("Holder", "string", ".spec.holderIdentity", 0), age],
+        // The same Events through both groups, each in its own shape.
+        "Event" if rt.group.is_empty() => vec![
+            col("Type", "string", ".type", 0),
+            col("Reason", "string", ".reason", 0),
+            col("Object", "string", ".involvedObject.name", 0),
+            col("Message", "string", ".message", 0),
+            age,
+        ],
         "Event" => vec![
+            col("Type", "string", ".type", 0),
             col("Reason", "string", ".reason", 0),
             col("Object", "string", ".regarding.name", 0),
-            col("Message", "string", ".note", 0),
+            col("Note", "string", ".note", 0),
             age,
         ],
         "CustomResourceDefinition" => vec![col("Created At", "string", ".metadata.creationTimestamp", 0)],

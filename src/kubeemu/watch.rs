@@ -48,14 +48,17 @@ fn error_line(e: &ApiError) -> Bytes {
 
 impl WatchRequest {
     fn matches(&self, obj: &Value) -> bool {
+        if super::events::is_events_v1(&self.rt) {
+            let seen = super::events::view(obj, &self.rt);
+            return self.labels.matches(&seen) && self.fields.matches(&seen);
+        }
         self.labels.matches(obj) && self.fields.matches(obj)
     }
     fn in_scope(&self, c: &Change) -> bool {
         c.key == self.rt.key() && self.namespace.as_ref().is_none_or(|n| *n == c.namespace)
     }
     fn render(&self, obj: &Value) -> Value {
-        let mut o = obj.clone();
-        o["apiVersion"] = json!(self.rt.api_version());
+        let o = super::events::view(obj, &self.rt);
         match &self.render {
             Some(r) => r(&o),
             None => o,

@@ -328,6 +328,21 @@ pub fn diff_applied(desired: &Desired, observed: &Trunk, password: Option<Secret
     u
 }
 
+/// Spec fields the provider holds differently that `diff` leaves alone, with why. A number
+/// trunk's country is the provider's to infer from the DID (trap 6): it is never sent, and a
+/// different stored value is reported here instead of being silently ignored.
+pub fn not_applied(desired: &Desired, observed: &Trunk) -> Vec<String> {
+    let observed_country = observed.country_code.as_deref().unwrap_or_default();
+    if desired.sip_trunk_type == "number" && !desired.country_code.eq_ignore_ascii_case(observed_country) {
+        return vec![format!(
+            "countryCode {}: the provider keeps {:?}, the country it infers from the number; only extension \
+             trunks take countryCode",
+            desired.country_code, observed_country
+        )];
+    }
+    Vec::new()
+}
+
 /// Sorted, de-duplicated, trimmed address list.
 pub fn normalize_ips(ips: &[String]) -> Vec<String> {
     let mut v: Vec<String> = ips.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();

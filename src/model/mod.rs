@@ -195,6 +195,15 @@ impl Desired {
         }
     }
 
+    /// Spec fields the provider holds differently and the operator does not write, each with
+    /// why (for status: the trunk is Ready, but not exactly as specified).
+    pub fn not_applied(&self, observed: &Remote) -> Vec<String> {
+        match (self, observed) {
+            (Desired::Autocalls(d), Remote::Autocalls(o)) => autocalls::not_applied(d, o),
+            _ => Vec::new(),
+        }
+    }
+
     /// Field-by-field diff against an observed trunk of the same family, without a record of
     /// what was last applied (unreliably visible fields the provider did not show are sent).
     pub fn diff(&self, observed: &Remote, password: Option<secrecy::SecretString>) -> Option<Change> {

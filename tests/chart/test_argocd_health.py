@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import pathlib
 import shutil
 import subprocess
 
@@ -161,3 +163,75 @@ def test_scripts_stay_within_lua_5_1():
         for construct in ("goto ", "//", "::", "<const>", "<close>", "&", " ~ ", "<<", ">>"):
             code = "\n".join(line.split("--", 1)[0] for line in src.splitlines())
             assert construct not in code, f"{script.name}: {construct!r} is not Lua 5.1"
+
+
+# ---------------------------------------------------------------------------------------------
+# Provider status exactly as the operator writes it: tests/fixtures/provider-status/*.json come
+# from the pure provider_status() (tests/provider_status.rs keeps them fresh). Each case has the
+# answer Argo CD (the Lua above) and Flux/kstatus must give.
+
+STATUS_FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "provider-status"
+
+# case: (Argo CD health, kstatus status)
+PROVIDER_STATUS_EXPECTED = {
+    "token-accepted": ("Healthy", "Current"),
+    "cluster-token-accepted": ("Healthy", "Current"),
+    "unauthorized": ("Degraded", "Failed"),
+    "secret-not-found": ("Degraded", "Failed"),
+    "config-invalid": ("Degraded", "Failed"),
+    "provider-unavailable": ("Progressing", "InProgress"),
+    "rate-limited": ("Progressing", "InProgress"),
+    "checking": ("Progressing", "InProgress"),
+    "not-checked": ("Healthy", "Current"),
+    "generation-ahead": ("Progressing", "InProgress"),
+}
+
+
+def kstatus(obj) -> str:
+    """kstatus' answer for a custom resource (sigs.k8s.io/cli-utils pkg/kstatus/status: Compute,
+    checkGenericProperties, checkGeneration; no legacy rules apply to CRDs): Terminating with a
+    deletionTimestamp; InProgress while status.observedGeneration, when present, differs from
+    metadata.generation; then the first of Reconciling=True (InProgress) or Stalled=True
+    (Failed) in condition order; otherwise Current. Ready is not read."""
+    meta = obj.get("metadata", {})
+    if meta.get("deletionTimestamp"):
+        return "Terminating"
+    status = obj.get("status") or {}
+    if "generation" in meta and "observedGeneration" in status and status["observedGeneration"] != meta["generation"]:
+        return "InProgress"
+    for c in status.get("conditions") or []:
+        if c.get("type") == "Reconciling" and c.get("status") == "True":
+            return "InProgress"
+        if c.get("type") == "Stalled" and c.get("status") == "True":
+            return "Failed"
+    return "Current"
+
+
+def test_every_provider_status_fixture_has_an_expectation():
+    cases = sorted(p.stem for p in STATUS_FIXTURES.glob("*.json"))
+    assert cases == sorted(PROVIDER_STATUS_EXPECTED), "fixtures and expectations differ"
+
+
+@pytest.mark.parametrize("case", sorted(PROVIDER_STATUS_EXPECTED))
+def test_operator_written_provider_status_in_argocd(case, tmp_path):
+    obj = json.loads((STATUS_FIXTURES / f"{case}.json").read_text())
+    status, message = health(PROVIDER_SCRIPT, obj, tmp_path)
+    assert status == PROVIDER_STATUS_EXPECTED[case][0], f"{case}: got {status!r} {message!r}"
+    ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+    if case != "generation-ahead":
+        assert ready["reason"] in message, f"{case}: the message names the reason: {message!r}"
+
+
+@pytest.mark.parametrize("case", sorted(PROVIDER_STATUS_EXPECTED))
+def test_operator_written_provider_status_in_kstatus(case):
+    obj = json.loads((STATUS_FIXTURES / f"{case}.json").read_text())
+    assert kstatus(obj) == PROVIDER_STATUS_EXPECTED[case][1], case
+
+
+def test_kstatus_port_agrees_with_the_documented_rules():
+    """Controls for the port itself: no status is Current (why an unwritten provider status
+    was Current even with a revoked token), and deletion wins."""
+    bare = {"kind": "SipProvider", "metadata": {"name": "p", "generation": 1}}
+    assert kstatus(bare) == "Current"
+    assert kstatus({**bare, "metadata": {"name": "p", "generation": 1, "deletionTimestamp": "2026-01-01T00:00:00Z"}}) == "Terminating"
+    assert kstatus({**bare, "status": {"observedGeneration": 0}}) == "InProgress"

@@ -10,7 +10,10 @@ roles: every call is granted, every grant is used. Change both together.
                                                         (patch: the finalizer, by JSON patch)
                            siptrunks/status             patch   (server-side apply)
                            sipproviders                 list watch
+                           sipproviders/status          patch   (server-side apply)
                            clustersipproviders          list watch
+                           clustersipproviders/status   patch   (cluster mode only: a namespaced
+                                                        instance sees only some of its trunks)
   "" (core)                secrets                      list watch   (metadata only: names and
                                                         resourceVersions, never data; RBAC
                                                         cannot tell a metadata-only list from
@@ -22,8 +25,8 @@ roles: every call is granted, every grant is used. Change both together.
                                                         (leader election; Role in the release namespace)
 
 Not granted, because no call needs them: get on anything but the Lease and
-referenced Secrets (every other read comes from the watch caches), update/delete on SipTrunks, the /status of
-SipProviders and ClusterSipProviders (nothing writes it), and
+referenced Secrets (every other read comes from the watch caches), update/delete
+on SipTrunks, and
 siptrunks/finalizers, which the OwnerReferencesPermissionEnforcement admission
 plugin checks only when an object names a SipTrunk as an owner with
 blockOwnerDeletion; the operator creates no such objects (Events point at
@@ -41,6 +44,9 @@ their trunk through `regarding`, not ownerReferences).
 - apiGroups: ["siptrunk.dev"]
   resources: ["sipproviders"]
   verbs: ["list", "watch"]
+- apiGroups: ["siptrunk.dev"]
+  resources: ["sipproviders/status"]
+  verbs: ["patch"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["list", "watch"]
@@ -58,6 +64,11 @@ their trunk through `regarding`, not ownerReferences).
 - apiGroups: ["siptrunk.dev"]
   resources: ["clustersipproviders"]
   verbs: ["list", "watch"]
+{{- if not .Values.watchNamespace }}
+- apiGroups: ["siptrunk.dev"]
+  resources: ["clustersipproviders/status"]
+  verbs: ["patch"]
+{{- end }}
 {{- end }}
 
 {{- /* Leader election: a Role in the release namespace. create cannot be limited by name. */ -}}
