@@ -10,6 +10,9 @@
 //! - P3: latency from `SipTrunk` created to `Ready`, one trunk at a time.
 //! - P4: peak resident memory (VmHWM) of the controller process with N trunks and Secrets.
 //! - P5: latency from a password Secret changed to the new password at the provider.
+//! - I1, M1 (full mode, or `--only i1,m1`): isolation from hostile accounts, see `isolation`.
+
+mod isolation;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -110,6 +113,11 @@ impl BenchOptions {
             runs: 1,
             ..Self::full()
         }
+    }
+
+    /// Figures run in full mode or when asked for by name.
+    fn wants_extra(&self, id: &str) -> bool {
+        self.only.iter().any(|o| o.eq_ignore_ascii_case(id)) || (self.only.is_empty() && self.mode == "full")
     }
 
     fn wants(&self, id: &str) -> bool {
@@ -229,6 +237,10 @@ pub struct Report {
     pub p4: Option<P4Result>,
     /// P5 runs.
     pub p5: Vec<Latencies>,
+    /// I1 runs.
+    pub isolation: Vec<isolation::IsolationRun>,
+    /// M1 runs.
+    pub hostile_list: Vec<isolation::HostileListRun>,
     /// The table rows.
     pub rows: Vec<Row>,
 }
@@ -359,7 +371,35 @@ pub async fn run(opts: BenchOptions) -> Result<Report, String> {
             None => opts.say("P4: skipped (no operator binary)"),
         }
     }
+    if opts.wants_extra("i1") {
+        for i in 0..opts.runs {
+            opts.say(format!("I1: run {}/{}", i + 1, opts.runs));
+            let r = isolation::isolation(&opts).await?;
+            opts.say(format!("I1: undisturbed {} disturbed {}", ms(r.undisturbed), ms(r.disturbed)));
+            rep.isolation.push(r);
+        }
+    }
+    if opts.wants_extra("m1") {
+        match &opts.operator_binary {
+            Some(bin) => {
+                for i in 0..opts.runs {
+                    for bytes in [100 << 20, 7_900_000] {
+                        opts.say(format!(
+                            "M1: run {}/{} ({bytes} byte lists, controller as a child process)",
+                            i + 1,
+                            opts.runs
+                        ));
+                        let r = isolation::hostile_list(&opts, bin, bytes).await?;
+                        opts.say(format!("M1: VmHWM {:.1} MiB after {} lists", r.vm_hwm as f64 / 1048576.0, r.lists));
+                        rep.hostile_list.push(r);
+                    }
+                }
+            }
+            None => opts.say("M1: skipped (no operator binary)"),
+        }
+    }
     rep.rows = rows(&opts, &rep);
+    rep.rows.extend(isolation::rows(&rep.isolation, &rep.hostile_list));
     Ok(rep)
 }
 
@@ -578,6 +618,10 @@ impl World {
                     namespace: Some(NS.into()),
                     label_selector: None,
                     concurrency: opts.concurrency,
+                    egress: crate::provider::egress::EgressPolicy::loopback(),
+                    account_concurrency: std::env::var("SIPTRUNK_BENCH_ACCOUNT_CONCURRENCY")
+                        .ok()
+                        .and_then(|v| v.parse().ok()),
                 },
                 lease: None,
             },
@@ -858,7 +902,8 @@ async fn p4(opts: &BenchOptions, bin: PathBuf) -> Result<P4Result, String> {
     let mut tracker = Tracker::start(world.client.clone());
     let t0 = Instant::now();
     let mut child = tokio::process::Command::new(&bin)
-        .args(["run", "--http-addr", "127.0.0.1:0", "--watch-namespace", NS, "--concurrency"])
+        .args(["run", "--http-addr", "127.0.0.1:0", "--allowed-provider-hosts", "127.0.0.1", "--watch-namespace", NS])
+        .arg("--concurrency")
         .arg(opts.concurrency.to_string())
         .env("KUBECONFIG", &kubeconfig)
         .env("RUST_LOG", "error")

@@ -217,7 +217,15 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
     }
     let instance = Instance::start(
         client.clone(),
-        RunOptions { http_addr: None, controller: controller::Config::default(), lease: None },
+        RunOptions {
+            http_addr: None,
+            // The demo's provider emulators listen on 127.0.0.1: allowed explicitly.
+            controller: controller::Config {
+                egress: crate::provider::egress::EgressPolicy::loopback(),
+                ..controller::Config::default()
+            },
+            lease: None,
+        },
     );
     apply_all(&client, &docs).await?;
     let expected = docs.iter().filter(|d| d["kind"] == "SipTrunk").count();

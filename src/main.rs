@@ -37,6 +37,13 @@ enum Command {
         /// Reconciles running at once.
         #[arg(long, default_value_t = 16)]
         concurrency: u16,
+        /// Reconciles of one provider account running at once (default: half of --concurrency).
+        #[arg(long, env = "SIPTRUNK_ACCOUNT_CONCURRENCY")]
+        account_concurrency: Option<u16>,
+        /// Hosts a provider's baseUrl may name besides its type's documented API host: host names,
+        /// *.suffix wildcards, IP addresses and CIDR ranges, comma-separated (default: none).
+        #[arg(long, env = "SIPTRUNK_ALLOWED_PROVIDER_HOSTS", default_value = "", value_parser = parse_egress)]
+        allowed_provider_hosts: siptrunk_operator::provider::egress::EgressPolicy,
         /// Take part in leader election (required when replicas > 1).
         #[arg(long)]
         leader_elect: bool,
@@ -91,12 +98,15 @@ enum Command {
         /// Runs of P2, P3 and P5 (default: 3, quick: 1).
         #[arg(long)]
         runs: Option<usize>,
-        /// Only these figures, comma-separated (p1,p2,p3,p4,p5).
+        /// Only these figures, comma-separated (p1,p2,p3,p4,p5; i1,m1 isolation).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Trunks of P4 (default 10000, quick 200).
         #[arg(long, hide = true)]
         p4_n: Option<usize>,
+        /// Trunks of P2 (default 1000, quick 100), e.g. 10000 for the cold start of issue 12.
+        #[arg(long, hide = true)]
+        p2_n: Option<usize>,
     },
     /// Show what the operator would do for the SipTrunks in YAML files, against the live
     /// provider accounts: read-only, no cluster needed.
@@ -115,6 +125,10 @@ enum Command {
         #[arg(long, value_name = "TYPE=URL", value_parser = siptrunk_operator::plan::parse_override)]
         base_url_override: Vec<(String, String)>,
     },
+}
+
+fn parse_egress(s: &str) -> Result<siptrunk_operator::provider::egress::EgressPolicy, String> {
+    siptrunk_operator::provider::egress::EgressPolicy::parse(s)
 }
 
 /// Prints command output; a reader that went away (`| head`) ends it quietly.
@@ -213,7 +227,7 @@ fn main() -> ExitCode {
                 .await
             }
             #[cfg(feature = "standins")]
-            Command::Bench { quick, runs, only, p4_n } => {
+            Command::Bench { quick, runs, only, p4_n, p2_n } => {
                 let mut opts = if quick {
                     siptrunk_operator::bench::BenchOptions::quick()
                 } else {
@@ -222,6 +236,7 @@ fn main() -> ExitCode {
                 opts.runs = runs.unwrap_or(opts.runs).max(1);
                 opts.only = only;
                 opts.p4_n = p4_n.unwrap_or(opts.p4_n);
+                opts.p2_n = p2_n.unwrap_or(opts.p2_n);
                 opts.operator_binary = std::env::var_os("SIPTRUNK_BENCH_OPERATOR")
                     .map(Into::into)
                     .or_else(|| std::env::current_exe().ok());
@@ -234,6 +249,8 @@ fn main() -> ExitCode {
                 watch_namespace,
                 label_selector,
                 concurrency,
+                account_concurrency,
+                allowed_provider_hosts,
                 leader_elect,
                 lease_name,
                 lease_namespace,
@@ -241,7 +258,13 @@ fn main() -> ExitCode {
                 let identity = siptrunk_operator::leader::identity();
                 run_until_signal(RunOptions {
                     http_addr: Some(http_addr),
-                    controller: controller::Config { namespace: watch_namespace, label_selector, concurrency },
+                    controller: controller::Config {
+                        namespace: watch_namespace,
+                        label_selector,
+                        concurrency,
+                        account_concurrency,
+                        egress: allowed_provider_hosts,
+                    },
                     lease: leader_elect.then(|| LeaseConfig::new(&lease_name, &lease_namespace, &identity)),
                 })
                 .await

@@ -102,12 +102,16 @@ pub struct Metrics {
     pub provider_calls: Family<CallLabels, Counter>,
     /// Times a request waited for the client-side rate limiter or a provider Retry-After.
     pub ratelimit_waits: Family<ProviderLabels, Counter>,
+    /// Provider list items skipped because they do not parse, by provider.
+    pub list_items_skipped: Family<ProviderLabels, Counter>,
     /// Provider writes performed, by action.
     pub actions: Family<ActionLabels, Counter>,
     /// Reconciles currently running.
     pub reconciles_in_flight: Gauge,
     /// SipTrunks known to the controller's cache.
     pub trunks_watched: Gauge,
+    /// Provider accounts (client, rate limiter, snapshot) held.
+    pub provider_accounts: Gauge,
     /// SipTrunks in the cache whose Ready condition is not True.
     pub trunks_not_ready: Gauge,
     /// 1 while this replica acts (holds the Lease, or runs without election); 0 on a standby.
@@ -134,8 +138,10 @@ impl Default for Metrics {
         let provider_calls = Family::<CallLabels, Counter>::default();
         let ratelimit_waits = Family::<ProviderLabels, Counter>::default();
         let actions = Family::<ActionLabels, Counter>::default();
+        let list_items_skipped = Family::<ProviderLabels, Counter>::default();
         let reconciles_in_flight = Gauge::default();
         let trunks_watched = Gauge::default();
+        let provider_accounts = Gauge::default();
         registry.register("reconciles", "SipTrunk reconciles run", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -153,9 +159,19 @@ impl Default for Metrics {
             "Provider requests that waited for the rate limiter or a Retry-After",
             ratelimit_waits.clone(),
         );
+        registry.register(
+            "provider_list_items_skipped",
+            "Provider list items skipped because they do not parse, by provider",
+            list_items_skipped.clone(),
+        );
         registry.register("provider_writes", "Provider writes by action", actions.clone());
         registry.register("reconciles_in_flight", "SipTrunk reconciles running now", reconciles_in_flight.clone());
         registry.register("trunks_watched", "SipTrunks in the controller cache", trunks_watched.clone());
+        registry.register(
+            "provider_accounts",
+            "Provider accounts held (evicted when unused)",
+            provider_accounts.clone(),
+        );
         let trunks_not_ready = Gauge::default();
         registry.register(
             "trunks_not_ready",
@@ -212,9 +228,11 @@ impl Default for Metrics {
             reconcile_duration,
             provider_calls,
             ratelimit_waits,
+            list_items_skipped,
             actions,
             reconciles_in_flight,
             trunks_watched,
+            provider_accounts,
             trunks_not_ready,
             leader,
             provider_request_duration,

@@ -20,7 +20,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::PostParams;
 use kube::{Api, Client};
 use serde_json::json;
-use siptrunk_operator::controller;
 use siptrunk_operator::emulator::{EmulatorConfig, Flavor};
 use siptrunk_operator::kubeemu::KubeEmulator;
 use siptrunk_operator::leader::LeaseConfig;
@@ -42,7 +41,7 @@ fn emulated(env: &Env, test: &str) -> Option<KubeEmulator> {
 fn options(env: &Env, http: bool, lease: Option<LeaseConfig>) -> RunOptions {
     RunOptions {
         http_addr: http.then(|| SocketAddr::from(([127, 0, 0, 1], 0))),
-        controller: controller::Config { namespace: Some(env.ns.clone()), label_selector: None, concurrency: 4 },
+        controller: test_config(&env.ns, 4),
         lease,
     }
 }

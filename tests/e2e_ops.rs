@@ -14,7 +14,6 @@ use common::*;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use serde_json::{Value, json};
-use siptrunk_operator::controller;
 use siptrunk_operator::emulator::{EmulatorConfig, Flavor};
 use siptrunk_operator::leader::LeaseConfig;
 use siptrunk_operator::runner::{Instance, RunOptions};
@@ -34,7 +33,7 @@ fn replica(env: &Env, identity: &str, lease_duration: Duration) -> Instance {
         env.client.clone(),
         RunOptions {
             http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            controller: controller::Config { namespace: Some(env.ns.clone()), label_selector: None, concurrency: 4 },
+            controller: test_config(&env.ns, 4),
             lease: Some(lease),
         },
     )
@@ -247,7 +246,7 @@ async fn metrics_count_reconciles_errors_provider_calls_and_waits_with_bounded_l
         env.client.clone(),
         RunOptions {
             http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            controller: controller::Config { namespace: Some(env.ns.clone()), label_selector: None, concurrency: 4 },
+            controller: test_config(&env.ns, 4),
             lease: None,
         },
     );
@@ -367,7 +366,7 @@ async fn readyz_answers_503_until_the_caches_have_synced_and_healthz_is_ok_throu
         env.client.clone(),
         RunOptions {
             http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            controller: controller::Config { namespace: Some(env.ns.clone()), label_selector: None, concurrency: 4 },
+            controller: test_config(&env.ns, 4),
             lease: None,
         },
     );
@@ -419,7 +418,16 @@ async fn the_run_binary_logs_json_and_exits_0_on_sigterm_releasing_its_lease() {
     let kubeconfig = dir.path().join("kubeconfig");
     kube.write_kubeconfig(&kubeconfig).expect("kubeconfig");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_siptrunk-operator"))
-        .args(["run", "--http-addr", "127.0.0.1:0", "--watch-namespace", &env.ns, "--leader-elect"])
+        .args([
+            "run",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--allowed-provider-hosts",
+            "127.0.0.1",
+            "--watch-namespace",
+            &env.ns,
+            "--leader-elect",
+        ])
         .args(["--lease-name", LEASE, "--lease-namespace", &env.ns, "--log-format", "json"])
         .env("KUBECONFIG", &kubeconfig)
         .env("POD_NAME", "binary-pod")

@@ -37,6 +37,8 @@ impl Tenants {
                 namespace: None,
                 label_selector: Some(format!("{LABEL}={}", env.ns)),
                 concurrency: 4,
+                egress: siptrunk_operator::provider::egress::EgressPolicy::loopback(),
+                ..controller::Config::default()
             },
             lease: None,
         };

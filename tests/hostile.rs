@@ -222,6 +222,7 @@ fn client(port: u16) -> HttpClient {
         burst: 10,
         ca_bundle: None,
         allow_insecure_http: true,
+        list_budget: Default::default(),
     };
     HttpClient::new(cfg, Arc::new(Metrics::default())).unwrap()
 }

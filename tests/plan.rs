@@ -150,6 +150,7 @@ impl World {
             burst: 100,
             ca_bundle: None,
             allow_insecure_http: true,
+            list_budget: Default::default(),
         };
         ProviderClient::new(cfg, Default::default()).unwrap()
     }

@@ -204,6 +204,8 @@ async fn observe(namespace: Option<&str>) -> BTreeSet<Call> {
                 namespace: namespace.map(str::to_string),
                 label_selector: None,
                 concurrency: 4,
+                egress: siptrunk_operator::provider::egress::EgressPolicy::loopback(),
+                ..controller::Config::default()
             },
             lease: Some(lease),
         },

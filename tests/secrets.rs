@@ -69,6 +69,7 @@ fn client_config_debug_hides_the_token() {
         burst: 5,
         ca_bundle: None,
         allow_insecure_http: false,
+        list_budget: Default::default(),
     };
     let dbg = format!("{cfg:?} {cfg:#?}");
     assert!(!dbg.contains(TOKEN) && !dbg.contains("Zq8wTOKEN"), "{dbg}");

@@ -36,7 +36,7 @@ pub(super) async fn finish(
             Ok((updated, fields))
         }
         Err(e) => {
-            account.invalidate().await;
+            account.invalidate();
             let message = format!(
                 "created trunk {}, but setting {} after the create failed: {e}",
                 created.id(),
@@ -62,7 +62,7 @@ pub(super) async fn refused(
     input: &MatchInput<'_>,
     e: ProviderError,
 ) -> Error {
-    account.invalidate().await;
+    account.invalidate();
     let found = match account.find(Duration::ZERO, input).await {
         Ok(m) => m,
         Err(list) => return list.into(),

@@ -51,13 +51,34 @@ pub struct Config {
     pub label_selector: Option<String>,
     /// Reconciles running at once.
     pub concurrency: u16,
+    /// Reconciles of one provider account running at once (None: half of `concurrency`), so
+    /// one slow or hostile account leaves the other half to the rest.
+    pub account_concurrency: Option<u16>,
+    /// Hosts a provider's baseUrl may name besides its type's documented one.
+    pub egress: crate::provider::egress::EgressPolicy,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { namespace: None, label_selector: None, concurrency: 16 }
+        Config {
+            namespace: None,
+            label_selector: None,
+            concurrency: 16,
+            account_concurrency: None,
+            egress: Default::default(),
+        }
     }
 }
+
+impl Config {
+    /// The per-account cap on reconciles in flight.
+    pub fn account_cap(&self) -> usize {
+        usize::from(self.account_concurrency.unwrap_or(self.concurrency / 2)).max(1)
+    }
+}
+
+/// How often accounts and per-trunk records of deleted objects are dropped.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Everything a reconcile needs, shared by all of them.
 pub struct Context {
@@ -96,6 +117,42 @@ impl Context {
         };
         let base = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(8)).min(Duration::from_secs(300));
         base / 2 + reconcile::jitter(base)
+    }
+
+    /// Drops the per-trunk records (backoff, drift interval) of one trunk.
+    pub fn forget(&self, trunk: &SipTrunk) {
+        let k = key(trunk);
+        if let Ok(mut m) = self.backoff.lock() {
+            m.remove(&k);
+        }
+        if let Ok(mut m) = self.intervals.lock() {
+            m.remove(&k);
+        }
+    }
+
+    /// Drops what deleted objects left behind: accounts no trunk of an existing provider object
+    /// uses, and per-trunk records of trunks no longer in the cache. Returns evicted accounts.
+    pub fn sweep(&self, trunks: &Store<SipTrunk>) -> usize {
+        let state = trunks.state();
+        let live: std::collections::HashSet<String> = state.iter().map(|t| key(t)).collect();
+        let used: std::collections::HashSet<String> = state
+            .iter()
+            .filter_map(|t| deref::provider(t, &self.providers, &self.cluster_providers).ok().map(|p| p.key))
+            .collect();
+        if let Ok(mut m) = self.backoff.lock() {
+            m.retain(|k, _| live.contains(k));
+        }
+        if let Ok(mut m) = self.intervals.lock() {
+            m.retain(|k, _| live.contains(k));
+        }
+        let evicted = self.accounts.retain_used(&used);
+        self.metrics.provider_accounts.set(self.accounts.len() as i64);
+        evicted
+    }
+
+    /// Per-trunk records held (backoff, drift intervals): for tests of pruning.
+    pub fn per_trunk_records(&self) -> usize {
+        self.backoff.lock().map(|m| m.len()).unwrap_or(0) + self.intervals.lock().map(|m| m.len()).unwrap_or(0)
     }
 
     /// Forgets an object's backoff after a success.
@@ -266,7 +323,7 @@ pub async fn run(
         providers: providers.clone(),
         cluster_providers: cluster_providers.clone(),
         secrets: secrets.clone(),
-        accounts: accounts::Accounts::default(),
+        accounts: accounts::Accounts::new(cfg.egress.clone(), cfg.account_cap()),
         metrics: metrics.clone(),
         recorder: events::Publisher::new(client.clone(), reporter),
         backoff: Mutex::default(),
@@ -312,6 +369,18 @@ pub async fn run(
         }
     };
     let _ready_task = AbortOnDrop(tokio::spawn(ready_watch));
+    let _sweep_task = AbortOnDrop(tokio::spawn({
+        let (ctx, trunks) = (ctx.clone(), trunks.clone());
+        async move {
+            loop {
+                tokio::time::sleep(SWEEP_INTERVAL).await;
+                let evicted = ctx.sweep(&trunks);
+                if evicted > 0 {
+                    info!(evicted, "dropped provider accounts no longer used");
+                }
+            }
+        }
+    }));
     let _provider_status_task = AbortOnDrop(tokio::spawn({
         let (ctx, trunks, sync) = (ctx.clone(), trunks.clone(), sync.clone());
         let scope = providers::Scope::of(cfg.namespace.as_deref(), cfg.label_selector.as_deref());
@@ -406,4 +475,73 @@ fn trunks_using_secret(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::watcher::Event;
+    use serde_json::json;
+
+    fn trunk(name: &str) -> SipTrunk {
+        serde_json::from_value(json!({
+            "apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipTrunk",
+            "metadata": {"name": name, "namespace": "team"},
+            "spec": {
+                "providerRef": {"kind": "SipProvider", "name": "prov"},
+                "phoneNumber": "+14155550100", "numberType": "number", "sipAddress": "sip.carrier.example",
+                "auth": {"type": "credentials", "username": "user01", "passwordSecretRef": {"name": "s", "key": "password"}}
+            }
+        }))
+        .expect("trunk")
+    }
+
+    #[tokio::test]
+    async fn sweep_prunes_records_of_deleted_trunks_and_evicts_unused_accounts() {
+        crate::kubeemu::install_crypto_provider();
+        let client = Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().expect("url"))).expect("client");
+        let (trunks, mut tw) = reflector::store::<SipTrunk>();
+        let (providers, mut pw) = reflector::store::<SipProvider>();
+        let (cluster_providers, _cw) = reflector::store();
+        let (secret_meta, _sw) = reflector::store();
+        let ctx = Context {
+            client: client.clone(),
+            providers,
+            cluster_providers,
+            secrets: SecretReader::new(client.clone(), secret_meta),
+            accounts: accounts::Accounts::new(crate::provider::egress::EgressPolicy::default(), 4),
+            metrics: Arc::default(),
+            recorder: events::Publisher::new(client, Reporter { controller: "test".into(), instance: None }),
+            backoff: Mutex::default(),
+            intervals: Mutex::default(),
+        };
+        let provider: SipProvider = serde_json::from_value(json!({
+            "apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipProvider",
+            "metadata": {"name": "prov", "namespace": "team"},
+            "spec": {"type": "bolna", "apiTokenSecretRef": {"name": "tok", "key": "token"}}
+        }))
+        .expect("provider");
+        pw.apply_watcher_event(&Event::Apply(provider.clone()));
+        let (a, b) = (trunk("a"), trunk("b"));
+        for t in [&a, &b] {
+            tw.apply_watcher_event(&Event::Apply(t.clone()));
+            ctx.next_backoff(t);
+            ctx.remember_account_interval(t, Duration::from_secs(5));
+        }
+        let resolved = deref::provider(&a, &ctx.providers, &ctx.cluster_providers).expect("resolved");
+        ctx.accounts.get(&resolved, "token".to_string().into(), &ctx.metrics).expect("account");
+        assert_eq!((ctx.per_trunk_records(), ctx.accounts.len()), (4, 1));
+
+        // b is deleted without passing through cleanup: the sweep drops its records.
+        tw.apply_watcher_event(&Event::Delete(b.clone()));
+        assert_eq!(ctx.sweep(&trunks), 0);
+        assert_eq!((ctx.per_trunk_records(), ctx.accounts.len()), (2, 1));
+        // a's records go with its cleanup.
+        ctx.forget(&a);
+        assert_eq!(ctx.per_trunk_records(), 0);
+        // The provider object is deleted: its account is evicted although a trunk still names it.
+        pw.apply_watcher_event(&Event::Delete(provider));
+        assert_eq!(ctx.sweep(&trunks), 1);
+        assert!(ctx.accounts.is_empty());
+    }
 }

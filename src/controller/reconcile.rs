@@ -15,7 +15,7 @@ use sha2::Sha256;
 use tracing::{debug, info, warn};
 
 use super::Context;
-use super::accounts::{Account, CREATE_FRESHNESS, MIN_DRIFT};
+use super::accounts::{Account, MIN_DRIFT};
 use super::create;
 use super::deref;
 use super::error::{Error, redact};
@@ -73,8 +73,18 @@ pub async fn reconcile(trunk: Arc<SipTrunk>, ctx: Arc<Context>) -> Result<Action
 /// jitter (or as long as the provider asked); permanent ones wait for a change.
 pub fn error_policy(trunk: Arc<SipTrunk>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_errors.get_or_create(&crate::metrics::ReasonLabels { reason: err.reason() }).inc();
-    if let Error::Provider(ProviderError::RateLimited { retry_after: Some(d) }) = err {
-        return Action::requeue(*d + jitter(Duration::from_millis(500)));
+    match err {
+        // Not a failure: the account had no turn; come back for the one it handed out.
+        Error::Provider(ProviderError::Deferred { retry_after }) => return Action::requeue(*retry_after),
+        // The account's wait (the provider's hint, grown with each 429 in a row). A wait under
+        // 1 s is raised to this object's own growing backoff too, so `Retry-After: 0` cannot make
+        // a hot loop; a longer one is kept as is (every trunk of a blocked account hears it at
+        // once, without a call, and must not pile up backoff for it).
+        Error::Provider(ProviderError::RateLimited { retry_after: Some(d) }) => {
+            let wait = if *d < Duration::from_secs(1) { (*d).max(ctx.next_backoff(&trunk)) } else { *d };
+            return Action::requeue(wait + jitter(Duration::from_millis(500)));
+        }
+        _ => {}
     }
     if err.is_transient() { Action::requeue(ctx.next_backoff(&trunk)) } else { Action::await_change() }
 }
@@ -104,6 +114,12 @@ async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<A
     // recorded, so a write-ahead create intent it already stored is not erased by this write.
     let mut work = prev.clone();
     let outcome = run_pipeline(trunk, ctx, api, &mut work).await;
+    if let Err(Error::Provider(ProviderError::Deferred { retry_after })) = outcome {
+        // No turn on the account yet: nothing was decided, so nothing is recorded (a create
+        // intent already written stays); the trunk comes back for its turn.
+        debug!(retry_ms = retry_after.as_millis() as u64, "deferred: the provider account has no turn now");
+        return Ok(Action::requeue(retry_after));
+    }
     let generation = trunk.metadata.generation;
     let (health, mut status, err) = match outcome {
         Ok(health) => (health, work, None),
@@ -166,6 +182,8 @@ async fn run_pipeline(
     let desired = validate::desired(&trunk.spec, provider.type_, &ns, &name);
     let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
     ctx.remember_account_interval(trunk, account.drift_interval);
+    // One of the account's turns, or requeue: a slow account holds at most its cap of workers.
+    let _turn = account.admit().await?;
 
     let observed =
         observe_and_act(trunk, ctx, api, &account, &desired, password, status).await.map_err(|e| match e {
@@ -227,7 +245,8 @@ fn redact_provider(e: ProviderError, secrets: &[&str]) -> ProviderError {
         ProviderError::Conflict { message } => ProviderError::Conflict { message: redact(&message, secrets) },
         ProviderError::Transient(m) => ProviderError::Transient(redact(&m, secrets)),
         ProviderError::Protocol(m) => ProviderError::Protocol(redact(&m, secrets)),
-        other @ ProviderError::RateLimited { .. } => other,
+        ProviderError::TooLarge(m) => ProviderError::TooLarge(redact(&m, secrets)),
+        other @ (ProviderError::RateLimited { .. } | ProviderError::Deferred { .. }) => other,
     }
 }
 
@@ -312,7 +331,7 @@ async fn observe_and_act(
     let max_age = drift_interval(trunk, ctx);
     let found = match account.find(max_age, &input).await? {
         // Decide a create only on a recent list (the drift-window snapshot may predate a twin).
-        Match::Missing if max_age > CREATE_FRESHNESS => account.find(CREATE_FRESHNESS, &input).await?,
+        Match::Missing => account.find_for_create(&input).await?,
         found => found,
     };
     status.pending_changes = None;
@@ -344,7 +363,7 @@ async fn observe_and_act(
                 }
                 Err(e) => {
                     if matches!(e, ProviderError::Transient(_) | ProviderError::Protocol(_)) {
-                        account.invalidate().await;
+                        account.invalidate();
                     }
                     return Err(e.into());
                 }
@@ -468,7 +487,7 @@ async fn update_if_needed(
         }
         Err(e) => {
             // An update 500 leaves an unknown state (trap 13): re-read before deciding again.
-            account.invalidate().await;
+            account.invalidate();
             Err(e.into())
         }
     }
@@ -491,7 +510,11 @@ async fn cleanup(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result
         return Ok(Action::await_change());
     }
     let result = delete_remote(trunk, ctx, &ns, &name).await;
+    if result.is_ok() {
+        ctx.forget(trunk);
+    }
     match result {
+        Err(e @ Error::Provider(ProviderError::Deferred { .. })) => Err(e),
         Ok(Some(id)) => {
             ctx.metrics.actions.get_or_create(&crate::metrics::ActionLabels { action: "deleted" }).inc();
             publish(
@@ -544,6 +567,7 @@ async fn delete_remote(trunk: &SipTrunk, ctx: &Context, ns: &str, name: &str) ->
     let provider = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)?;
     let token = deref::read_token(&provider, &ctx.secrets).await?;
     let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
+    let _turn = account.admit().await?;
     let marker = model::marker(ns, name);
     let id = match status.trunk_id.clone() {
         Some(id) => id,

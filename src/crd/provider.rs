@@ -102,10 +102,35 @@ pub struct ProviderSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(s|m|h))+$"))]
     pub drift_check_interval: Option<String>,
-    /// Timeout of each provider request (default 10s).
+    /// Timeout of each provider request (default 10s, at most 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m))+$"))]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m))+$"), length(max = 32))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "duration(self) > duration('0s') && duration(self) <= duration('60s')", "message": "requestTimeout must be above 0 and at most 60s"}]))]
     pub request_timeout: Option<String>,
+    /// The most one list of this account's trunks may cost, all pages together (defaults: 48 MiB
+    /// and 60,000 items, which serve an honest 50,000-trunk account). A list beyond it is
+    /// refused with reason ListBudgetExceeded, and nothing is decoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_budget: Option<ListBudget>,
+}
+
+/// Largest `listBudget.maxMebibytes` accepted.
+pub const MAX_LIST_MEBIBYTES: u32 = 64;
+/// Largest `listBudget.maxItems` accepted.
+pub const MAX_LIST_ITEMS: u32 = 200_000;
+
+/// The byte and item budget of one list.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListBudget {
+    /// Response bytes of all pages together, in MiB (default 48, at most 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 64))]
+    pub max_mebibytes: Option<u32>,
+    /// Items of all pages together (default 60,000, at most 200,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 200000))]
+    pub max_items: Option<u32>,
 }
 
 /// A client-side token bucket.

@@ -29,6 +29,12 @@ pub enum Hostile {
     /// request's `Authorization` header and body back (a careless provider). For checking that
     /// neither the token nor a password reaches logs, conditions or events.
     EchoRequest { status: u16 },
+    /// The real list response (a bare array, or autocalls' `data`) with `field` of its `nth`
+    /// item set to null: one poisoned item (`sip_calling_format: null`, bolna `ip_identifiers: null`).
+    NullField { field: &'static str, nth: usize },
+    /// The real list response followed by tiny items (`{"id": n}`) until the body is about `bytes`
+    /// long, streamed without a Content-Length (the emulator itself never holds it).
+    HugeList { bytes: usize },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -51,6 +57,8 @@ pub(crate) enum Action {
     },
     /// Process (commit), then drop the connection without a response.
     Drop,
+    /// Never answer, never process: the connection stays open until the client gives up.
+    BlackHole,
     Hostile(Hostile),
 }
 
@@ -174,6 +182,22 @@ impl Faults {
     /// Answer the next `n` calls to `endpoint` with a hostile response.
     pub fn hostile_next(&self, endpoint: &str, n: u32, kind: Hostile) {
         self.push(endpoint, Trigger::Next(n), Some(Action::Hostile(kind)), Duration::ZERO);
+    }
+
+    /// Never answer calls to `endpoint` (nor process them): a provider that black-holes requests.
+    pub fn black_hole(&self, endpoint: &str) {
+        self.push(endpoint, Trigger::Share(1.0), Some(Action::BlackHole), Duration::ZERO);
+    }
+
+    /// Answer every call to `endpoint` with 429 asking for `retry_after` seconds (header when
+    /// `header`), e.g. `Retry-After: 3600` or `Retry-After: 0`.
+    pub fn throttle_always(&self, endpoint: &str, retry_after: u64, header: bool) {
+        self.push(endpoint, Trigger::Share(1.0), Some(Action::Throttle { retry_after, header }), Duration::ZERO);
+    }
+
+    /// Answer every call to `endpoint` with a hostile response.
+    pub fn hostile_always(&self, endpoint: &str, kind: Hostile) {
+        self.push(endpoint, Trigger::Share(1.0), Some(Action::Hostile(kind)), Duration::ZERO);
     }
 
     /// Decide the fate of one call; consumes counted rules that fire.

@@ -87,6 +87,7 @@ async fn authenticated(inner: &Inner, account: &str, endpoint: &str, req: Reques
             (wire::rate_limited(inner.flavor, retry_after, header), false)
         }
         (_, Some(Action::Hostile(Hostile::Html { status }))) => (html_page(status), false),
+        (_, Some(Action::BlackHole)) => std::future::pending().await,
         (_, Some(Action::Hostile(Hostile::EchoRequest { status }))) => (echo(inner.flavor, status, req).await, false),
         (_, action) => {
             let resp = next.run(req).await;
@@ -209,10 +210,59 @@ async fn mangle(resp: Response, kind: Hostile) -> Response {
             Err(_) => bytes.to_vec(),
         },
         Hostile::EmptyBody => Vec::new(),
+        Hostile::NullField { field, nth } => match serde_json::from_slice::<Value>(&bytes) {
+            Ok(mut v) => {
+                let list = if v.get("data").is_some_and(Value::is_array) { &mut v["data"] } else { &mut v };
+                if let Some(item) = list.as_array_mut().and_then(|a| a.get_mut(nth)).and_then(Value::as_object_mut) {
+                    item.insert(field.to_owned(), Value::Null);
+                }
+                serde_json::to_vec(&v).unwrap_or_default()
+            }
+            Err(_) => bytes.to_vec(),
+        },
+        Hostile::HugeList { bytes: size } => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            return Response::from_parts(parts, Body::from_stream(huge_list(bytes, size)));
+        }
         Hostile::Html { .. } | Hostile::EchoRequest { .. } => bytes.to_vec(),
     };
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(out))
+}
+
+/// The items of a real list response followed by `{"id": n}` items until about `size` bytes, in
+/// 64 KiB chunks generated on demand.
+fn huge_list(real: Bytes, size: usize) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    use futures::StreamExt as _;
+    let v: Value = serde_json::from_slice(&real).unwrap_or(Value::Array(vec![]));
+    let envelope = v.get("data").is_some_and(Value::is_array);
+    let items = if envelope { v["data"].clone() } else { v };
+    let mut head = if envelope { b"{\"data\":[".to_vec() } else { b"[".to_vec() };
+    let listed =
+        items.as_array().map(|a| a.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")).unwrap_or_default();
+    head.extend_from_slice(listed.as_bytes());
+    let tail: &'static [u8] = if envelope { b"],\"next_page_url\":null}" } else { b"]" };
+    let first = !listed.is_empty();
+    let state = (0usize, head.len(), 9_000_000u64, first);
+    let head = futures::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(head)) });
+    let body = futures::stream::unfold(state, move |(sent, base, id, first)| async move {
+        if base + sent >= size {
+            return None;
+        }
+        let mut chunk = Vec::with_capacity(64 * 1024 + 64);
+        let (mut id, mut first) = (id, first);
+        while chunk.len() < 64 * 1024 && base + sent + chunk.len() < size {
+            if first {
+                chunk.push(b',');
+            }
+            first = true;
+            chunk.extend_from_slice(format!("{{\"id\":{id}}}").as_bytes());
+            id += 1;
+        }
+        let n = chunk.len();
+        Some((Ok(Bytes::from(chunk)), (sent + n, base, id, first)))
+    });
+    head.chain(body).chain(futures::stream::once(async move { Ok(Bytes::from_static(tail)) }))
 }
 
 /// Unknown paths: counted as `<unmatched>`, answered 404 in the flavor's error shape.

@@ -6,7 +6,8 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::error::ProviderError;
-use super::http::HttpClient;
+use super::http::{HttpClient, ListUsage};
+use super::list::{Page, Skipped};
 use crate::crd::ProviderType;
 use crate::model::autocalls::{CreateBody, Desired, Envelope, Trunk, Update};
 
@@ -33,19 +34,27 @@ impl Client {
     }
 
     /// `GET /user/phone-numbers/sip-trunks`; follows `next_page_url` should it appear (trap 22),
-    /// up to 100 pages.
-    pub async fn list(&self) -> Result<Vec<Trunk>, ProviderError> {
+    /// up to 100 pages, all within one list budget. Items that do not parse are skipped.
+    pub async fn list(&self) -> Result<(Vec<Trunk>, Vec<Skipped>), ProviderError> {
         let mut out = Vec::new();
+        let mut skipped = Vec::new();
+        let mut usage = ListUsage::new(self.http.list_budget());
         let mut path = TRUNKS.to_string();
         for _ in 0..100 {
-            let page: Envelope<Vec<Trunk>> = self.http.send_json::<(), _>(Method::GET, &path, None, "list").await?;
-            out.extend(page.data);
+            let page: Page<Trunk> = self.http.list_page(&path, true, &mut usage).await?;
+            out.extend(page.items);
+            skipped.extend(page.skipped);
             match page.next_page_url.as_deref().and_then(|u| u.split_once('?')) {
                 Some((_, query)) => path = format!("{TRUNKS}?{query}"),
-                None => return Ok(out),
+                None => return Ok((out, skipped)),
             }
         }
         Err(ProviderError::Protocol("list has more than 100 pages".into()))
+    }
+
+    /// The account's HTTP client.
+    pub fn http(&self) -> &HttpClient {
+        &self.http
     }
 
     /// `GET /user/phone-numbers/sip-trunks/{id}`: includes the internal trunk ids.

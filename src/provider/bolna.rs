@@ -5,7 +5,8 @@ use reqwest::Method;
 use secrecy::SecretString;
 
 use super::error::ProviderError;
-use super::http::HttpClient;
+use super::http::{HttpClient, ListUsage};
+use super::list::{Page, Skipped};
 use crate::model::bolna::{Change, CreateBody, Desired, PhoneNumber, Trunk};
 
 const TRUNKS: &str = "/sip-trunks/trunks";
@@ -21,9 +22,17 @@ impl Client {
         Client { http }
     }
 
-    /// `GET /sip-trunks/trunks` (all trunks, active or not).
-    pub async fn list(&self) -> Result<Vec<Trunk>, ProviderError> {
-        self.http.send_json::<(), _>(Method::GET, TRUNKS, None, "list").await
+    /// `GET /sip-trunks/trunks` (all trunks, active or not), within the list budget; items that
+    /// do not parse are skipped.
+    pub async fn list(&self) -> Result<(Vec<Trunk>, Vec<Skipped>), ProviderError> {
+        let mut usage = ListUsage::new(self.http.list_budget());
+        let page: Page<Trunk> = self.http.list_page(TRUNKS, false, &mut usage).await?;
+        Ok((page.items, page.skipped))
+    }
+
+    /// The account's HTTP client.
+    pub fn http(&self) -> &HttpClient {
+        &self.http
     }
 
     /// `GET /sip-trunks/trunks/{id}`.

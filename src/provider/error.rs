@@ -44,6 +44,16 @@ pub enum ProviderError {
         /// From `Retry-After` or a body `retry_after`.
         retry_after: Option<Duration>,
     },
+    /// The account has no turn for this request now (client-side rate limit, per-account cap or
+    /// a busy snapshot): the reconcile is requeued for about `retry_after` without a status write.
+    #[error("waiting for this provider account's turn; retry in {}ms", .retry_after.as_millis())]
+    Deferred {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// A list larger than its byte or item budget.
+    #[error("{0}")]
+    TooLarge(String),
     /// A server error, a timeout or a broken connection. For writes the outcome is unknown:
     /// list and match before retrying.
     #[error("transient provider failure: {0}")]
@@ -79,7 +89,8 @@ impl ProviderError {
             ProviderError::Conflict { message } => ProviderError::Conflict { message: r(message) },
             ProviderError::Transient(m) => ProviderError::Transient(r(m)),
             ProviderError::Protocol(m) => ProviderError::Protocol(r(m)),
-            other @ ProviderError::RateLimited { .. } => other,
+            ProviderError::TooLarge(m) => ProviderError::TooLarge(r(m)),
+            other @ (ProviderError::RateLimited { .. } | ProviderError::Deferred { .. }) => other,
         }
     }
 
@@ -91,6 +102,8 @@ impl ProviderError {
             ProviderError::Invalid { .. } => "ProviderRejected",
             ProviderError::Conflict { .. } => "Conflict",
             ProviderError::RateLimited { .. } => "RateLimited",
+            ProviderError::Deferred { .. } => "Deferred",
+            ProviderError::TooLarge(_) => "ListBudgetExceeded",
             ProviderError::Transient(_) => "ProviderUnavailable",
             ProviderError::Protocol(_) => "ProviderProtocolError",
         }
@@ -98,6 +111,13 @@ impl ProviderError {
 
     /// Whether retrying later without any change can succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ProviderError::RateLimited { .. } | ProviderError::Transient(_) | ProviderError::Protocol(_))
+        matches!(
+            self,
+            ProviderError::RateLimited { .. }
+                | ProviderError::Deferred { .. }
+                | ProviderError::TooLarge(_)
+                | ProviderError::Transient(_)
+                | ProviderError::Protocol(_)
+        )
     }
 }

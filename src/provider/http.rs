@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::ProviderError;
+use super::list::{self, ListBudget, Page, PageError};
 use crate::crd::ProviderType;
 use crate::metrics::{Metrics, ProviderLabels};
 
@@ -28,6 +29,20 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// Share of the configured rate kept in reserve by the sliding-window guard, so that network
 /// jitter between the operator and the provider's own clock cannot push a window over its limit.
 pub const PACING_MARGIN: f64 = 0.02;
+
+/// Longest a request waits for the account's rate limiter inside a reconcile. A longer wait is
+/// not slept in a worker slot: the call fails with `ProviderError::Deferred` and the reconcile is
+/// requeued for its turn (the per-account in-flight cap bounds the slots these short waits use).
+pub const MAX_INLINE_WAIT: Duration = Duration::from_secs(1);
+
+/// The wait after the `consecutive`-th 429 in a row: the provider's hint (1 s without one), but
+/// at least 250 ms doubling with each 429 in a row (capped at 60 s), so `Retry-After: 0` cannot
+/// make the operator hammer a throttled account; never more than `MAX_RETRY_AFTER`.
+pub fn throttle_wait(hint: Option<Duration>, consecutive: u32) -> Duration {
+    let growth =
+        (Duration::from_millis(250) * (1u32 << consecutive.saturating_sub(1).min(8))).min(Duration::from_secs(60));
+    hint.unwrap_or(Duration::from_secs(1)).max(growth).min(MAX_RETRY_AFTER)
+}
 
 /// Connection settings of one provider account.
 #[derive(Clone)]
@@ -48,6 +63,8 @@ pub struct ClientConfig {
     pub ca_bundle: Option<String>,
     /// Permit http:// base URLs (local emulator only).
     pub allow_insecure_http: bool,
+    /// The most one list may cost, across all its pages.
+    pub list_budget: ListBudget,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -86,9 +103,36 @@ pub struct HttpClient {
     recent: Mutex<VecDeque<Instant>>,
     /// At most `burst` requests in any window this long (burst / rate, plus the margin).
     window: Duration,
-    /// Set from a 429's Retry-After: no request leaves before this instant.
-    blocked_until: Mutex<Option<Instant>>,
+    /// Set from a 429's Retry-After (and the growing backoff of 429s in a row): no request
+    /// leaves before this instant; reconciles that need one are requeued instead of waiting.
+    throttle: Mutex<Throttle>,
+    /// Turn handed to the last deferred reconcile, so deferred reconciles come back spread at
+    /// the account's rate instead of all at once.
+    ticket: Mutex<Option<Instant>>,
+    /// The base URL is the type's documented API host: its error messages are a provider's.
+    trusted: bool,
     metrics: Arc<Metrics>,
+}
+
+#[derive(Default)]
+struct Throttle {
+    blocked_until: Option<Instant>,
+    consecutive_429: u32,
+}
+
+/// What a list has cost so far, across its pages.
+#[derive(Debug)]
+pub struct ListUsage {
+    budget: ListBudget,
+    bytes: usize,
+    items: usize,
+}
+
+impl ListUsage {
+    /// A list that has cost nothing yet.
+    pub fn new(budget: ListBudget) -> Self {
+        ListUsage { budget, bytes: 0, items: 0 }
+    }
 }
 
 /// A successful response: status and parsed JSON body (Null when empty).
@@ -128,7 +172,104 @@ impl HttpClient {
         let limiter = RateLimiter::direct(quota(cfg.rate_per_second, cfg.burst));
         let window = guard_window(cfg.rate_per_second, cfg.burst);
         let recent = Mutex::new(VecDeque::with_capacity(cfg.burst.max(1) as usize));
-        Ok(HttpClient { http, cfg, limiter, recent, window, blocked_until: Mutex::new(None), metrics })
+        let trusted = super::egress::is_documented(cfg.provider, &cfg.base_url);
+        Ok(HttpClient {
+            http,
+            cfg,
+            limiter,
+            recent,
+            window,
+            throttle: Mutex::default(),
+            ticket: Mutex::new(None),
+            trusted,
+            metrics,
+        })
+    }
+
+    /// How long a reconciler that cannot have a turn now should wait before trying again: turns
+    /// are handed out one per `1 / rate`, at least `at_least` from now.
+    pub fn defer_hint(&self, at_least: Duration) -> Duration {
+        let rate = if self.cfg.rate_per_second > 0.0 { self.cfg.rate_per_second } else { 1.0 };
+        let step = Duration::from_secs_f64(1.0 / rate).min(Duration::from_secs(60));
+        let now = Instant::now();
+        let Ok(mut t) = self.ticket.lock() else { return at_least + step };
+        let base = t.filter(|x| *x > now).unwrap_or(now).max(now + at_least);
+        let at = base + step;
+        *t = Some(at);
+        at - now
+    }
+
+    /// Until when a 429 blocks this account (None: not blocked).
+    pub fn blocked_for(&self) -> Option<Duration> {
+        let until = self.throttle.lock().ok()?.blocked_until?;
+        until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+    }
+
+    /// The list budget of this account.
+    pub fn list_budget(&self) -> ListBudget {
+        self.cfg.list_budget
+    }
+
+    /// The request timeout.
+    pub fn timeout(&self) -> Duration {
+        self.cfg.timeout
+    }
+
+    /// One page of a list, within what is left of the list's budget: the body is read only up
+    /// to the remaining byte budget, items are counted before any is decoded, and malformed items
+    /// are skipped, counted and logged by id.
+    pub async fn list_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        envelope: bool,
+        usage: &mut ListUsage,
+    ) -> Result<Page<T>, ProviderError> {
+        let limit = usage.budget.max_bytes.saturating_sub(usage.bytes);
+        let too_large = |what: String| {
+            ProviderError::TooLarge(format!(
+                "the account's trunk list is larger than the list budget ({what}; spec.listBudget raises it, \
+                 up to its maximum)"
+            ))
+        };
+        let (_, bytes) = match self.send_limited::<()>(Method::GET, path, None, "list", limit).await {
+            Err(ProviderError::TooLarge(_)) => {
+                return Err(too_large(format!("more than {} bytes", usage.budget.max_bytes)));
+            }
+            other => other?,
+        };
+        usage.bytes += bytes.len();
+        let left = usage.budget.max_items.saturating_sub(usage.items);
+        let page: Page<T> = match list::decode_page(&bytes, envelope, left) {
+            Ok(p) => p,
+            Err(PageError::TooManyItems(_)) => {
+                return Err(too_large(format!("more than {} items", usage.budget.max_items)));
+            }
+            Err(PageError::Shape(e)) => {
+                return Err(ProviderError::Protocol(format!("list response has an unexpected shape: {e}")));
+            }
+        };
+        drop(bytes);
+        usage.items += page.items.len() + page.skipped_total;
+        if page.skipped_total > 0 {
+            let provider = self.cfg.provider.as_str();
+            self.metrics
+                .list_items_skipped
+                .get_or_create(&ProviderLabels { provider })
+                .inc_by(page.skipped_total as u64);
+            for s in page.skipped.iter().take(20) {
+                tracing::warn!(
+                    provider,
+                    id = s.id.as_deref().unwrap_or("(none)"),
+                    field = %s.field,
+                    error = %s.error,
+                    "skipped a list item that does not parse"
+                );
+            }
+            if page.skipped_total > 20 {
+                tracing::warn!(provider, skipped = page.skipped_total, "skipped list items that do not parse");
+            }
+        }
+        Ok(page)
     }
 
     /// The account's provider type.
@@ -164,6 +305,17 @@ impl HttpClient {
         body: Option<&B>,
         endpoint: &'static str,
     ) -> Result<(StatusCode, Vec<u8>), ProviderError> {
+        self.send_limited(method, path, body, endpoint, MAX_BODY_BYTES).await
+    }
+
+    async fn send_limited<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        endpoint: &'static str,
+        limit: usize,
+    ) -> Result<(StatusCode, Vec<u8>), ProviderError> {
         let body = match body.map(serde_json::to_value).transpose() {
             Ok(b) => b,
             Err(e) => return Err(ProviderError::Protocol(format!("cannot encode the {endpoint} request: {e}"))),
@@ -174,7 +326,7 @@ impl HttpClient {
             password_values(b, false, &mut secrets);
         }
         let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-        self.send_value(method, path, body.as_ref(), endpoint).await.map_err(|e| e.redacted(&secrets))
+        self.send_value(method, path, body.as_ref(), endpoint, limit).await.map_err(|e| e.redacted(&secrets))
     }
 
     async fn send_value(
@@ -183,8 +335,9 @@ impl HttpClient {
         path: &str,
         body: Option<&Value>,
         endpoint: &'static str,
+        limit: usize,
     ) -> Result<(StatusCode, Vec<u8>), ProviderError> {
-        self.wait_turn().await;
+        self.wait_turn().await?;
         let url = format!("{}{}", self.cfg.base_url.trim_end_matches('/'), path);
         let mut req = self
             .http
@@ -213,18 +366,25 @@ impl HttpClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = read_bounded(resp).await?;
+        // Error bodies are read with the small cap whatever the list budget: only messages are taken from them.
+        let bytes = read_bounded(resp, if status.is_success() { limit } else { limit.min(MAX_BODY_BYTES) }).await?;
         if status.is_success() {
+            if let Ok(mut t) = self.throttle.lock() {
+                t.consecutive_429 = 0;
+            }
             return Ok((status, bytes));
         }
-        let err = classify(status, &bytes, retry_header);
+        let err = classify_from(status, &bytes, retry_header, self.trusted);
         if let ProviderError::RateLimited { retry_after } = &err {
-            let wait = retry_after.unwrap_or(Duration::from_secs(1));
-            if let Ok(mut until) = self.blocked_until.lock()
-                && let Some(t) = Instant::now().checked_add(wait.min(MAX_RETRY_AFTER))
-            {
-                *until = Some(until.map_or(t, |u| u.max(t)));
+            let mut wait = retry_after.unwrap_or(Duration::from_secs(1));
+            if let Ok(mut t) = self.throttle.lock() {
+                t.consecutive_429 = t.consecutive_429.saturating_add(1);
+                wait = throttle_wait(*retry_after, t.consecutive_429);
+                if let Some(at) = Instant::now().checked_add(wait) {
+                    t.blocked_until = Some(t.blocked_until.map_or(at, |u| u.max(at)));
+                }
             }
+            return Err(ProviderError::RateLimited { retry_after: Some(wait) });
         }
         Err(err)
     }
@@ -248,24 +408,29 @@ impl HttpClient {
         })
     }
 
-    async fn wait_turn(&self) {
-        let blocked = self.blocked_until.lock().ok().and_then(|g| *g);
-        let mut waited = false;
-        if let Some(until) = blocked {
-            let now = Instant::now();
-            if until > now {
-                waited = true;
-                tokio::time::sleep(until - now).await;
-            }
-        }
-        if self.limiter.check().is_err() {
-            waited = true;
-            self.limiter.until_ready().await;
-        }
-        waited |= self.guard().await;
-        if waited {
+    /// Takes this request's turn: at once when the account has one free, after a short wait
+    /// (at most `MAX_INLINE_WAIT`), or not at all: a 429 block answers `RateLimited` and a longer
+    /// wait `Deferred`, both at once, so no worker slot is held for them.
+    async fn wait_turn(&self) -> Result<(), ProviderError> {
+        let result = self.take_turn().await;
+        if !matches!(result, Ok(false)) {
             self.metrics.ratelimit_waits.get_or_create(&ProviderLabels { provider: self.cfg.provider.as_str() }).inc();
         }
+        result.map(|_| ())
+    }
+
+    async fn take_turn(&self) -> Result<bool, ProviderError> {
+        if let Some(left) = self.blocked_for() {
+            return Err(ProviderError::RateLimited { retry_after: Some(left) });
+        }
+        let mut waited = false;
+        if self.limiter.check().is_err() {
+            waited = true;
+            if tokio::time::timeout(MAX_INLINE_WAIT, self.limiter.until_ready()).await.is_err() {
+                return Err(ProviderError::Deferred { retry_after: self.defer_hint(Duration::ZERO) });
+            }
+        }
+        Ok(self.guard().await? || waited)
     }
 
     /// The sliding-window guard: at most `burst` requests in any `window`. The token bucket
@@ -273,12 +438,12 @@ impl HttpClient {
     /// refill), which is more than "requestsPerMinute" promises and more than a provider that
     /// counts in sliding windows accepts; with the guard any window of k * burst / rate seconds
     /// carries at most k * burst requests. Returns true when it waited.
-    async fn guard(&self) -> bool {
+    async fn guard(&self) -> Result<bool, ProviderError> {
         let cap = self.cfg.burst.max(1) as usize;
         let mut waited = false;
         loop {
             let wait = {
-                let Ok(mut recent) = self.recent.lock() else { return waited };
+                let Ok(mut recent) = self.recent.lock() else { return Ok(waited) };
                 let now = Instant::now();
                 match recent.front() {
                     Some(oldest) if recent.len() >= cap => {
@@ -286,16 +451,19 @@ impl HttpClient {
                         if age >= self.window {
                             recent.pop_front();
                             recent.push_back(now);
-                            return waited;
+                            return Ok(waited);
                         }
                         self.window - age
                     }
                     _ => {
                         recent.push_back(now);
-                        return waited;
+                        return Ok(waited);
                     }
                 }
             };
+            if wait > MAX_INLINE_WAIT {
+                return Err(ProviderError::Deferred { retry_after: self.defer_hint(wait) });
+            }
             waited = true;
             tokio::time::sleep(wait).await;
         }
@@ -330,15 +498,19 @@ fn quota(rate_per_second: f64, burst: u32) -> Quota {
         .allow_burst(burst)
 }
 
-async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
+async fn read_bounded(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, ProviderError> {
+    // A body announced larger than the limit is refused before a byte of it is read.
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(ProviderError::TooLarge(format!("response body larger than {limit} bytes")));
+    }
     // Sized once from Content-Length (capped) instead of doubling through a large list.
-    let hint = resp.content_length().map_or(0, |n| n.min(MAX_BODY_BYTES as u64) as usize);
+    let hint = resp.content_length().map_or(0, |n| n.min(limit as u64) as usize);
     let mut out = Vec::with_capacity(hint);
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
-                if out.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(ProviderError::Protocol(format!("response body larger than {MAX_BODY_BYTES} bytes")));
+                if out.len() + chunk.len() > limit {
+                    return Err(ProviderError::TooLarge(format!("response body larger than {limit} bytes")));
                 }
                 out.extend_from_slice(&chunk);
             }
@@ -387,16 +559,33 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
 /// messages: `{"error": "..."}`, `{"message", "errors": {..}}`, `{"error": int, "message"}`,
 /// `{"detail": [...]}`, or anything else (HTML) which is summarized by status.
 pub fn classify(status: StatusCode, body: &[u8], retry_header: Option<Duration>) -> ProviderError {
+    classify_from(status, body, retry_header, true)
+}
+
+/// `classify` for a response from a host that is (`trusted`) or is not the provider type's
+/// documented API host. An untrusted host may be anything an administrator allowed (a proxy, a
+/// test double, or a misdirected internal service): only a short sanitized excerpt of its
+/// messages (100 characters per message, at most 8 fields, no control characters) is kept.
+pub fn classify_from(status: StatusCode, body: &[u8], retry_header: Option<Duration>, trusted: bool) -> ProviderError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let (message, fields, retry_body) = match &parsed {
+    let (message, mut fields, retry_body) = match &parsed {
         Some(v) => extract(v),
         None => (String::new(), BTreeMap::new(), None),
     };
     let message = if message.is_empty() {
         status.canonical_reason().unwrap_or("error").to_string()
-    } else {
+    } else if trusted {
         truncate(&message, 300)
+    } else {
+        list::bounded(&message, 100)
     };
+    if !trusted {
+        fields = fields
+            .into_iter()
+            .take(8)
+            .map(|(k, v)| (list::bounded(&k, 40), v.iter().take(2).map(|m| list::bounded(m, 100)).collect()))
+            .collect();
+    }
     match status.as_u16() {
         401 | 403 => ProviderError::Unauthorized { status: status.as_u16(), message },
         404 => ProviderError::NotFound { message },

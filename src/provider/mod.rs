@@ -3,8 +3,10 @@
 
 pub mod autocalls;
 pub mod bolna;
+pub mod egress;
 pub mod error;
 pub mod http;
+pub mod list;
 pub mod livekit;
 
 use std::sync::Arc;
@@ -97,11 +99,31 @@ impl ProviderClient {
         }
     }
 
-    /// Every trunk of the account (one list call, following pages if any).
+    /// Every trunk of the account (one list call, following pages if any); items that do not
+    /// parse are left out.
     pub async fn list(&self) -> Result<Vec<Remote>, ProviderError> {
+        Ok(self.list_all().await?.0)
+    }
+
+    /// Every trunk of the account that parses, and the items that do not.
+    pub async fn list_all(&self) -> Result<(Vec<Remote>, Vec<list::Skipped>), ProviderError> {
         match self {
-            ProviderClient::Autocalls(c) => Ok(c.list().await?.into_iter().map(Remote::Autocalls).collect()),
-            ProviderClient::Bolna(c) => Ok(c.list().await?.into_iter().map(Remote::Bolna).collect()),
+            ProviderClient::Autocalls(c) => {
+                let (items, skipped) = c.list().await?;
+                Ok((items.into_iter().map(Remote::Autocalls).collect(), skipped))
+            }
+            ProviderClient::Bolna(c) => {
+                let (items, skipped) = c.list().await?;
+                Ok((items.into_iter().map(Remote::Bolna).collect(), skipped))
+            }
+        }
+    }
+
+    /// The account's HTTP client (rate limiter, turns, 429 state).
+    pub fn http(&self) -> &HttpClient {
+        match self {
+            ProviderClient::Autocalls(c) => c.http(),
+            ProviderClient::Bolna(c) => c.http(),
         }
     }
 

@@ -39,6 +39,17 @@ pub struct Env {
     controller: Option<Instance>,
 }
 
+/// Controller settings of a test: its namespace, `concurrency` workers, and loopback allowed as
+/// provider host (the emulators listen on 127.0.0.1).
+pub fn test_config(ns: &str, concurrency: u16) -> controller::Config {
+    controller::Config {
+        namespace: Some(ns.to_string()),
+        concurrency,
+        egress: siptrunk_operator::provider::egress::EgressPolicy::loopback(),
+        ..controller::Config::default()
+    }
+}
+
 /// The provider type of a flavor.
 pub fn provider_type(f: Flavor) -> ProviderType {
     match f {
@@ -96,11 +107,7 @@ impl Env {
 
     /// Starts (or restarts) the controller, scoped to the test namespace.
     pub fn start_controller(&mut self) {
-        let opts = RunOptions {
-            http_addr: None,
-            controller: controller::Config { namespace: Some(self.ns.clone()), label_selector: None, concurrency: 8 },
-            lease: None,
-        };
+        let opts = RunOptions { http_addr: None, controller: test_config(&self.ns, 8), lease: None };
         self.controller = Some(Instance::start(self.client.clone(), opts));
     }
 
