@@ -260,8 +260,7 @@ fn main() -> ExitCode {
                 lease_namespace,
                 marker_key_secret,
             } => {
-                let identity =
-                    std::env::var("POD_NAME").unwrap_or_else(|_| format!("siptrunk-operator-{}", std::process::id()));
+                let identity = siptrunk_operator::leader::identity();
                 run_until_signal(RunOptions {
                     http_addr: Some(http_addr),
                     controller: controller::Config {

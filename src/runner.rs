@@ -122,12 +122,13 @@ async fn run_instance(
     stop: watch::Receiver<bool>,
 ) {
     let elector = opts.lease.clone().map(|cfg| Elector::new(client.clone(), cfg));
+    let mut since = tokio::time::Instant::now();
     if let Some(el) = &elector {
         // A standby is ready: it serves its endpoints, and a rolling update must not wait
         // for it to win the lease the old pod holds.
         readiness.set();
         tokio::select! {
-            _ = el.acquire() => {}
+            at = el.acquire() => since = at,
             _ = stopped(stop.clone()) => return,
         }
         readiness.unset();
@@ -136,8 +137,8 @@ async fn run_instance(
     metrics.leader.set(1);
     let lost = async {
         match &elector {
-            Some(el) => el.hold().await,
-            None => futures::future::pending::<()>().await,
+            Some(el) => el.hold(since).await,
+            None => futures::future::pending().await,
         }
     };
     let stop_fut = stopped(stop.clone()).shared();
@@ -153,16 +154,22 @@ async fn run_instance(
     };
     let ctrl = controller::run(client, opts.controller.clone(), metrics.clone(), readiness, shutdown);
     tokio::pin!(ctrl);
+    let mut leading = true;
     tokio::select! {
         _ = &mut ctrl => {}
-        _ = lost => {
+        stop_by = lost => {
+            leading = false;
             info!("leadership lost; stopping the controller");
             let _ = lost_tx.send(());
-            ctrl.await;
+            // Another replica may take the lease from `stop_by` on: whatever still runs then is
+            // dropped (the reconcile futures with their requests), so two leaders never write.
+            if tokio::time::timeout_at(stop_by, &mut ctrl).await.is_err() {
+                warn!("running reconciles did not finish before the lease could pass to another replica; dropped them");
+            }
         }
     }
     metrics.leader.set(0);
-    if let Some(el) = &elector {
+    if leading && let Some(el) = &elector {
         el.release().await;
     }
 }

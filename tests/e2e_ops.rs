@@ -439,7 +439,8 @@ async fn the_run_binary_logs_json_and_exits_0_on_sigterm_releasing_its_lease() {
         .expect("spawn the binary");
     let lines = collect_lines(child.stderr.take().expect("stderr"));
 
-    wait_holder(&env, "the binary leads", |h| h.as_deref() == Some("binary-pod")).await;
+    // Identity: POD_NAME plus a random suffix (a restarted container must not reuse its lease).
+    wait_holder(&env, "the binary leads", |h| h.as_deref().is_some_and(|h| h.starts_with("binary-pod_"))).await;
     let addr: SocketAddr = wait_until(
         DEADLINE,
         || async { json_lines(&lines) },

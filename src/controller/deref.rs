@@ -7,6 +7,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use secrecy::SecretString;
 
 use super::error::Error;
+use super::secrets::SecretReader;
 use crate::crd::{ClusterSipProvider, ProviderKind, ProviderSettings, ProviderType, SipProvider, SipTrunk};
 
 /// The provider account a trunk refers to, resolved.
@@ -84,9 +85,20 @@ pub fn secret_value(
     key: &str,
     what: &str,
 ) -> Result<SecretString, Error> {
-    let secret = secrets
-        .get(&ObjectRef::new(name).within(ns))
-        .ok_or_else(|| Error::blocked("SecretNotFound", format!("{what}: Secret {ns}/{name} does not exist")))?;
+    secret_data(secrets.get(&ObjectRef::new(name).within(ns)).as_deref(), ns, name, key, what)
+}
+
+/// One key of a Secret already read (None: it does not exist), as a value or a `SecretNotFound`
+/// naming what to fix (pure). Trailing line breaks are dropped.
+pub fn secret_data(
+    secret: Option<&Secret>,
+    ns: &str,
+    name: &str,
+    key: &str,
+    what: &str,
+) -> Result<SecretString, Error> {
+    let secret =
+        secret.ok_or_else(|| Error::blocked("SecretNotFound", format!("{what}: Secret {ns}/{name} does not exist")))?;
     let raw = secret
         .data
         .as_ref()
@@ -102,6 +114,21 @@ pub fn secret_value(
         return Err(Error::blocked("SecretNotFound", format!("{what}: key {key:?} of Secret {ns}/{name} is empty")));
     }
     Ok(SecretString::from(text.to_string()))
+}
+
+/// The API token of a resolved provider, through the controller's Secret reader.
+pub async fn read_token(p: &ResolvedProvider, secrets: &SecretReader) -> Result<SecretString, Error> {
+    let (ns, name, key) = &p.token_ref;
+    secrets.value(ns, name, key, "API token").await
+}
+
+/// The trunk's SIP password, through the controller's Secret reader.
+pub async fn read_password(trunk: &SipTrunk, secrets: &SecretReader) -> Result<Option<SecretString>, Error> {
+    let ns = trunk.namespace().ok_or(Error::MissingMetadata("namespace"))?;
+    match &trunk.spec.auth.password_secret_ref {
+        None => Ok(None),
+        Some(r) => secrets.value(&ns, &r.name, &r.key, "SIP password").await.map(Some),
+    }
 }
 
 /// The API token of a resolved provider.

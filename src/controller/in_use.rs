@@ -9,7 +9,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{PartialObjectMeta, Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
@@ -68,11 +69,11 @@ pub fn needed(
     n
 }
 
-async fn set_finalizer<K>(api: Api<K>, obj: &K, finalizer: &str, add: bool) -> Result<(), kube::Error>
+async fn set_finalizer<K>(api: Api<K>, meta: &ObjectMeta, finalizer: &str, add: bool) -> Result<(), kube::Error>
 where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    let mut finalizers: Vec<String> = obj.meta().finalizers.clone().unwrap_or_default();
+    let mut finalizers: Vec<String> = meta.finalizers.clone().unwrap_or_default();
     let has = finalizers.iter().any(|f| f == finalizer);
     if has == add {
         return Ok(());
@@ -82,8 +83,8 @@ where
     } else {
         finalizers.retain(|f| f != finalizer);
     }
-    let name = obj.meta().name.clone().unwrap_or_default();
-    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.meta().resource_version}});
+    let name = meta.name.clone().unwrap_or_default();
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": meta.resource_version}});
     match tokio::time::timeout(TIMEOUT, api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))).await {
         Ok(r) => r.map(|_| ()),
         Err(_) => Err(kube::Error::Service(Box::new(std::io::Error::new(
@@ -100,7 +101,7 @@ pub async fn protect(
     finalizer: &str,
     trunk: &SipTrunk,
     provider: &ResolvedProvider,
-    secrets: &Store<Secret>,
+    secrets: &Store<PartialObjectMeta<Secret>>,
     providers: &Store<SipProvider>,
 ) -> Result<(), Error> {
     if !needs_provider(trunk) {
@@ -114,13 +115,13 @@ pub async fn protect(
     };
     let (ns, name, _) = &provider.token_ref;
     if let Some(s) = secrets.get(&ObjectRef::new(name).within(ns)) {
-        tolerate(set_finalizer(Api::<Secret>::namespaced(client.clone(), ns), s.as_ref(), finalizer, true).await)?;
+        tolerate(set_finalizer(Api::<Secret>::namespaced(client.clone(), ns), &s.metadata, finalizer, true).await)?;
     }
     if trunk.spec.provider_ref.kind == ProviderKind::SipProvider {
         let tns = trunk.namespace().unwrap_or_default();
         if let Some(p) = providers.get(&ObjectRef::new(&trunk.spec.provider_ref.name).within(&tns)) {
             tolerate(
-                set_finalizer(Api::<SipProvider>::namespaced(client.clone(), &tns), p.as_ref(), finalizer, true).await,
+                set_finalizer(Api::<SipProvider>::namespaced(client.clone(), &tns), &p.metadata, finalizer, true).await,
             )?;
         }
     }
@@ -132,7 +133,7 @@ pub async fn release_unused(
     client: &Client,
     finalizer: &str,
     trunks: &Store<SipTrunk>,
-    secrets: &Store<Secret>,
+    secrets: &Store<PartialObjectMeta<Secret>>,
     providers: &Store<SipProvider>,
     cluster_providers: &Store<ClusterSipProvider>,
 ) {
@@ -149,7 +150,7 @@ pub async fn release_unused(
         if !needs.secrets.contains(&key) {
             debug!(secret = %format!("{}/{}", key.0, key.1), "no SipTrunk uses it any more; releasing");
             if let Err(e) =
-                set_finalizer(Api::<Secret>::namespaced(client.clone(), &key.0), s.as_ref(), finalizer, false).await
+                set_finalizer(Api::<Secret>::namespaced(client.clone(), &key.0), &s.metadata, finalizer, false).await
             {
                 warn!(error = %e, "could not release the in-use finalizer of a Secret");
             }
@@ -159,7 +160,7 @@ pub async fn release_unused(
         let key = (p.namespace().unwrap_or_default(), p.name_any());
         if !needs.providers.contains(&key)
             && let Err(e) =
-                set_finalizer(Api::<SipProvider>::namespaced(client.clone(), &key.0), p.as_ref(), finalizer, false)
+                set_finalizer(Api::<SipProvider>::namespaced(client.clone(), &key.0), &p.metadata, finalizer, false)
                     .await
         {
             warn!(error = %e, "could not release the in-use finalizer of a SipProvider");

@@ -7,9 +7,13 @@ pub mod deref;
 pub mod error;
 pub mod events;
 pub mod in_use;
+pub mod index;
 pub mod marker_key;
+pub mod projection;
 pub mod providers;
 pub mod reconcile;
+pub mod secrets;
+pub mod startup;
 pub mod status;
 pub mod traced;
 pub mod validate;
@@ -21,6 +25,7 @@ use std::time::Duration;
 
 use futures::{Future, FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -31,6 +36,9 @@ use tracing::{info, warn};
 use crate::crd::{ClusterSipProvider, ProviderKind, SipProvider, SipTrunk};
 use crate::metrics::Metrics;
 pub use error::Error;
+use index::TrunkIndex;
+use secrets::SecretReader;
+use startup::{Cache, CacheSync};
 
 /// Longest a graceful stop waits for running reconciles (each provider call has its own
 /// timeout, 10 s by default, so a reconcile normally ends well within this).
@@ -85,8 +93,8 @@ pub struct Context {
     pub providers: Store<SipProvider>,
     /// Cached ClusterSipProviders.
     pub cluster_providers: Store<ClusterSipProvider>,
-    /// Cached Secrets.
-    pub secrets: Store<Secret>,
+    /// Referenced Secrets (metadata cache plus reads of the ones referenced).
+    pub secrets: SecretReader,
     /// One client and snapshot per provider account.
     pub accounts: accounts::Accounts,
     /// Prometheus metrics.
@@ -186,8 +194,7 @@ fn trunk_predicate(t: &SipTrunk) -> Option<u64> {
 }
 
 /// Provider changes that concern its trunks: spec (generation) of this incarnation (uid). Status
-/// writes (the operator's own provider status) and the operator's in-use finalizer do not wake
-/// every trunk of the account.
+/// writes (the operator's own provider status) do not wake every trunk of the account.
 fn provider_predicate<K: ResourceExt>(p: &K) -> Option<u64> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     p.meta().uid.hash(&mut h);
@@ -195,25 +202,8 @@ fn provider_predicate<K: ResourceExt>(p: &K) -> Option<u64> {
     Some(h.finish())
 }
 
-/// What of a Secret matters to trunks: its content and identity (a re-created one), not the
-/// operator's own in-use finalizer.
-fn secret_content(s: &Secret) -> Option<u64> {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.metadata.uid.hash(&mut h);
-    if let Some(d) = &s.data {
-        for (k, v) in d {
-            k.hash(&mut h);
-            v.0.hash(&mut h);
-        }
-    }
-    if let Some(d) = &s.string_data {
-        d.hash(&mut h);
-    }
-    Some(h.finish())
-}
-
 fn watcher_config(label_selector: Option<&str>) -> watcher::Config {
-    let cfg = watcher::Config::default().any_semantic();
+    let cfg = watcher::Config::default().any_semantic().page_size(LIST_PAGE_SIZE);
     match label_selector {
         Some(s) => cfg.labels(s),
         None => cfg,
@@ -239,6 +229,29 @@ impl Readiness {
     }
 }
 
+/// Page size of initial lists: a smaller page bounds the transient memory of one list answer.
+pub const LIST_PAGE_SIZE: u32 = 100;
+
+/// Aborts a spawned task when dropped (the controller future may be dropped mid-flight by a
+/// leader that must stop writing at once).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Marks `cache` synced when the reflector has applied an initial list (place after `reflect`).
+fn mark_synced<K>(sync: &CacheSync, cache: Cache) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
+    let sync = sync.clone();
+    move |ev| {
+        if matches!(ev, Ok(watcher::Event::InitDone)) {
+            sync.mark(cache);
+        }
+    }
+}
+
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(
     client: Client,
@@ -247,59 +260,69 @@ pub async fn run(
     readiness: Readiness,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (trunks_api, providers_api, secrets_api): (Api<SipTrunk>, Api<SipProvider>, Api<Secret>) = match &cfg.namespace
-    {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client.clone(), ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client.clone())),
-    };
+    let (trunks_api, providers_api, secrets_api): (Api<SipTrunk>, Api<SipProvider>, Api<PartialObjectMeta<Secret>>) =
+        match &cfg.namespace {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+            None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client.clone())),
+        };
     let cluster_api: Api<ClusterSipProvider> = Api::all(client.clone());
 
+    let sync = CacheSync::default();
+    let index = TrunkIndex::default();
     let (providers, providers_w) = reflector::store();
     let (cluster_providers, cluster_w) = reflector::store();
-    let (secrets, secrets_w) = reflector::store();
+    let (secret_meta, secrets_w) = reflector::store::<PartialObjectMeta<Secret>>();
     let (trunks, trunks_w) = reflector::store();
+    let secrets = SecretReader::new(client.clone(), secret_meta);
 
-    // Which of the four watches delivered its initial list (the provider status loop waits for
-    // all; it does not await the stores, whose readiness wakes only one of several waiters).
-    let listed = InitialLists::default();
     let provider_stream = watcher(providers_api, watcher_config(None))
         .default_backoff()
         .modify(|p: &mut SipProvider| p.managed_fields_mut().clear())
         .reflect(providers_w)
-        .inspect(listed.mark(0))
+        .inspect(mark_synced(&sync, Cache::Providers))
         .applied_objects()
-        // Spec changes only: neither status writes nor the in-use finalizer wake every trunk.
         .predicate_filter(provider_predicate, kube::runtime::utils::PredicateConfig::default());
     let cluster_stream = watcher(cluster_api, watcher_config(None))
         .default_backoff()
         .modify(|p: &mut ClusterSipProvider| p.managed_fields_mut().clear())
         .reflect(cluster_w)
-        .inspect(listed.mark(1))
+        .inspect(mark_synced(&sync, Cache::ClusterProviders))
         .applied_objects()
         .predicate_filter(provider_predicate, kube::runtime::utils::PredicateConfig::default());
+    // Secrets: metadata only (no data in memory); a reconcile GETs the ones it references.
     let secret_stream = watcher(secrets_api, watcher_config(None))
         .default_backoff()
-        .modify(|s: &mut Secret| {
-            s.managed_fields_mut().clear();
-            s.annotations_mut().clear();
-        })
+        .modify(projection::strip_secret)
         .reflect(secrets_w)
-        .inspect(listed.mark(2))
-        .applied_objects()
-        // Content changes only (not the operator's own in-use finalizer).
-        .predicate_filter(secret_content, kube::runtime::utils::PredicateConfig::default());
+        .inspect(mark_synced(&sync, Cache::Secrets))
+        .touched_objects();
+    // The trunk cache reports ready (and so lets kube-runtime start reconciles) only once every
+    // cache a reconcile reads has synced: its InitDone waits for them.
+    let gate = sync.clone();
+    let idx = index.clone();
     let trunk_stream = watcher(trunks_api, watcher_config(cfg.label_selector.as_deref()))
         .default_backoff()
-        .modify(|t: &mut SipTrunk| {
-            t.managed_fields_mut().clear();
-            t.annotations_mut().remove("kubectl.kubernetes.io/last-applied-configuration");
+        .modify(projection::strip_trunk)
+        .then(move |ev| {
+            let gate = gate.clone();
+            async move {
+                if matches!(ev, Ok(watcher::Event::InitDone)) {
+                    gate.wait(startup::DEPENDENCIES).await;
+                }
+                ev
+            }
         })
         .reflect(trunks_w)
-        .inspect(listed.mark(3))
+        .inspect(move |ev| {
+            if let Ok(ev) = ev {
+                idx.apply_event(ev);
+            }
+        })
+        .inspect(mark_synced(&sync, Cache::Trunks))
         .applied_objects()
         .predicate_filter(trunk_predicate, kube::runtime::utils::PredicateConfig::default());
 
@@ -329,54 +352,45 @@ pub async fn run(
         intervals: Mutex::default(),
     });
 
-    let synced = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let t1 = trunks.clone();
-    let t2 = trunks.clone();
-    let t3 = trunks.clone();
-    let t4 = trunks.clone();
     let controller = Controller::for_stream(trunk_stream, trunks.clone())
         .with_config(ControllerConfig::default().concurrency(cfg.concurrency).debounce(Duration::from_millis(5)))
         .watches_stream(secret_stream, {
-            let (p, c) = (providers.clone(), cluster_providers.clone());
-            move |s: Secret| trunks_using_secret(&t1, &p, &c, &s)
+            let (p, c, idx, reader) = (providers.clone(), cluster_providers.clone(), index.clone(), secrets.clone());
+            move |s: PartialObjectMeta<Secret>| {
+                let (ns, name) = (s.namespace().unwrap_or_default(), s.name_any());
+                reader.forget(&ns, &name);
+                trunks_using_secret(&idx, &p, &c, &ns, &name)
+            }
         })
-        .watches_stream(provider_stream, move |p: SipProvider| {
-            let ns = p.namespace().unwrap_or_default();
-            let name = p.name_any();
-            refs(&t2, |t| {
-                t.spec.provider_ref.kind == ProviderKind::SipProvider
-                    && t.spec.provider_ref.name == name
-                    && t.namespace().as_deref() == Some(ns.as_str())
-            })
+        .watches_stream(provider_stream, {
+            let idx = index.clone();
+            move |p: SipProvider| {
+                idx.by_provider(&(ProviderKind::SipProvider, p.namespace().unwrap_or_default(), p.name_any()))
+            }
         })
-        .watches_stream(cluster_stream, move |p: ClusterSipProvider| {
-            let name = p.name_any();
-            refs(&t3, |t| {
-                t.spec.provider_ref.kind == ProviderKind::ClusterSipProvider && t.spec.provider_ref.name == name
-            })
+        .watches_stream(cluster_stream, {
+            let idx = index.clone();
+            move |p: ClusterSipProvider| {
+                idx.by_provider(&(ProviderKind::ClusterSipProvider, String::new(), p.name_any()))
+            }
         })
         .graceful_shutdown_on(shutdown.clone());
 
     let ready_watch = {
-        let readiness = readiness.clone();
-        let synced = synced.clone();
+        let (readiness, sync) = (readiness.clone(), sync.clone());
+        let (p, c, idx, reader) = (providers.clone(), cluster_providers.clone(), index.clone(), secrets.clone());
         async move {
-            let ok = tokio::try_join!(
-                t4.wait_until_ready(),
-                providers.wait_until_ready(),
-                cluster_providers.wait_until_ready(),
-                secrets.wait_until_ready()
-            );
-            if ok.is_ok() {
-                info!("caches synced; ready");
-                synced.store(true, std::sync::atomic::Ordering::Relaxed);
-                readiness.set();
+            sync.wait(startup::ALL).await;
+            info!("caches synced; ready");
+            readiness.set();
+            loop {
+                prune_secret_values(&reader, &idx, &p, &c);
+                tokio::time::sleep(Duration::from_secs(5)).await;
             }
         }
     };
-    // Aborted with this future too, should the instance be killed (dropped) rather than stopped.
-    let ready_task = AbortOnDrop(tokio::spawn(ready_watch));
-    let sweep_task = AbortOnDrop(tokio::spawn({
+    let _ready_task = AbortOnDrop(tokio::spawn(ready_watch));
+    let _sweep_task = AbortOnDrop(tokio::spawn({
         let (ctx, trunks) = (ctx.clone(), trunks.clone());
         async move {
             loop {
@@ -388,20 +402,18 @@ pub async fn run(
             }
         }
     }));
-    let provider_status_task = AbortOnDrop(tokio::spawn({
-        let (ctx, trunks, listed) = (ctx.clone(), trunks.clone(), listed.clone());
+    let _provider_status_task = AbortOnDrop(tokio::spawn({
+        let (ctx, trunks, sync) = (ctx.clone(), trunks.clone(), sync.clone());
         let scope = providers::Scope::of(cfg.namespace.as_deref(), cfg.label_selector.as_deref());
         async move {
             // Counts and token checks only once every watch has delivered its initial list.
-            while !listed.all() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            sync.wait(startup::ALL).await;
             providers::run(ctx, trunks, scope).await;
         }
     }));
     // The trunk gauges, every 5 s from the start (not gated on every cache being ready).
     let (gauged, metrics) = (trunks.clone(), metrics.clone());
-    let gauge_task = AbortOnDrop(tokio::spawn(async move {
+    let _gauge_task = AbortOnDrop(tokio::spawn(async move {
         loop {
             let state = gauged.state();
             metrics.trunks_watched.set(state.len() as i64);
@@ -409,24 +421,18 @@ pub async fn run(
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
     }));
-    let release_task = AbortOnDrop(tokio::spawn({
-        let ctx = ctx.clone();
-        let trunks = trunks.clone();
-        let synced = synced.clone();
+    let _release_task = AbortOnDrop(tokio::spawn({
+        let (ctx, trunks, sync) = (ctx.clone(), trunks.clone(), sync.clone());
         async move {
+            // Every cache must be complete (a missing provider or Secret would look unused).
+            sync.wait(startup::ALL).await;
             loop {
                 tokio::time::sleep(in_use::RELEASE_INTERVAL).await;
-                // Every cache must be complete (a missing provider or Secret would look
-                // unused). Not `wait_until_ready` again: a store's readiness wakes only its
-                // latest waiter, which would starve the controller and the readiness watch.
-                if !synced.load(std::sync::atomic::Ordering::Relaxed) {
-                    continue;
-                }
                 in_use::release_unused(
                     &ctx.client,
                     &ctx.in_use_finalizer,
                     &trunks,
-                    &ctx.secrets,
+                    ctx.secrets.meta(),
                     &ctx.providers,
                     &ctx.cluster_providers,
                 )
@@ -446,7 +452,7 @@ pub async fn run(
     // the caches synced ends at once, and any stop gets SHUTDOWN_GRACE for running reconciles.
     let deadline = async {
         shutdown.await;
-        if synced.load(std::sync::atomic::Ordering::Relaxed) {
+        if sync.has(startup::ALL) {
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         }
     };
@@ -454,58 +460,61 @@ pub async fn run(
         _ = drive => {}
         _ = deadline => warn!("controller did not stop gracefully in time; dropping running reconciles"),
     }
-    drop((ready_task, sweep_task, provider_status_task, gauge_task, release_task));
     info!("controller stopped");
 }
 
-/// A spawned task that ends when its handle is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Set per watch when its initial list is complete (`InitDone`), shared by clones.
-#[derive(Clone, Default)]
-struct InitialLists(Arc<[std::sync::atomic::AtomicBool; 4]>);
-
-impl InitialLists {
-    fn mark<K>(&self, i: usize) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
-        let flags = self.0.clone();
-        move |ev| {
-            if matches!(ev, Ok(watcher::Event::InitDone)) {
-                flags[i].store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-    }
-
-    fn all(&self) -> bool {
-        self.0.iter().all(|f| f.load(std::sync::atomic::Ordering::Relaxed))
-    }
-}
-
-fn refs(store: &Store<SipTrunk>, pred: impl Fn(&SipTrunk) -> bool) -> Vec<ObjectRef<SipTrunk>> {
-    store.state().iter().filter(|t| pred(t)).map(|t| ObjectRef::from_obj(t.as_ref())).collect()
-}
-
-/// Trunks that read this Secret: as their password, or as the API token of their provider.
-fn trunks_using_secret(
-    store: &Store<SipTrunk>,
+/// Token Secrets of the provider objects: (namespace, name).
+fn token_secrets(
     providers: &Store<SipProvider>,
     cluster_providers: &Store<ClusterSipProvider>,
-    s: &Secret,
+) -> std::collections::HashSet<index::NsName> {
+    let mut out: std::collections::HashSet<index::NsName> = providers
+        .state()
+        .iter()
+        .map(|p| (p.namespace().unwrap_or_default(), p.spec.api_token_secret_ref.name.clone()))
+        .collect();
+    out.extend(cluster_providers.state().iter().map(|p| {
+        let r = &p.spec.api_token_secret_ref;
+        (r.namespace.clone(), r.name.clone())
+    }));
+    out
+}
+
+/// Drops kept Secret values that no trunk or provider references any more.
+fn prune_secret_values(
+    reader: &SecretReader,
+    index: &TrunkIndex,
+    providers: &Store<SipProvider>,
+    cluster_providers: &Store<ClusterSipProvider>,
+) {
+    let tokens = token_secrets(providers, cluster_providers);
+    reader.retain_referenced(|ns, name| {
+        index.is_password(ns, name) || tokens.contains(&(ns.to_string(), name.to_string()))
+    });
+}
+
+/// Trunks that read Secret `ns/name`: as their password (index lookup), or as the API token of
+/// their provider (the provider objects are scanned, then the index is asked for their trunks).
+fn trunks_using_secret(
+    index: &TrunkIndex,
+    providers: &Store<SipProvider>,
+    cluster_providers: &Store<ClusterSipProvider>,
+    ns: &str,
+    name: &str,
 ) -> Vec<ObjectRef<SipTrunk>> {
-    let ns = s.namespace().unwrap_or_default();
-    let name = s.name_any();
-    refs(store, |t| {
-        let same_ns = t.namespace().as_deref() == Some(ns.as_str());
-        if same_ns && t.spec.auth.password_secret_ref.as_ref().is_some_and(|r| r.name == name) {
-            return true;
+    let mut out = index.by_password(ns, name);
+    for p in providers.state() {
+        if p.namespace().as_deref() == Some(ns) && p.spec.api_token_secret_ref.name == name {
+            out.extend(index.by_provider(&(ProviderKind::SipProvider, ns.to_string(), p.name_any())));
         }
-        deref::provider(t, providers, cluster_providers).is_ok_and(|p| p.token_ref.0 == ns && p.token_ref.1 == name)
-    })
+    }
+    for p in cluster_providers.state() {
+        let r = &p.spec.api_token_secret_ref;
+        if r.namespace == ns && r.name == name {
+            out.extend(index.by_provider(&(ProviderKind::ClusterSipProvider, String::new(), p.name_any())));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -534,12 +543,12 @@ mod tests {
         let (trunks, mut tw) = reflector::store::<SipTrunk>();
         let (providers, mut pw) = reflector::store::<SipProvider>();
         let (cluster_providers, _cw) = reflector::store();
-        let (secrets, _sw) = reflector::store();
+        let (secret_meta, _sw) = reflector::store();
         let ctx = Context {
             client: client.clone(),
             providers,
             cluster_providers,
-            secrets,
+            secrets: SecretReader::new(client.clone(), secret_meta),
             accounts: accounts::Accounts::new(crate::provider::egress::EgressPolicy::default(), 4),
             metrics: Arc::default(),
             recorder: events::Publisher::new(client, Reporter { controller: "test".into(), instance: None }),

@@ -162,10 +162,11 @@ pub fn count_trunks<'a>(trunks: impl IntoIterator<Item = &'a SipTrunk>) -> HashM
     out
 }
 
-fn check(ctx: &Context, p: &ResolvedProvider) -> Check {
+async fn check(ctx: &Context, p: &ResolvedProvider) -> Check {
     let (ns, name, _) = &p.token_ref;
     let terminating = ctx
         .secrets
+        .meta()
         .get(&kube::runtime::reflector::ObjectRef::new(name).within(ns))
         .is_some_and(|s| s.metadata.deletion_timestamp.is_some());
     if terminating {
@@ -175,7 +176,7 @@ fn check(ctx: &Context, p: &ResolvedProvider) -> Check {
              still be deleted at the provider); point the provider at a new Secret"
         ));
     }
-    let token = match deref::token(p, &ctx.secrets) {
+    let token = match deref::read_token(p, &ctx.secrets).await {
         Ok(t) => t,
         Err(e) => return Check::SecretMissing(e.to_string()),
     };
@@ -212,12 +213,8 @@ async fn sync_once(ctx: &Context, trunks: &Store<SipTrunk>, scope: Scope) {
             let Some(ns) = p.namespace() else { continue };
             let resolved = deref::resolve_namespaced(&p, &ns);
             let n = counts.get(&resolved.key).copied().unwrap_or(0);
-            let want = provider_status(
-                &p.status.clone().unwrap_or_default(),
-                p.metadata.generation,
-                n,
-                &check(ctx, &resolved),
-            );
+            let checked = check(ctx, &resolved).await;
+            let want = provider_status(&p.status.clone().unwrap_or_default(), p.metadata.generation, n, &checked);
             if p.status.as_ref() != Some(&want) {
                 let api: Api<SipProvider> = Api::namespaced(ctx.client.clone(), &ns);
                 write(&api, "SipProvider", &p.name_any(), &want).await;
@@ -228,12 +225,8 @@ async fn sync_once(ctx: &Context, trunks: &Store<SipTrunk>, scope: Scope) {
         for p in ctx.cluster_providers.state() {
             let resolved = deref::resolve_cluster(&p);
             let n = counts.get(&resolved.key).copied().unwrap_or(0);
-            let want = provider_status(
-                &p.status.clone().unwrap_or_default(),
-                p.metadata.generation,
-                n,
-                &check(ctx, &resolved),
-            );
+            let checked = check(ctx, &resolved).await;
+            let want = provider_status(&p.status.clone().unwrap_or_default(), p.metadata.generation, n, &checked);
             if p.status.as_ref() != Some(&want) {
                 let api: Api<ClusterSipProvider> = Api::all(ctx.client.clone());
                 write(&api, "ClusterSipProvider", &p.name_any(), &want).await;

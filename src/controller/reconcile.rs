@@ -169,10 +169,11 @@ async fn run_pipeline(
     // 1. Dereference.
     let provider = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)?;
     status.summary = Some(summary(trunk, provider.type_));
-    let token = deref::token(&provider, &ctx.secrets)?;
+    let token = deref::read_token(&provider, &ctx.secrets).await?;
     // Keep what deletion needs (token Secret, SipProvider) until this trunk is gone.
-    super::in_use::protect(&ctx.client, &ctx.in_use_finalizer, trunk, &provider, &ctx.secrets, &ctx.providers).await?;
-    let password = deref::password(trunk, &ctx.secrets)?;
+    super::in_use::protect(&ctx.client, &ctx.in_use_finalizer, trunk, &provider, ctx.secrets.meta(), &ctx.providers)
+        .await?;
+    let password = deref::read_password(trunk, &ctx.secrets).await?;
     let secrets: Vec<String> =
         [Some(&token), password.as_ref()].into_iter().flatten().map(|s| s.expose_secret().to_string()).collect();
     let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -581,7 +582,7 @@ async fn delete_remote(trunk: &SipTrunk, ctx: &Context, ns: &str, name: &str) ->
         ));
     }
     let provider = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)?;
-    let token = deref::token(&provider, &ctx.secrets)?;
+    let token = deref::read_token(&provider, &ctx.secrets).await?;
     let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
     let _turn = account.admit().await?;
     let marker = ctx.marker_key.marker(ns, name);

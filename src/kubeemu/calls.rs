@@ -22,6 +22,8 @@ pub struct ApiCall {
     pub user_agent: String,
     /// `fieldManager` query parameter.
     pub field_manager: Option<String>,
+    /// The request asked for metadata only (`Accept: ...;as=PartialObjectMetadata[List]`).
+    pub metadata_only: bool,
     /// HTTP status answered (recorded when the response starts, so a watch records 200 at once).
     pub status: u16,
 }

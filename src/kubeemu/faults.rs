@@ -12,6 +12,8 @@ struct Knobs {
     expire_watches: u32,
     conflict_ratio: f64,
     latency: Duration,
+    resource_latency: Vec<(String, Duration)>,
+    partitioned: Vec<String>,
     rng: StdRng,
     seed: u64,
 }
@@ -38,6 +40,8 @@ impl Faults {
                 expire_watches: 0,
                 conflict_ratio: 0.0,
                 latency: Duration::ZERO,
+                resource_latency: Vec::new(),
+                partitioned: Vec::new(),
                 rng: StdRng::seed_from_u64(seed),
                 seed,
             }),
@@ -84,8 +88,41 @@ impl Faults {
         self.with(|k| k.latency = d)
     }
 
-    pub(crate) fn latency(&self) -> Duration {
-        self.with(|k| k.latency)
+    /// Extra latency for requests on one resource (plural, e.g. `secrets`); None removes it.
+    pub fn set_resource_latency(&self, plural: &str, d: Option<Duration>) {
+        self.with(|k| {
+            k.resource_latency.retain(|(p, _)| p != plural);
+            if let Some(d) = d {
+                k.resource_latency.push((plural.to_string(), d));
+            }
+        })
+    }
+    /// A network partition of one client: requests whose `User-Agent` contains `agent` get no
+    /// answer until `heal` (new requests wait; watches already streaming are not cut).
+    pub fn partition(&self, agent: &str) {
+        self.with(|k| k.partitioned.push(agent.to_string()))
+    }
+    /// Ends every partition.
+    pub fn heal(&self) {
+        self.with(|k| k.partitioned.clear())
+    }
+
+    /// Latency for a request path (global latency plus the resource's own).
+    pub(crate) fn latency_for(&self, path: &str) -> Duration {
+        self.with(|k| {
+            let extra = k
+                .resource_latency
+                .iter()
+                .filter(|(p, _)| path.split('/').any(|seg| seg == p))
+                .map(|(_, d)| *d)
+                .max()
+                .unwrap_or_default();
+            k.latency + extra
+        })
+    }
+    /// True while requests of this `User-Agent` are partitioned away.
+    pub(crate) fn is_partitioned(&self, agent: &str) -> bool {
+        self.with(|k| k.partitioned.iter().any(|p| agent.contains(p.as_str())))
     }
     pub(crate) fn watch_cut_after_events(&self) -> Option<u64> {
         self.with(|k| k.watch_cut_after_events)

@@ -51,7 +51,11 @@ fn qbool(q: &Q, k: &str) -> bool {
 }
 
 async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
-    let latency = inner.faults.latency();
+    let agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    while inner.faults.is_partitioned(&agent) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let latency = inner.faults.latency_for(req.uri().path());
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -74,6 +78,10 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         path: path.clone(),
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string(),
         field_manager: query.get("fieldManager").cloned(),
+        metadata_only: headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.split(',').next().unwrap_or_default().contains("as=PartialObjectMetadata")),
         status: 0,
     };
     let resp = route(&inner, &method, &path, &query, &headers, body, &mut call).await;
@@ -133,7 +141,18 @@ async fn route(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.split(',').next().unwrap_or_default().contains("as=Table"));
-    match resource(inner, method, &t, q, headers, body, wants_table, call).await {
+    let wants_meta = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.split(',').next().unwrap_or_default().contains("as=PartialObjectMetadata"));
+    let view = if wants_table {
+        View::Table
+    } else if wants_meta {
+        View::Metadata
+    } else {
+        View::Object
+    };
+    match resource(inner, method, &t, q, headers, body, view, call).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     }
@@ -185,6 +204,19 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded: {e}")))
 }
 
+/// How objects are answered: whole, as a Table, or as PartialObjectMetadata (metadata only, as
+/// the real server does for `Accept: ...;as=PartialObjectMetadata[List];g=meta.k8s.io;v=v1`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    Object,
+    Table,
+    Metadata,
+}
+
+fn partial_metadata(o: &Value) -> Value {
+    serde_json::json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]})
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn resource(
     inner: &Arc<Inner>,
@@ -193,9 +225,10 @@ async fn resource(
     q: &Q,
     headers: &HeaderMap,
     body: Bytes,
-    wants_table: bool,
+    view: View,
     call: &mut ApiCall,
 ) -> Result<Response, ApiError> {
+    let wants_table = view == View::Table;
     let rt = &t.rt;
     let ns = t.namespace.as_deref();
     let opts = write_opts(q);
@@ -209,6 +242,8 @@ async fn resource(
                 Some(Arc::new(move |o: &Value| {
                     table::table(&rt2, std::slice::from_ref(o), serde_json::json!({}), &inc)
                 }))
+            } else if view == View::Metadata {
+                Some(Arc::new(partial_metadata))
             } else {
                 None
             };
@@ -244,6 +279,14 @@ async fn resource(
                 let items = list["items"].as_array().cloned().unwrap_or_default();
                 return Ok(json_response(200, &table::table(rt, &items, list["metadata"].clone(), &include)));
             }
+            if view == View::Metadata {
+                let items: Vec<Value> = list["items"].as_array().into_iter().flatten().map(partial_metadata).collect();
+                let out = serde_json::json!({
+                    "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                    "metadata": list["metadata"].clone(), "items": items,
+                });
+                return Ok(json_response(200, &out));
+            }
             Ok(json_response(200, &list))
         }
         (Method::GET | Method::HEAD, Some(name)) => {
@@ -252,6 +295,9 @@ async fn resource(
             let obj = store.for_version(&obj, rt);
             if wants_table {
                 return Ok(json_response(200, &table::table(rt, &[obj], serde_json::json!({}), &include)));
+            }
+            if view == View::Metadata {
+                return Ok(json_response(200, &partial_metadata(&obj)));
             }
             Ok(json_response(200, &obj))
         }

@@ -15,17 +15,23 @@ roles: every call is granted, every grant is used. Change both together.
                            clustersipproviders          list watch
                            clustersipproviders/status   patch   (cluster mode only: a namespaced
                                                         instance sees only some of its trunks)
-  "" (core)                secrets                      list watch patch
-                                                        (patch: the in-use finalizer on token
-                                                        Secrets; values are read from the cache)
+  "" (core)                secrets                      list watch   (metadata only: names and
+                                                        resourceVersions, never data; RBAC
+                                                        cannot tell a metadata-only list from
+                                                        a full one, nor filter by label)
+                           secrets                      get          (only Secrets a SipTrunk or
+                                                        provider references, when they change)
+                           secrets                      patch        (the in-use finalizer on token
+                                                        Secrets while SipTrunks use them)
   "" (core)                secrets (release namespace)  get on the one marker-key Secret; create
                                                         when the chart does not supply it
   events.k8s.io            events                       create patch (patch: event series)
   coordination.k8s.io      leases                       create; get update on the one Lease
                                                         (leader election; Role in the release namespace)
 
-Not granted, because no call needs them: get on anything but the Lease (every
-read comes from the watch caches), update/delete on SipTrunks, and
+Not granted, because no call needs them: get on anything but the Lease and
+referenced Secrets (every other read comes from the watch caches), update/delete
+on SipTrunks, and
 siptrunks/finalizers, which the OwnerReferencesPermissionEnforcement admission
 plugin checks only when an object names a SipTrunk as an owner with
 blockOwnerDeletion; the operator creates no such objects (Events point at
@@ -49,6 +55,10 @@ their trunk through `regarding`, not ownerReferences).
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["list", "watch", "patch"]
+{{- /* Referenced Secrets only (issue 12): the watch above carries metadata, a reconcile GETs its Secret. */}}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -1,0 +1,102 @@
+//! Only referenced Secrets: the controller watches Secrets as metadata only (names and
+//! resourceVersions, no data) and GETs the one Secret a reconcile needs, keeping just the one key
+//! it read, for as long as a trunk or provider still references that Secret and its
+//! resourceVersion is unchanged. No Secret data that no object references is ever held.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, ResourceExt};
+use secrecy::SecretString;
+
+use super::deref;
+use super::error::Error;
+
+/// Longest a Secret GET may take.
+pub const GET_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// (namespace, name) of a Secret.
+type Key = (String, String);
+
+struct Cached {
+    resource_version: String,
+    value: SecretString,
+}
+
+/// Reads referenced Secrets; shared by all reconciles.
+#[derive(Clone)]
+pub struct SecretReader {
+    client: Client,
+    meta: Store<PartialObjectMeta<Secret>>,
+    /// Kept values by Secret, then by key.
+    cache: Arc<Mutex<HashMap<Key, HashMap<String, Cached>>>>,
+}
+
+impl SecretReader {
+    /// A reader over the metadata cache `meta`.
+    pub fn new(client: Client, meta: Store<PartialObjectMeta<Secret>>) -> Self {
+        SecretReader { client, meta, cache: Arc::default() }
+    }
+
+    /// One key of Secret `ns/name`: from the kept value while the Secret's resourceVersion is
+    /// unchanged, else with a GET. A Secret the metadata cache does not know is missing (its
+    /// creation will wake the trunks that wait for it).
+    pub async fn value(&self, ns: &str, name: &str, key: &str, what: &str) -> Result<SecretString, Error> {
+        let Some(meta) = self.meta.get(&ObjectRef::new(name).within(ns)) else {
+            return deref::secret_data(None, ns, name, key, what);
+        };
+        let rv = meta.resource_version().unwrap_or_default();
+        let k: Key = (ns.to_string(), name.to_string());
+        if let Some(c) = self.lock().get(&k).and_then(|m| m.get(key))
+            && c.resource_version == rv
+        {
+            return Ok(c.value.clone());
+        }
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), ns);
+        let got = tokio::time::timeout(GET_TIMEOUT, api.get_opt(name))
+            .await
+            .map_err(|_| {
+                let e =
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, format!("reading Secret {ns}/{name} timed out"));
+                Error::Kube(kube::Error::Service(Box::new(e)))
+            })?
+            .map_err(Error::Kube)?;
+        let value = deref::secret_data(got.as_ref(), ns, name, key, what)?;
+        if let Some(s) = got {
+            let resource_version = s.resource_version().unwrap_or_default();
+            self.lock()
+                .entry(k)
+                .or_default()
+                .insert(key.to_string(), Cached { resource_version, value: value.clone() });
+        }
+        Ok(value)
+    }
+
+    /// Drops kept values of a Secret that changed or went away.
+    pub fn forget(&self, ns: &str, name: &str) {
+        self.lock().remove(&(ns.to_string(), name.to_string()));
+    }
+
+    /// Drops kept values of Secrets that `referenced` says no object uses any more.
+    pub fn retain_referenced(&self, referenced: impl Fn(&str, &str) -> bool) {
+        self.lock().retain(|(n, m), _| referenced(n, m));
+    }
+
+    /// Values kept.
+    pub fn kept(&self) -> usize {
+        self.lock().values().map(HashMap::len).sum()
+    }
+
+    /// The metadata cache.
+    pub fn meta(&self) -> &Store<PartialObjectMeta<Secret>> {
+        &self.meta
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, HashMap<String, Cached>>> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
