@@ -14,7 +14,7 @@ step "cargo build (all targets)"
 cargo build --all-targets --locked
 
 step "cargo test"
-cargo test --locked --all-targets -- --test-threads 2
+cargo test --locked --all-targets --no-fail-fast -- --test-threads 2
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --locked --all-targets -- -D warnings

@@ -328,7 +328,7 @@ async fn tls_provider_with_a_private_ca_fails_without_ca_bundle_and_works_with_i
 async fn a_ca_bundle_that_is_not_pem_is_provider_config_invalid_without_calls() {
     let flavor = Flavor::Bolna;
     let env = Env::start(flavor).await;
-    env.apply_provider(json!({"baseUrl": "https://127.0.0.1:9/", "allowInsecureHttp": null, "caBundle": "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n"})).await;
+    env.apply_provider_seen(json!({"baseUrl": "https://127.0.0.1:9/", "allowInsecureHttp": null, "caBundle": "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n"})).await;
     env.put_secret("ca-sip", "password", "pw-ca").await;
     env.provider.reset_calls();
     env.apply(&trunk(flavor, "ca", 9)).await.expect("apply");
@@ -371,7 +371,7 @@ async fn plain_http_without_allow_insecure_is_refused_by_the_controller_too() {
         return;
     };
     kube.install_crds(crds_without_cel()).expect("CRDs without CEL");
-    env.apply_provider(json!({"allowInsecureHttp": false})).await;
+    env.apply_provider_seen(json!({"allowInsecureHttp": false})).await;
     env.put_secret("plain-sip", "password", "pw-plain").await;
     env.provider.reset_calls();
     env.apply(&trunk(flavor, "plain", 10)).await.expect("apply");

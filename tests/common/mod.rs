@@ -169,6 +169,26 @@ impl Env {
         api.patch(PROVIDER, &PatchParams::apply("e2e").force(), &Patch::Apply(&obj)).await.expect("apply provider");
     }
 
+    /// `apply_provider`, then waits until the running controller has seen this generation (its
+    /// provider status reports it as observed), so a trunk applied next is judged against it and
+    /// not against the provider the cache held before.
+    pub async fn apply_provider_seen(&self, extra: Value) {
+        self.apply_provider(extra).await;
+        let api: Api<SipProvider> = Api::namespaced(self.client.clone(), &self.ns);
+        let seen = wait_until(
+            Duration::from_secs(30),
+            || async { api.get(PROVIDER).await.ok() },
+            |p: &Option<SipProvider>| {
+                p.as_ref().is_some_and(|p| {
+                    p.status.as_ref().is_some_and(|s| s.observed_generation.is_some())
+                        && p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation
+                })
+            },
+        )
+        .await;
+        assert!(seen.is_some(), "the controller did not observe the new SipProvider generation within 30 s");
+    }
+
     /// Server-side applies a SipTrunk (as a GitOps tool would).
     pub async fn apply(&self, trunk: &Value) -> Result<SipTrunk, kube::Error> {
         let name = trunk["metadata"]["name"].as_str().unwrap_or_default().to_string();
