@@ -356,8 +356,15 @@ pub async fn run(
         .with_config(ControllerConfig::default().concurrency(cfg.concurrency).debounce(Duration::from_millis(5)))
         .watches_stream(secret_stream, {
             let (p, c, idx, reader) = (providers.clone(), cluster_providers.clone(), index.clone(), secrets.clone());
+            let finalizers = FinalizerChanges::default();
             move |s: PartialObjectMeta<Secret>| {
                 let (ns, name) = (s.namespace().unwrap_or_default(), s.name_any());
+                // A change of finalizers only (the operator's own in-use finalizer) is not a
+                // change of content: waking every trunk of the Secret for it would re-run trunks
+                // that wait for a change (a refused create would be tried again).
+                if finalizers.changed(&ns, &name, &s.metadata) {
+                    return Vec::new();
+                }
                 reader.forget(&ns, &name);
                 trunks_using_secret(&idx, &p, &c, &ns, &name)
             }
@@ -461,6 +468,28 @@ pub async fn run(
         _ = deadline => warn!("controller did not stop gracefully in time; dropping running reconciles"),
     }
     info!("controller stopped");
+}
+
+/// The finalizers last seen on each Secret that has any (few do), to tell a finalizer-only
+/// update from one of content: a metadata-only watch sees both as a new resourceVersion.
+#[derive(Clone, Default)]
+struct FinalizerChanges(Arc<Mutex<HashMap<(String, String), Vec<String>>>>);
+
+impl FinalizerChanges {
+    /// True when this event changed the finalizers (and so is a finalizer update, not a content
+    /// change); records what it saw. A Secret being deleted is never filtered.
+    fn changed(&self, ns: &str, name: &str, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+        let now = meta.finalizers.clone().unwrap_or_default();
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (ns.to_string(), name.to_string());
+        let before = seen.get(&key).cloned().unwrap_or_default();
+        if now.is_empty() {
+            seen.remove(&key);
+        } else {
+            seen.insert(key, now.clone());
+        }
+        meta.deletion_timestamp.is_none() && before != now
+    }
 }
 
 /// Token Secrets of the provider objects: (namespace, name).
