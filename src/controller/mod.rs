@@ -473,7 +473,10 @@ pub async fn run(
 /// The finalizers last seen on each Secret that has any (few do), to tell a finalizer-only
 /// update from one of content: a metadata-only watch sees both as a new resourceVersion.
 #[derive(Clone, Default)]
-struct FinalizerChanges(Arc<Mutex<HashMap<(String, String), Vec<String>>>>);
+struct FinalizerChanges(Arc<Mutex<SeenFinalizers>>);
+
+/// Finalizers by Secret (namespace, name).
+type SeenFinalizers = HashMap<(String, String), Vec<String>>;
 
 impl FinalizerChanges {
     /// True when this event changed the finalizers (and so is a finalizer update, not a content
