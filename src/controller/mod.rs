@@ -570,7 +570,7 @@ mod tests {
 
     #[tokio::test]
     async fn sweep_prunes_records_of_deleted_trunks_and_evicts_unused_accounts() {
-        crate::kubeemu::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         let client = Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().expect("url"))).expect("client");
         let (trunks, mut tw) = reflector::store::<SipTrunk>();
         let (providers, mut pw) = reflector::store::<SipProvider>();
