@@ -40,6 +40,10 @@ enum Command {
         /// Reconciles of one provider account running at once (default: half of --concurrency).
         #[arg(long, env = "SIPTRUNK_ACCOUNT_CONCURRENCY")]
         account_concurrency: Option<u16>,
+        /// Longest wait between retries of a transient provider failure, e.g. 5m or 30s
+        /// (retries start at 1 s and double up to this).
+        #[arg(long, default_value = "5m", value_parser = parse_backoff)]
+        max_backoff: std::time::Duration,
         /// Hosts a provider's baseUrl may name besides its type's documented API host: host names,
         /// *.suffix wildcards, IP addresses and CIDR ranges, comma-separated (default: none).
         #[arg(long, env = "SIPTRUNK_ALLOWED_PROVIDER_HOSTS", default_value = "", value_parser = parse_egress)]
@@ -133,6 +137,14 @@ enum Command {
 
 fn parse_egress(s: &str) -> Result<siptrunk_operator::provider::egress::EgressPolicy, String> {
     siptrunk_operator::provider::egress::EgressPolicy::parse(s)
+}
+
+fn parse_backoff(s: &str) -> Result<std::time::Duration, String> {
+    match controller::validate::parse_duration(s) {
+        Some(d) if d >= std::time::Duration::from_secs(1) => Ok(d),
+        Some(_) => Err("must be at least 1s".into()),
+        None => Err(format!("{s:?} is not a duration such as 30s, 5m or 1h")),
+    }
 }
 
 /// Prints command output; a reader that went away (`| head`) ends it quietly.
@@ -254,6 +266,7 @@ fn main() -> ExitCode {
                 label_selector,
                 concurrency,
                 account_concurrency,
+                max_backoff,
                 allowed_provider_hosts,
                 leader_elect,
                 lease_name,
@@ -273,6 +286,7 @@ fn main() -> ExitCode {
                         },
                         account_concurrency,
                         egress: allowed_provider_hosts,
+                        max_backoff,
                     },
                     lease: leader_elect.then(|| LeaseConfig::new(&lease_name, &lease_namespace, &identity)),
                 })

@@ -60,6 +60,8 @@ pub struct Config {
     pub account_concurrency: Option<u16>,
     /// Hosts a provider's baseUrl may name besides its type's documented one.
     pub egress: crate::provider::egress::EgressPolicy,
+    /// Longest wait between retries of a transient failure (exponential from 1 s up to this).
+    pub max_backoff: Duration,
 }
 
 impl Default for Config {
@@ -71,9 +73,13 @@ impl Default for Config {
             marker_key: Default::default(),
             account_concurrency: None,
             egress: Default::default(),
+            max_backoff: DEFAULT_MAX_BACKOFF,
         }
     }
 }
+
+/// Default cap of the per-trunk retry backoff.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 impl Config {
     /// The per-account cap on reconciles in flight.
@@ -105,6 +111,8 @@ pub struct Context {
     pub marker_key: crate::model::MarkerKey,
     /// This instance's in-use finalizer (token Secrets, SipProviders).
     pub in_use_finalizer: String,
+    /// Cap of the per-trunk retry backoff.
+    pub max_backoff: Duration,
     backoff: Mutex<HashMap<String, u32>>,
     intervals: Mutex<HashMap<String, Duration>>,
 }
@@ -114,7 +122,8 @@ fn key(trunk: &SipTrunk) -> String {
 }
 
 impl Context {
-    /// Exponential backoff per object with jitter: 1 s, 2 s, 4 s ... capped at 5 min.
+    /// Exponential backoff per object with jitter: 1 s, 2 s, 4 s ... capped at `max_backoff`
+    /// (5 min by default).
     pub fn next_backoff(&self, trunk: &SipTrunk) -> Duration {
         let attempt = match self.backoff.lock() {
             Ok(mut m) => {
@@ -124,7 +133,8 @@ impl Context {
             }
             Err(_) => 8,
         };
-        let base = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(8)).min(Duration::from_secs(300));
+        let base = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(16))
+            .min(self.max_backoff.max(Duration::from_secs(1)));
         base / 2 + reconcile::jitter(base)
     }
 
@@ -348,6 +358,7 @@ pub async fn run(
         recorder: events::Publisher::new(client.clone(), reporter),
         marker_key: key,
         in_use_finalizer: in_use::finalizer_name(cfg.label_selector.as_deref()),
+        max_backoff: cfg.max_backoff,
         backoff: Mutex::default(),
         intervals: Mutex::default(),
     });
@@ -588,6 +599,7 @@ mod tests {
             intervals: Mutex::default(),
             marker_key: crate::model::MarkerKey::generate(),
             in_use_finalizer: in_use::finalizer_name(None),
+            max_backoff: DEFAULT_MAX_BACKOFF,
         };
         let provider: SipProvider = serde_json::from_value(json!({
             "apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipProvider",

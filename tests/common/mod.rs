@@ -107,7 +107,14 @@ impl Env {
 
     /// Starts (or restarts) the controller, scoped to the test namespace.
     pub fn start_controller(&mut self) {
-        let opts = RunOptions { http_addr: None, controller: test_config(&self.ns, 8), lease: None };
+        self.start_controller_with(|_| {});
+    }
+
+    /// Starts the controller with the test configuration changed by `tune`.
+    pub fn start_controller_with(&mut self, tune: impl FnOnce(&mut controller::Config)) {
+        let mut cfg = test_config(&self.ns, 8);
+        tune(&mut cfg);
+        let opts = RunOptions { http_addr: None, controller: cfg, lease: None };
         self.controller = Some(Instance::start(self.client.clone(), opts));
     }
 
