@@ -1,6 +1,8 @@
 //! Custom resource types of the `siptrunk.dev/v1alpha1` API and their CRD YAML.
 
 pub mod admission;
+pub mod dispatch;
+pub mod livekit;
 pub mod provider;
 pub mod trunk;
 

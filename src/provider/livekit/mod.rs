@@ -1,9 +1,12 @@
 //! The LiveKit SIP family: wire types from livekit/protocol (`wire`), access tokens (`auth`), the
 //! Twirp transport (`twirp`) and the trunk/dispatch-rule operations (`client`). Not yet wired
-//! into the controller: that waits for the provider-family trait (issue 13).
+//! into the controller yet: `model` (trunk translation, marker in metadata, partial updates) and
+//! `dispatch` (dispatch rules) are the pure side the family implementation will use.
 
 pub mod auth;
 pub mod client;
+pub mod dispatch;
+pub mod model;
 pub mod twirp;
 pub mod wire;
 
