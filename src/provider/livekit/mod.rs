@@ -1,5 +1,5 @@
 //! The LiveKit SIP family: wire types from livekit/protocol (`wire`), access tokens (`auth`), the
-//! Twirp transport (`twirp`) and the trunk/dispatch-rule operations (`client`). Not yet wired
+//! Twirp transport (`twirp`) and the trunk/dispatch-rule operations (`client`). Not wired
 //! into the controller yet: `model` (trunk translation, marker in metadata, partial updates) and
 //! `dispatch` (dispatch rules) are the pure side the family implementation will use.
 
