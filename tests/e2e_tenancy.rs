@@ -154,3 +154,76 @@ async fn a_cluster_provider_reads_its_token_only_from_the_namespace_it_names() {
     let _ = api.delete(&cp, &DeleteParams::default()).await;
     t.stop().await;
 }
+
+/// Issue 11, reproduction 1 across namespaces: two tenants share a ClusterSipProvider, and a
+/// SipTrunk of the same name in namespace B asks to adopt A's trunk (same natural key,
+/// `adoptExisting: true`, another password). The marker binds namespace and name, so B's object
+/// sees another object's marker: Conflict, nothing written, A undisturbed, and deleting B's object
+/// releases nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adopt_existing_across_namespaces_never_takes_another_tenants_trunk() {
+    let flavor = Flavor::Autocalls;
+    let t = Tenants::start(flavor).await;
+    let (a, b) = (t.env.ns.clone(), t.other.clone());
+    let cp = format!("shared-{a}");
+    let api: Api<ClusterSipProvider> = Api::all(t.env.client.clone());
+    let obj = json!({
+        "apiVersion": "siptrunk.dev/v1alpha1", "kind": "ClusterSipProvider", "metadata": {"name": cp},
+        "spec": {
+            "type": "autocalls",
+            "apiTokenSecretRef": {"namespace": a, "name": "shared-token", "key": "token"},
+            "baseUrl": t.env.provider.base_url(), "allowInsecureHttp": true, "requestTimeout": "2s"
+        }
+    });
+    api.patch(&cp, &PatchParams::apply("e2e").force(), &Patch::Apply(&obj)).await.expect("cluster provider");
+    t.put_secret(&a, "shared-token", "token", &t.env.token).await;
+    let on_shared = |n: u32| {
+        let mut tr = trunk(flavor, "line", n);
+        merge(&mut tr, json!({"spec": {"providerRef": {"kind": "ClusterSipProvider", "name": cp}}}));
+        tr
+    };
+
+    // Tenant A's trunk.
+    t.put_secret(&a, "line-sip", "password", "pw-tenant-a").await;
+    t.apply_trunk(&a, on_shared(7)).await;
+    let victim = t.wait(&a, "line", "Ready", is_ready).await;
+    let vid = victim.status.as_ref().and_then(|s| s.trunk_id.clone()).expect("victim id");
+    let nickname = |env: &Env| {
+        env.remote().into_iter().find(|r| remote_id(r) == vid).map(|r| r["nickname"].as_str().unwrap_or("").to_string())
+    };
+    let before = nickname(&t.env).expect("victim trunk");
+    t.env.provider.reset_calls();
+
+    // Tenant B: same object name, same natural key, adoptExisting, its own password.
+    t.put_secret(&b, "line-sip", "password", "pw-tenant-b").await;
+    let mut attacker = on_shared(7);
+    merge(&mut attacker, json!({"spec": {"adoptExisting": true}}));
+    t.apply_trunk(&b, attacker).await;
+    let got = t.wait(&b, "line", "Conflict", |x| ready_reason(x).as_deref() == Some("Conflict")).await;
+    assert!(ready_message(&got).contains(&vid), "names the trunk: {}", ready_message(&got));
+    assert!(got.status.as_ref().and_then(|s| s.trunk_id.clone()).is_none(), "no id recorded: {:?}", got.status);
+    assert!(!ready_message(&got).contains(&a), "B is not told A's namespace: {}", ready_message(&got));
+    assert_eq!(t.env.write_calls(), 0, "nothing written to the provider");
+    assert_eq!(nickname(&t.env).as_deref(), Some(before.as_str()), "A's marker untouched");
+    assert!(t.env.provider.password_matches(&t.env.token, &vid, "pw-tenant-a"), "A keeps its password");
+    let a_now = t.wait(&a, "line", "Ready", is_ready).await;
+    assert_eq!(a_now.status.as_ref().and_then(|s| s.trunk_id.clone()).as_deref(), Some(vid.as_str()));
+
+    // Deleting B's object releases nothing.
+    let bt: Api<SipTrunk> = Api::namespaced(t.env.client.clone(), &b);
+    bt.delete("line", &DeleteParams::default()).await.expect("delete");
+    let gone = wait_until(
+        DEADLINE,
+        || {
+            let bt = bt.clone();
+            async move { bt.get_opt("line").await.ok().flatten().is_none() }
+        },
+        |g| *g,
+    )
+    .await;
+    assert!(gone.is_some(), "B's object goes");
+    assert!(nickname(&t.env).is_some(), "A's trunk still exists at the provider");
+    assert_eq!(t.env.write_calls(), 0, "no delete, no update was sent");
+    let _ = api.delete(&cp, &DeleteParams::default()).await;
+    t.stop().await;
+}
