@@ -341,3 +341,40 @@ async fn the_in_use_finalizer_goes_when_no_trunk_uses_the_secret() {
     assert!(released.is_some(), "the finalizer was released: {:?}", secret_finalizers(&env, "provider-token").await);
     env.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Markers are stable across controller restarts and API-token rotation
+
+each_flavor! {
+    the_marker_survives_a_restart_and_a_token_rotation => marker_survives_restart_and_rotation;
+}
+
+/// The trunk is orphaned, the controller stopped, the account's API token replaced (the old one
+/// revoked), and the controller started again: the same object, applied without any status, is
+/// led back to its trunk by the marker alone (keyed with the Secret-held key, not the token).
+async fn marker_survives_restart_and_rotation(flavor: Flavor) {
+    let mut env = Env::start(flavor).await;
+    // Two keys of one account, so the token can be rotated without moving the trunks.
+    env.provider.add_token(&env.token, Some("rotating"));
+    env.provider.add_token("tok-rotated", Some("rotating"));
+    let first =
+        ready(&env, "keep", with(trunk(flavor, "keep", 9), json!({"spec": {"deletionPolicy": "Orphan"}})), "pw-keep-1")
+            .await;
+    let id = trunk_id(&first).expect("id");
+    env.delete("keep").await;
+    env.wait_gone("keep").await;
+    assert!(remote_by_id(&env, &id).is_some(), "orphaned, still at the provider");
+
+    env.stop_controller().await;
+    env.put_secret("provider-token", "token", "tok-rotated").await;
+    env.provider.revoke_token(&env.token);
+    env.provider.reset_calls();
+    env.start_controller();
+
+    env.apply(&with(trunk(flavor, "keep", 9), json!({"spec": {"deletionPolicy": "Orphan"}}))).await.expect("apply");
+    let again = env.wait_ready("keep").await;
+    assert_eq!(trunk_id(&again).as_deref(), Some(id.as_str()), "adopted by its marker: {:?}", again.status);
+    assert_eq!(env.endpoint_calls(&create_endpoint(flavor)), 0, "never created again");
+    assert_eq!(env.remote().len(), 1);
+    env.stop().await;
+}
