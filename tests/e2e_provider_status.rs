@@ -13,6 +13,7 @@ use siptrunk_operator::emulator::Flavor;
 
 each_flavor! {
     provider_status_reports_token_health_and_trunk_count => provider_health;
+    provider_status_reports_an_unavailable_provider_and_an_invalid_config => provider_unavailable_and_invalid;
 }
 
 fn ready_of(p: &SipProvider) -> Option<(String, String, String)> {
@@ -126,5 +127,46 @@ async fn provider_health(flavor: Flavor) {
     env.delete("two").await;
     env.wait_gone("two").await;
     wait_provider(&env, "1 trunk", |p| trunks(p) == Some(1)).await;
+    env.stop().await;
+}
+
+/// A provider that answers 503 to the account's lists is ProviderUnavailable (Reconciling: the
+/// operator retries, nobody has to act) and recovers by itself; a baseUrl the egress policy does
+/// not allow is ProviderConfigInvalid (Stalled: a person must fix it) without a single call to it,
+/// and recovers when the spec is fixed.
+async fn provider_unavailable_and_invalid(flavor: Flavor) {
+    let env = Env::start(flavor).await;
+    env.put_secret("one-sip", "password", "pw-one").await;
+    let mut t = trunk(flavor, "one", 1);
+    merge(&mut t, json!({"spec": {"driftCheckInterval": "1s"}}));
+    env.apply(&t).await.expect("apply");
+    env.wait_ready("one").await;
+    wait_provider(&env, "TokenAccepted", |p| reason(p) == "TokenAccepted").await;
+
+    env.provider.faults().fail_share(&list_endpoint(flavor), 1.0, 503);
+    let p = wait_provider(&env, "ProviderUnavailable", |p| reason(p) == "ProviderUnavailable").await;
+    assert_eq!(ready_of(&p).map(|r| r.0).as_deref(), Some("False"));
+    assert!(has_true(&p, "Reconciling") && !has_true(&p, "Stalled"), "retrying, not stalled: {:?}", p.status);
+    assert!(ready_of(&p).is_some_and(|r| r.2.contains("503")), "says what failed: {:?}", ready_of(&p));
+    env.provider.faults().clear();
+    let p = wait_provider(&env, "TokenAccepted after the outage", |p| reason(p) == "TokenAccepted").await;
+    assert!(!has_true(&p, "Reconciling"), "{:?}", p.status);
+
+    // A host outside the egress policy (the tests allow loopback only).
+    env.provider.reset_calls();
+    env.apply_provider(json!({"baseUrl": "https://internal-admin.example.net/api"})).await;
+    let p = wait_provider(&env, "ProviderConfigInvalid", |p| reason(p) == "ProviderConfigInvalid" && at_generation(p))
+        .await;
+    assert!(has_true(&p, "Stalled"), "a person must fix the spec: {:?}", p.status);
+    assert!(
+        ready_of(&p).is_some_and(|r| r.2.contains("internal-admin.example.net")),
+        "names the refused host: {:?}",
+        ready_of(&p)
+    );
+    assert_eq!(env.provider.total_calls(), 0, "no call anywhere while the config is invalid");
+    env.apply_provider(json!({})).await;
+    let p =
+        wait_provider(&env, "TokenAccepted after the fix", |p| reason(p) == "TokenAccepted" && at_generation(p)).await;
+    assert!(!has_true(&p, "Stalled"), "{:?}", p.status);
     env.stop().await;
 }
