@@ -1,5 +1,8 @@
-//! The `spec.livekit` block of a SipTrunk on a LiveKit SIP provider: one remote inbound trunk, one
-//! outbound trunk, or both (two LiveKit objects with their own `ST_` ids, one Kubernetes object).
+//! The `spec.livekit` block of a SipTrunk on a LiveKit SIP provider: one LiveKit trunk, inbound or
+//! outbound. LiveKit keeps the two directions as separate objects with their own `ST_` ids; one
+//! SipTrunk stands for one of them, so every SipTrunk has one remote trunk, one id, one create
+//! intent and one marker, as on the other families (a carrier used both ways is two SipTrunks that
+//! may share the password Secret).
 //!
 //! What the other families keep at the top level is reused: `displayName` becomes the trunks'
 //! `name`, `auth` gives both directions their digest credentials (`type: ip` turns
@@ -9,13 +12,19 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// LiveKit SIP settings: an `inbound` part, an `outbound` part, or both.
+/// LiveKit SIP settings: exactly one of `inbound` or `outbound`, which cannot change afterwards.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "has(self.inbound) || has(self.outbound)",
-    "message": "set inbound, outbound or both: each part present is one LiveKit trunk"
-}]))]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "has(self.inbound) != has(self.outbound)",
+        "message": "set exactly one of inbound or outbound: a SipTrunk is one LiveKit trunk (use two SipTrunks for both directions)"
+    },
+    {
+        "rule": "has(self.inbound) == has(oldSelf.inbound)",
+        "message": "a LiveKit trunk cannot change direction: delete this SipTrunk and create one for the other direction"
+    }
+]))]
 pub struct LiveKitTrunk {
     /// The inbound trunk: calls from the carrier into LiveKit rooms.
     #[serde(default, skip_serializing_if = "Option::is_none")]

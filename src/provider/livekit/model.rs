@@ -95,13 +95,23 @@ pub struct Outbound {
     pub media_encryption: i32,
 }
 
-/// What one SipTrunk asks of LiveKit: one or two trunks.
+/// What one SipTrunk asks of LiveKit: one trunk of one direction.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Desired {
-    /// The inbound part, if any.
-    pub inbound: Option<Inbound>,
-    /// The outbound part, if any.
-    pub outbound: Option<Outbound>,
+pub enum Desired {
+    /// An inbound trunk.
+    Inbound(Inbound),
+    /// An outbound trunk.
+    Outbound(Outbound),
+}
+
+impl Desired {
+    /// The direction.
+    pub fn direction(&self) -> Direction {
+        match self {
+            Desired::Inbound(_) => Direction::Inbound,
+            Desired::Outbound(_) => Direction::Outbound,
+        }
+    }
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -128,29 +138,37 @@ fn transport(t: Transport) -> i32 {
 }
 
 /// Translates the spec: `name` is the display name (the object's name when unset), `auth` gives
-/// both parts their username; `type: ip` admits inbound calls by `allowedInboundIps` instead.
-pub fn desired(name: &str, marker: &str, auth: &TrunkAuth, block: &LiveKitTrunk) -> Desired {
+/// the trunk its username; `type: ip` admits inbound calls by `allowedInboundIps` instead. None
+/// when the block has neither part (refused by CEL and validation before this is called).
+pub fn desired(name: &str, marker: &str, auth: &TrunkAuth, block: &LiveKitTrunk) -> Option<Desired> {
     let ip = auth.type_ == AuthType::Ip;
-    let inbound = block.inbound.as_ref().map(|i| Inbound {
-        name: name.to_string(),
-        metadata: metadata(marker, Direction::Inbound),
-        numbers: sorted(i.numbers.clone()),
-        allowed_addresses: if ip { sorted(auth.allowed_inbound_ips.clone().unwrap_or_default()) } else { Vec::new() },
-        allowed_numbers: sorted(i.allowed_numbers.clone()),
-        auth_username: if ip { String::new() } else { auth.username.clone() },
-        media_encryption: encryption(i.media_encryption),
-    });
-    let outbound = block.outbound.as_ref().map(|o| Outbound {
-        name: name.to_string(),
-        metadata: metadata(marker, Direction::Outbound),
-        address: o.address.clone(),
-        transport: transport(o.transport),
-        numbers: sorted(o.numbers.clone()),
-        destination_country: o.destination_country.clone().unwrap_or_default(),
-        auth_username: auth.username.clone(),
-        media_encryption: encryption(o.media_encryption),
-    });
-    Desired { inbound, outbound }
+    if let Some(i) = &block.inbound {
+        return Some(Desired::Inbound(Inbound {
+            name: name.to_string(),
+            metadata: metadata(marker, Direction::Inbound),
+            numbers: sorted(i.numbers.clone()),
+            allowed_addresses: if ip {
+                sorted(auth.allowed_inbound_ips.clone().unwrap_or_default())
+            } else {
+                Vec::new()
+            },
+            allowed_numbers: sorted(i.allowed_numbers.clone()),
+            auth_username: if ip { String::new() } else { auth.username.clone() },
+            media_encryption: encryption(i.media_encryption),
+        }));
+    }
+    block.outbound.as_ref().map(|o| {
+        Desired::Outbound(Outbound {
+            name: name.to_string(),
+            metadata: metadata(marker, Direction::Outbound),
+            address: o.address.clone(),
+            transport: transport(o.transport),
+            numbers: sorted(o.numbers.clone()),
+            destination_country: o.destination_country.clone().unwrap_or_default(),
+            auth_username: auth.username.clone(),
+            media_encryption: encryption(o.media_encryption),
+        })
+    })
 }
 
 impl Inbound {
@@ -310,13 +328,20 @@ mod tests {
         .expect("auth")
     }
 
-    fn block() -> LiveKitTrunk {
+    fn inbound_block() -> LiveKitTrunk {
         LiveKitTrunk {
             inbound: Some(LiveKitInbound {
                 numbers: vec!["+14155550002".into(), "+14155550001".into()],
                 allowed_numbers: vec![],
                 media_encryption: MediaEncryption::Allow,
             }),
+            outbound: None,
+        }
+    }
+
+    fn outbound_block() -> LiveKitTrunk {
+        LiveKitTrunk {
+            inbound: None,
             outbound: Some(LiveKitOutbound {
                 address: "sip.carrier.example".into(),
                 transport: Transport::Tls,
@@ -327,12 +352,25 @@ mod tests {
         }
     }
 
+    fn inbound(auth: &TrunkAuth, block: &LiveKitTrunk) -> Inbound {
+        match desired("Main line", MARKER, auth, block) {
+            Some(Desired::Inbound(i)) => i,
+            other => panic!("expected inbound: {other:?}"),
+        }
+    }
+
+    fn outbound(auth: &TrunkAuth) -> Outbound {
+        match desired("Main line", MARKER, auth, &outbound_block()) {
+            Some(Desired::Outbound(o)) => o,
+            other => panic!("expected outbound: {other:?}"),
+        }
+    }
+
     const MARKER: &str = "op:0123456789ab";
 
     #[test]
     fn both_parts_carry_the_marker_of_their_own_direction() {
-        let d = desired("Main line", MARKER, &auth(false), &block());
-        let (i, o) = (d.inbound.expect("inbound"), d.outbound.expect("outbound"));
+        let (i, o) = (inbound(&auth(false), &inbound_block()), outbound(&auth(false)));
         assert_eq!(marker_state(&i.metadata, MARKER, Direction::Inbound), MarkerState::Ours);
         assert_eq!(marker_state(&i.metadata, MARKER, Direction::Outbound), MarkerState::NotOurs);
         assert_eq!(marker_state(&o.metadata, MARKER, Direction::Outbound), MarkerState::Ours);
@@ -345,21 +383,20 @@ mod tests {
     #[test]
     fn a_freshly_created_trunk_needs_no_update_and_lists_compare_as_sets() {
         let pw = SecretString::from("Pa55-word-Q7");
-        let d = desired("Main line", MARKER, &auth(false), &block());
-        let i = d.inbound.expect("inbound");
+        let i = inbound(&auth(false), &inbound_block());
         let mut have = i.create_body(Some(&pw));
         assert_eq!(have.auth_password, "Pa55-word-Q7");
         assert_eq!(i.diff(&have, None), None);
         have.numbers.reverse();
         assert_eq!(i.diff(&have, None), None, "order does not matter");
-        let o = d.outbound.expect("outbound");
+        let o = outbound(&auth(false));
         assert_eq!(o.diff(&o.create_body(Some(&pw)), None), None);
+        assert_eq!(desired("x", MARKER, &auth(false), &LiveKitTrunk::default()), None, "no part, no trunk");
     }
 
     #[test]
     fn drift_is_corrected_field_by_field_and_a_password_goes_alone() {
-        let d = desired("Main line", MARKER, &auth(false), &block());
-        let o = d.outbound.expect("outbound");
+        let o = outbound(&auth(false));
         let mut have = o.create_body(None);
         have.transport = SipTransport::Udp as i32;
         have.numbers.push("+14155559999".into());
@@ -373,12 +410,11 @@ mod tests {
 
     #[test]
     fn an_emptied_list_is_cleared_not_left_alone() {
-        let mut b = block();
+        let mut b = inbound_block();
         if let Some(i) = b.inbound.as_mut() {
             i.numbers.clear();
         }
-        let d = desired("Main line", MARKER, &auth(false), &b);
-        let i = d.inbound.expect("inbound");
+        let i = inbound(&auth(false), &b);
         let mut have = i.create_body(None);
         have.numbers = vec!["+14155550001".into()];
         let u = i.diff(&have, None).expect("change");
@@ -389,20 +425,18 @@ mod tests {
 
     #[test]
     fn ip_auth_admits_by_address_and_sends_no_inbound_credentials() {
-        let d = desired("Main line", MARKER, &auth(true), &block());
-        let i = d.inbound.expect("inbound");
+        let i = inbound(&auth(true), &inbound_block());
         assert_eq!(i.allowed_addresses, vec!["198.51.100.7".to_string(), "203.0.113.0/24".to_string()]);
         assert_eq!(i.auth_username, "");
         let body = i.create_body(Some(&SecretString::from("unused-pass")));
         assert_eq!(body.auth_password, "", "no password on an IP-authenticated inbound trunk");
         assert_eq!(i.diff(&body, Some(&SecretString::from("unused-pass"))), None);
-        assert_eq!(d.outbound.expect("outbound").auth_username, "main-line", "outbound still authenticates");
+        assert_eq!(outbound(&auth(true)).auth_username, "main-line", "outbound still authenticates");
     }
 
     #[test]
     fn updates_never_show_the_password_in_field_lists_or_debug() {
-        let d = desired("Main line", MARKER, &auth(false), &block());
-        let i = d.inbound.expect("inbound");
+        let i = inbound(&auth(false), &inbound_block());
         let u = i.diff(&i.create_body(None), Some(&SecretString::from("Sup3r-secret-77"))).expect("rotation");
         assert_eq!(inbound_fields(&u), vec!["auth_password"]);
         assert!(!format!("{u:?}").contains("Sup3r-secret-77"));
