@@ -356,3 +356,74 @@ pub fn normalize_ips(ips: &[String]) -> Vec<String> {
 pub fn inferred_type(phone_number: &str) -> &'static str {
     if phone_number.starts_with('+') { "number" } else { "extension" }
 }
+
+impl super::RemoteTrunk for Trunk {
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+
+    fn natural_key(&self) -> String {
+        Trunk::natural_key(self)
+    }
+
+    fn key_fields(&self) -> &'static str {
+        "number, username and address"
+    }
+
+    fn marker_text(&self) -> Option<&str> {
+        self.nickname.as_ref().map(|n| n.as_deref().unwrap_or_default())
+    }
+
+    fn marker_state(&self, marker: &str) -> super::MarkerState {
+        match &self.nickname {
+            None => super::MarkerState::Unknown,
+            Some(Some(n)) if n.split_whitespace().any(|w| w == marker) => super::MarkerState::Ours,
+            Some(_) => super::MarkerState::NotOurs,
+        }
+    }
+
+    fn trunk_ids(&self) -> (Option<String>, Option<String>) {
+        (self.inbound_trunk_id.clone(), self.outbound_trunk_id.clone())
+    }
+
+    /// famulor's GET omits the nickname its list returns; dropping it would hide our marker (or
+    /// a stranger's nickname) from the diff.
+    fn with_list_fields(mut self, listed: &Self) -> Self {
+        if self.nickname.is_none() {
+            self.nickname = listed.nickname.clone();
+        }
+        self
+    }
+}
+
+impl super::TrunkChange for Update {
+    fn fields(&self) -> Vec<&'static str> {
+        self.changed_fields()
+    }
+}
+
+impl super::DesiredTrunk for Desired {
+    type Remote = Trunk;
+    type Change = Update;
+
+    fn natural_key(&self) -> String {
+        Desired::natural_key(self)
+    }
+
+    fn diff_applied(&self, observed: &Trunk, password: Option<SecretString>, applied: &Applied) -> Option<Update> {
+        Some(diff_applied(self, observed, password, applied))
+    }
+
+    /// famulor may return no nickname at all: an adopted trunk gets the nickname written.
+    fn write_marker(&self, change: &mut Update) {
+        change.nickname = Some(Some(self.nickname.clone()));
+    }
+
+    fn applied_record(&self) -> Applied {
+        applied_record(self)
+    }
+
+    fn not_applied(&self, observed: &Trunk) -> Vec<String> {
+        not_applied(self, observed)
+    }
+}

@@ -572,3 +572,72 @@ pub fn diff_applied(d: &Desired, o: &Trunk, password: Option<SecretString>, appl
         .collect();
     Change { patch: p, add_numbers, remove_numbers }
 }
+
+impl super::RemoteTrunk for Trunk {
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn natural_key(&self) -> String {
+        Trunk::natural_key(self)
+    }
+
+    fn key_fields(&self) -> &'static str {
+        "name"
+    }
+
+    fn marker_text(&self) -> Option<&str> {
+        Some(self.description.as_deref().unwrap_or_default())
+    }
+
+    fn marker_state(&self, marker: &str) -> MarkerState {
+        Trunk::marker_state(self, marker)
+    }
+}
+
+impl super::TrunkChange for Change {
+    fn fields(&self) -> Vec<&'static str> {
+        self.changed_fields()
+    }
+
+    fn without_sub_resources(&mut self) {
+        self.add_numbers.clear();
+        self.remove_numbers.clear();
+    }
+}
+
+impl super::DesiredTrunk for Desired {
+    type Remote = Trunk;
+    type Change = Change;
+
+    fn natural_key(&self) -> String {
+        Desired::natural_key(self)
+    }
+
+    fn diff_applied(&self, observed: &Trunk, password: Option<SecretString>, applied: &Applied) -> Option<Change> {
+        Some(diff_applied(self, observed, password, applied))
+    }
+
+    /// The description is always returned, so the diff already writes the marker.
+    fn write_marker(&self, _change: &mut Change) {}
+
+    fn applied_record(&self) -> Applied {
+        applied_record(self)
+    }
+
+    /// DIDs of this trunk live on another trunk of the account (a trunk of another name).
+    fn held_elsewhere(&self, others: &[&Trunk]) -> Vec<super::Held> {
+        let mut held = Vec::new();
+        for want in &self.phone_numbers {
+            let n = normalize_number(&want.phone_number);
+            let holder = others.iter().find_map(|t| {
+                (t.name != self.name && t.live_numbers().any(|h| normalize_number(&h.phone_number) == n))
+                    .then(|| t.id.clone())
+            });
+            if let Some(trunk_id) = holder {
+                held.push(super::Held::Did { number: want.phone_number.clone(), trunk_id });
+            }
+        }
+        held
+    }
+}

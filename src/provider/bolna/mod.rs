@@ -1,0 +1,113 @@
+//! The bolna.ai API family: trunks with gateways and DIDs as a sub-resource.
+
+pub mod client;
+pub mod translate;
+pub mod validate;
+
+use secrecy::SecretString;
+
+pub use client::Client;
+
+use super::error::ProviderError;
+use super::family::{Capabilities, Family, FieldSink};
+use super::http::HttpClient;
+use super::list::Skipped;
+use crate::crd::{ObservedDid, ProviderType, SipTrunkSpec, SipTrunkStatus};
+use crate::model::{self, bolna};
+
+/// bolna.ai.
+pub struct BolnaFamily;
+
+impl Family for BolnaFamily {
+    const NAME: &'static str = "bolna";
+    type Desired = bolna::Desired;
+    type Remote = bolna::Trunk;
+    type Change = bolna::Change;
+    type Client = Client;
+
+    fn capabilities(_provider: ProviderType) -> Capabilities {
+        Capabilities {
+            nickname_in_trunk_writes: false,
+            dids: true,
+            gateways: true,
+            cidr_allow_list: true,
+            auth_type_mutable: false,
+            ids_only_on_get: false,
+        }
+    }
+
+    fn validate(spec: &SipTrunkSpec, _provider: ProviderType, err: FieldSink<'_>) {
+        validate::validate(spec, err)
+    }
+
+    fn translate(
+        spec: &SipTrunkSpec,
+        _provider: ProviderType,
+        namespace: &str,
+        name: &str,
+        marker: &str,
+    ) -> bolna::Desired {
+        translate::desired(spec, namespace, name, marker)
+    }
+
+    /// The DIDs, and the gateway of the lowest priority.
+    fn summary(spec: &SipTrunkSpec) -> (Option<String>, Option<String>) {
+        let b = spec.bolna.as_ref();
+        let numbers = b
+            .and_then(|b| b.phone_numbers.as_ref())
+            .map(|v| v.iter().map(|n| n.number.clone()).collect::<Vec<_>>().join(","));
+        let gateway =
+            b.and_then(|b| b.gateways.iter().min_by_key(|g| g.priority)).map(|g| format!("{}:{}", g.address, g.port));
+        (numbers, gateway)
+    }
+
+    fn project(remote: &bolna::Trunk, status: &mut SipTrunkStatus) {
+        let live: Vec<ObservedDid> =
+            remote.live_numbers().map(|n| ObservedDid { number: n.phone_number.clone(), id: n.id.clone() }).collect();
+        status.phone_numbers = (!live.is_empty()).then_some(live);
+    }
+
+    fn erase(desired: bolna::Desired) -> model::Desired {
+        model::Desired::Bolna(desired)
+    }
+
+    fn client(http: HttpClient) -> Client {
+        Client::new(http)
+    }
+
+    fn http(client: &Client) -> &HttpClient {
+        client.http()
+    }
+
+    async fn list(client: &Client) -> Result<(Vec<bolna::Trunk>, Vec<Skipped>), ProviderError> {
+        client.list().await
+    }
+
+    async fn get(client: &Client, id: &str) -> Result<bolna::Trunk, ProviderError> {
+        client.get(id).await
+    }
+
+    async fn read(client: &Client, id: &str) -> Result<bolna::Trunk, ProviderError> {
+        client.get(id).await
+    }
+
+    async fn create(
+        client: &Client,
+        desired: &bolna::Desired,
+        password: Option<SecretString>,
+    ) -> Result<(bolna::Trunk, Option<ProviderError>), ProviderError> {
+        Ok((client.create(desired, password).await?, None))
+    }
+
+    async fn update(
+        client: &Client,
+        observed: &bolna::Trunk,
+        change: &bolna::Change,
+    ) -> Result<bolna::Trunk, ProviderError> {
+        client.update(observed, change).await
+    }
+
+    async fn delete(client: &Client, id: &str) -> Result<(), ProviderError> {
+        client.delete(id).await
+    }
+}
