@@ -19,12 +19,13 @@ use secrecy::{ExposeSecret, SecretString};
 use super::deref::ResolvedProvider;
 use super::error::Error;
 use super::validate::parse_duration;
+use crate::crd::ProviderType;
 use crate::metrics::Metrics;
-use crate::model::{Desired, Held, MatchInput, Observation, Remote, TrunkIndex};
+use crate::model::{Held, MatchInput, Observation, TrunkIndex};
 use crate::provider::egress::{self, EgressPolicy};
-use crate::provider::http::{MAX_INLINE_WAIT, default_rate};
+use crate::provider::http::{HttpClient, MAX_INLINE_WAIT, default_rate};
 use crate::provider::list::{ListBudget, Skipped};
-use crate::provider::{ClientConfig, ProviderClient, ProviderError};
+use crate::provider::{AutocallsFamily, BolnaFamily, ClientConfig, Family, ProviderError};
 
 /// Default interval between drift checks.
 pub const DEFAULT_DRIFT: Duration = Duration::from_secs(300);
@@ -49,15 +50,15 @@ pub const FAILED_LIST_REUSE: Duration = Duration::from_secs(1);
 /// Default provider request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One provider account.
-pub struct Account {
+/// One provider account of the family `F`.
+pub struct Account<F: Family> {
     /// The account's client.
-    pub client: ProviderClient,
+    pub client: F::Client,
     /// How often trunks of this account are compared with the provider.
     pub drift_interval: Duration,
     fingerprint: String,
     token: SecretString,
-    snapshot: tokio::sync::Mutex<Snapshot>,
+    snapshot: tokio::sync::Mutex<Snapshot<F>>,
     /// Set by `invalidate` (and by a write whose record missed the lock deadline): the next
     /// `find` lists again.
     stale: AtomicBool,
@@ -87,8 +88,8 @@ impl Drop for Turn {
     }
 }
 
-struct Snapshot {
-    index: TrunkIndex,
+struct Snapshot<F: Family> {
+    index: TrunkIndex<F::Remote>,
     fetched_at: Option<Instant>,
     /// Items of the last list that did not parse, by id and by marker found in them.
     malformed_ids: HashMap<String, Skipped>,
@@ -97,7 +98,7 @@ struct Snapshot {
     failed: Option<(Instant, ProviderError)>,
 }
 
-impl Default for Snapshot {
+impl<F: Family> Default for Snapshot<F> {
     fn default() -> Self {
         Snapshot {
             index: TrunkIndex::default(),
@@ -115,13 +116,18 @@ pub fn next_create_freshness(current: Duration, before: usize, after: usize) -> 
     if before == after { (current * 2).min(MAX_CREATE_FRESHNESS) } else { CREATE_FRESHNESS }
 }
 
-impl Account {
+impl<F: Family> Account<F> {
+    /// The account's HTTP client (rate limiter, turns, 429 state).
+    pub fn http(&self) -> &HttpClient {
+        F::http(&self.client)
+    }
+
     /// A turn for one reconcile. Refused at once (requeue for the returned time) when the
     /// account is blocked by a 429, or has `cap` reconciles in flight and none has finished in
     /// the last second (calls hang); when its turns are moving, up to `cap / 2` reconciles wait
     /// at most `MAX_INLINE_WAIT` for one, which keeps a create burst paced at the account's rate.
     pub async fn admit(&self) -> Result<Turn, ProviderError> {
-        let http = self.client.http();
+        let http = self.http();
         if let Some(left) = http.blocked_for() {
             return Err(ProviderError::RateLimited { retry_after: Some(left) });
         }
@@ -152,15 +158,19 @@ impl Account {
             .map_err(|_| ProviderError::Deferred { retry_after: http.defer_hint(at_least) })
     }
 
-    async fn lock(&self) -> Result<tokio::sync::MutexGuard<'_, Snapshot>, ProviderError> {
+    async fn lock(&self) -> Result<tokio::sync::MutexGuard<'_, Snapshot<F>>, ProviderError> {
         tokio::time::timeout(LOCK_DEADLINE, self.snapshot.lock())
             .await
-            .map_err(|_| ProviderError::Deferred { retry_after: self.client.http().defer_hint(LOCK_DEADLINE / 4) })
+            .map_err(|_| ProviderError::Deferred { retry_after: self.http().defer_hint(LOCK_DEADLINE / 4) })
     }
 
     /// Matches a desired trunk against a snapshot no older than `max_age`, refreshing it
     /// (one list call) when it is older. Concurrent callers share one refresh.
-    pub async fn find(&self, max_age: Duration, input: &MatchInput<'_>) -> Result<Observation, ProviderError> {
+    pub async fn find(
+        &self,
+        max_age: Duration,
+        input: &MatchInput<'_>,
+    ) -> Result<Observation<F::Remote>, ProviderError> {
         let mut snap = self.lock().await?;
         self.refresh(&mut snap, max_age).await?;
         Self::check_malformed(&snap, input)?;
@@ -169,7 +179,7 @@ impl Account {
 
     /// Like `find` on a snapshot fresh enough to decide a create on (2 s, longer while the
     /// operator's own create burst is all that changes the account).
-    pub async fn find_for_create(&self, input: &MatchInput<'_>) -> Result<Observation, ProviderError> {
+    pub async fn find_for_create(&self, input: &MatchInput<'_>) -> Result<Observation<F::Remote>, ProviderError> {
         let mut snap = self.lock().await?;
         let max_age = snap.create_freshness;
         self.refresh(&mut snap, max_age).await?;
@@ -177,7 +187,7 @@ impl Account {
         Ok(snap.index.find(input))
     }
 
-    async fn refresh(&self, snap: &mut Snapshot, max_age: Duration) -> Result<(), ProviderError> {
+    async fn refresh(&self, snap: &mut Snapshot<F>, max_age: Duration) -> Result<(), ProviderError> {
         if snap.fetched_at.is_none()
             && let Some((at, e)) = &snap.failed
             && at.elapsed() < FAILED_LIST_REUSE
@@ -196,7 +206,7 @@ impl Account {
         snap.fetched_at = None;
         snap.malformed_ids.clear();
         snap.malformed_markers.clear();
-        let listed = self.client.list_all().await;
+        let listed = F::list(&self.client).await;
         self.outcomes.record(&self.key, listed.as_ref().map(|_| ()));
         let (trunks, skipped) = match listed {
             Ok(x) => x,
@@ -226,7 +236,7 @@ impl Account {
 
     /// A trunk whose own item at the provider does not parse is told so, naming the field,
     /// instead of being matched as missing (which would create a twin).
-    fn check_malformed(snap: &Snapshot, input: &MatchInput<'_>) -> Result<(), ProviderError> {
+    fn check_malformed(snap: &Snapshot<F>, input: &MatchInput<'_>) -> Result<(), ProviderError> {
         let hit = input
             .recorded_id
             .and_then(|id| snap.malformed_ids.get(id))
@@ -243,7 +253,7 @@ impl Account {
     }
 
     /// What of `desired` other trunks in the snapshot hold (explains a refused create).
-    pub async fn held_elsewhere(&self, desired: &Desired) -> Vec<Held> {
+    pub async fn held_elsewhere(&self, desired: &F::Desired) -> Vec<Held> {
         match self.lock().await {
             Ok(snap) => snap.index.held_elsewhere(desired),
             Err(_) => Vec::new(),
@@ -251,7 +261,7 @@ impl Account {
     }
 
     /// Records the controller's own write.
-    pub async fn upsert(&self, remote: Remote) {
+    pub async fn upsert(&self, remote: F::Remote) {
         match self.lock().await {
             Ok(mut snap) => snap.index.upsert(remote),
             Err(_) => self.invalidate(),
@@ -277,9 +287,73 @@ impl Account {
     }
 }
 
+/// An account of whichever family its provider type names: the account boundary, below which
+/// everything is generic over the family.
+#[derive(Clone)]
+pub enum AnyAccount {
+    /// autocalls.ai or famulor.
+    Autocalls(Arc<Account<AutocallsFamily>>),
+    /// bolna.ai.
+    Bolna(Arc<Account<BolnaFamily>>),
+}
+
+/// Evaluates `$body` with `$a` bound to the `Arc<Account<F>>` inside an [`AnyAccount`] and `$F`
+/// naming its family.
+macro_rules! each_account {
+    ($e:expr, $a:ident, $F:ident => $body:expr) => {
+        match $e {
+            $crate::controller::accounts::AnyAccount::Autocalls($a) => {
+                #[allow(unused_imports)]
+                use $crate::provider::Family as _;
+                #[allow(dead_code)]
+                type $F = $crate::provider::AutocallsFamily;
+                $body
+            }
+            $crate::controller::accounts::AnyAccount::Bolna($a) => {
+                #[allow(unused_imports)]
+                use $crate::provider::Family as _;
+                #[allow(dead_code)]
+                type $F = $crate::provider::BolnaFamily;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use each_account;
+
+impl AnyAccount {
+    /// How often trunks of this account are compared with the provider.
+    pub fn drift_interval(&self) -> Duration {
+        each_account!(self, a, F => a.drift_interval)
+    }
+
+    /// A turn for one reconcile (see [`Account::admit`]).
+    pub async fn admit(&self) -> Result<Turn, ProviderError> {
+        each_account!(self, a, F => a.admit().await)
+    }
+
+    /// [`Account::find`], family-erased (the plan tool).
+    pub async fn find(&self, max_age: Duration, input: &MatchInput<'_>) -> Result<Observation, ProviderError> {
+        each_account!(self, a, F => a.find(max_age, input).await.map(|o| Observation {
+            recorded: o.recorded.map(Into::into),
+            marked: o.marked.map(Into::into),
+            keyed: o.keyed.map(Into::into),
+            intended: o.intended.map(Into::into),
+        }))
+    }
+
+    fn fingerprint(&self) -> &str {
+        each_account!(self, a, F => &a.fingerprint)
+    }
+
+    fn token(&self) -> &SecretString {
+        each_account!(self, a, F => &a.token)
+    }
+}
+
 /// All accounts, keyed by provider object.
 pub struct Accounts {
-    map: Mutex<HashMap<String, Arc<Account>>>,
+    map: Mutex<HashMap<String, AnyAccount>>,
     /// None: no egress check (`plan`, run by a person against URLs they chose).
     egress: Option<EgressPolicy>,
     cap: usize,
@@ -332,17 +406,12 @@ impl Accounts {
     }
 
     /// The account for a resolved provider and token, rebuilt when either changed.
-    pub fn get(
-        &self,
-        p: &ResolvedProvider,
-        token: SecretString,
-        metrics: &Arc<Metrics>,
-    ) -> Result<Arc<Account>, Error> {
+    pub fn get(&self, p: &ResolvedProvider, token: SecretString, metrics: &Arc<Metrics>) -> Result<AnyAccount, Error> {
         let fingerprint = format!("{:?}|{:?}", p.type_, p.settings);
         let mut map = self.map.lock().map_err(|_| Error::blocked("InternalError", "account registry poisoned"))?;
         if let Some(a) = map.get(&p.key)
-            && a.fingerprint == fingerprint
-            && a.token.expose_secret() == token.expose_secret()
+            && a.fingerprint() == fingerprint
+            && a.token().expose_secret() == token.expose_secret()
         {
             return Ok(a.clone());
         }
@@ -388,19 +457,17 @@ impl Accounts {
             allow_insecure_http: s.allow_insecure_http.unwrap_or(false),
             list_budget,
         };
-        let client = ProviderClient::new(cfg, metrics.clone()).map_err(invalid)?;
+        let http = HttpClient::new(cfg, metrics.clone()).map_err(invalid)?;
         let drift_interval = s
             .drift_check_interval
             .as_deref()
             .and_then(parse_duration)
             .filter(|d| *d >= MIN_DRIFT)
             .unwrap_or(DEFAULT_DRIFT);
-        let account = Arc::new(Account {
-            client,
+        let account = Parts {
             drift_interval,
             fingerprint,
             token,
-            snapshot: tokio::sync::Mutex::new(Snapshot::default()),
             stale: AtomicBool::new(false),
             permits: Arc::new(Semaphore::new(self.cap)),
             waiters: AtomicUsize::new(0),
@@ -409,11 +476,64 @@ impl Accounts {
             born: Instant::now(),
             outcomes: self.outcomes.clone(),
             key: p.key.clone(),
-        });
+        };
+        // The one match from provider type to family at the account boundary.
+        let account = match p.type_ {
+            ProviderType::Autocalls | ProviderType::Famulor => AnyAccount::Autocalls(account.build(http)),
+            ProviderType::Bolna => AnyAccount::Bolna(account.build(http)),
+        };
         // A new token or new settings: what the old client saw no longer says anything.
         self.outcomes.forget(&p.key);
         map.insert(p.key.clone(), account.clone());
         Ok(account)
+    }
+}
+
+/// An account's state before its family's client is built.
+struct Parts {
+    drift_interval: Duration,
+    fingerprint: String,
+    token: SecretString,
+    stale: AtomicBool,
+    permits: Arc<Semaphore>,
+    waiters: AtomicUsize,
+    max_waiters: usize,
+    last_release: Arc<AtomicU64>,
+    born: Instant,
+    outcomes: Arc<ListOutcomes>,
+    key: String,
+}
+
+impl Parts {
+    fn build<F: Family>(self, http: HttpClient) -> Arc<Account<F>> {
+        let Parts {
+            drift_interval,
+            fingerprint,
+            token,
+            stale,
+            permits,
+            waiters,
+            max_waiters,
+            last_release,
+            born,
+            outcomes,
+            key,
+        } = self;
+        Arc::new(Account {
+            client: F::client(http),
+            drift_interval,
+            fingerprint,
+            token,
+            snapshot: tokio::sync::Mutex::new(Snapshot::default()),
+            stale,
+            permits,
+            waiters,
+            max_waiters,
+            last_release,
+            born,
+            outcomes,
+            key,
+        })
     }
 }
 

@@ -18,7 +18,7 @@ use kube::runtime::watcher;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use crate::controller::accounts::{Account, Accounts};
+use crate::controller::accounts::{Accounts, AnyAccount};
 use crate::controller::deref::{self, ResolvedProvider};
 use crate::controller::error::redact;
 use crate::controller::reconcile::{PAUSED_ANNOTATION, credentials_hash};
@@ -385,7 +385,7 @@ impl Planner {
             .or_else(|| deref::password(trunk, &self.secrets).ok().flatten())
     }
 
-    fn account(&mut self, mut p: ResolvedProvider, token: SecretString) -> Result<Arc<Account>, (String, String)> {
+    fn account(&mut self, mut p: ResolvedProvider, token: SecretString) -> Result<AnyAccount, (String, String)> {
         if let Some(url) = self.opts.base_url_overrides.get(p.type_.as_str()) {
             p.settings.base_url = Some(url.clone());
             p.settings.allow_insecure_http = Some(url.starts_with("http://"));

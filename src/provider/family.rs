@@ -119,12 +119,14 @@ macro_rules! with_family {
             $crate::crd::ProviderType::Autocalls | $crate::crd::ProviderType::Famulor => {
                 #[allow(unused_imports)]
                 use $crate::provider::Family as _;
+                #[allow(dead_code)]
                 type $F = $crate::provider::autocalls::AutocallsFamily;
                 $body
             }
             $crate::crd::ProviderType::Bolna => {
                 #[allow(unused_imports)]
                 use $crate::provider::Family as _;
+                #[allow(dead_code)]
                 type $F = $crate::provider::bolna::BolnaFamily;
                 $body
             }

@@ -72,10 +72,12 @@ macro_rules! each_client {
     ($e:expr, $c:ident, $F:ident => $body:expr) => {
         match $e {
             ProviderClient::Autocalls($c) => {
+                #[allow(dead_code)]
                 type $F = AutocallsFamily;
                 $body
             }
             ProviderClient::Bolna($c) => {
+                #[allow(dead_code)]
                 type $F = BolnaFamily;
                 $body
             }
