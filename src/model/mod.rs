@@ -2,8 +2,6 @@
 //! used for matching, and the one decision (create / update these fields / nothing / conflict /
 //! adopt / pending / refuse). Pure functions, no I/O.
 
-pub mod autocalls;
-pub mod bolna;
 pub mod decide;
 pub mod marker;
 
@@ -15,6 +13,20 @@ pub use decide::{
     AdoptReason, Decision, DeleteDecision, Observation, Owner, Wanted, decide, decide_delete, decide_delete_of,
 };
 pub use marker::MarkerKey;
+
+/// autocalls.ai / famulor trunks: the wire types and diff of the family folder
+/// `provider/autocalls`, under their earlier path.
+pub mod autocalls {
+    pub use crate::provider::autocalls::diff::*;
+    pub use crate::provider::autocalls::wire::*;
+}
+
+/// bolna.ai trunks: the wire types and diff of the family folder `provider/bolna`, under their
+/// earlier path.
+pub mod bolna {
+    pub use crate::provider::bolna::diff::*;
+    pub use crate::provider::bolna::wire::*;
+}
 
 /// How the provider shows a field the operator writes, on the reads the operator makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

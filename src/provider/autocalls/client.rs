@@ -5,8 +5,8 @@ use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::json;
 
+use super::wire::{CreateBody, Desired, Envelope, Trunk, Update};
 use crate::crd::ProviderType;
-use crate::model::autocalls::{CreateBody, Desired, Envelope, Trunk, Update};
 use crate::provider::error::ProviderError;
 use crate::provider::http::{HttpClient, ListUsage};
 use crate::provider::list::{Page, Skipped};
@@ -18,7 +18,7 @@ const TRUNKS: &str = "/user/phone-numbers/sip-trunks";
 #[derive(serde::Deserialize)]
 struct NumberItem {
     id: i64,
-    #[serde(default, deserialize_with = "crate::model::autocalls::absent_or_null")]
+    #[serde(default, deserialize_with = "super::wire::absent_or_null")]
     nickname: Option<Option<String>>,
 }
 

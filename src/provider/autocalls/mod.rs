@@ -2,8 +2,10 @@
 //! nickname on the phone-number resource).
 
 pub mod client;
+pub mod diff;
 pub mod translate;
 pub mod validate;
+pub mod wire;
 
 use secrecy::SecretString;
 
@@ -14,16 +16,16 @@ use super::family::{Capabilities, Family, FieldSink};
 use super::http::HttpClient;
 use super::list::Skipped;
 use crate::crd::{ProviderType, SipTrunkSpec};
-use crate::model::{self, autocalls};
+use crate::model;
 
 /// autocalls.ai and famulor.
 pub struct AutocallsFamily;
 
 impl Family for AutocallsFamily {
     const NAME: &'static str = "autocalls";
-    type Desired = autocalls::Desired;
-    type Remote = autocalls::Trunk;
-    type Change = autocalls::Update;
+    type Desired = wire::Desired;
+    type Remote = wire::Trunk;
+    type Change = wire::Update;
     type Client = Client;
 
     fn capabilities(provider: ProviderType) -> Capabilities {
@@ -47,7 +49,7 @@ impl Family for AutocallsFamily {
         _namespace: &str,
         name: &str,
         marker: &str,
-    ) -> autocalls::Desired {
+    ) -> wire::Desired {
         translate::desired(spec, name, marker)
     }
 
@@ -55,7 +57,7 @@ impl Family for AutocallsFamily {
         (spec.phone_number.clone(), spec.sip_address.clone())
     }
 
-    fn erase(desired: autocalls::Desired) -> model::Desired {
+    fn erase(desired: wire::Desired) -> model::Desired {
         model::Desired::Autocalls(desired)
     }
 
@@ -67,36 +69,36 @@ impl Family for AutocallsFamily {
         client.http()
     }
 
-    async fn list(client: &Client) -> Result<(Vec<autocalls::Trunk>, Vec<Skipped>), ProviderError> {
+    async fn list(client: &Client) -> Result<(Vec<wire::Trunk>, Vec<Skipped>), ProviderError> {
         client.list().await
     }
 
-    async fn get(client: &Client, id: &str) -> Result<autocalls::Trunk, ProviderError> {
+    async fn get(client: &Client, id: &str) -> Result<wire::Trunk, ProviderError> {
         client.get(parse_int_id(id)?).await
     }
 
     /// On autocalls/famulor the read goes to the SIP-trunk path, so a 200 also confirms the id
     /// is still a SIP trunk and not a purchased number (API.md §2.7, trap 9); on famulor the
     /// nickname comes from the phone-number list when the trunk page omits it.
-    async fn read(client: &Client, id: &str) -> Result<autocalls::Trunk, ProviderError> {
+    async fn read(client: &Client, id: &str) -> Result<wire::Trunk, ProviderError> {
         client.get_with_nickname(parse_int_id(id)?).await
     }
 
     /// On famulor the nickname marker is then written through the phone-number endpoint.
     async fn create(
         client: &Client,
-        desired: &autocalls::Desired,
+        desired: &wire::Desired,
         password: Option<SecretString>,
-    ) -> Result<(autocalls::Trunk, Option<ProviderError>), ProviderError> {
+    ) -> Result<(wire::Trunk, Option<ProviderError>), ProviderError> {
         let password = password.ok_or_else(|| missing("sip_password"))?;
         client.create(desired, &password).await
     }
 
     async fn update(
         client: &Client,
-        observed: &autocalls::Trunk,
-        change: &autocalls::Update,
-    ) -> Result<autocalls::Trunk, ProviderError> {
+        observed: &wire::Trunk,
+        change: &wire::Update,
+    ) -> Result<wire::Trunk, ProviderError> {
         client.update(observed, change).await
     }
 

@@ -1,7 +1,7 @@
 //! Spec → desired autocalls/famulor trunk.
 
+use super::wire::{Desired, normalize_ips};
 use crate::crd::{AuthType, CallingFormat, NumberType, SipTrunkSpec};
-use crate::model::autocalls::{Desired, normalize_ips};
 
 /// Builds the desired trunk from a spec that passed validation; `marker` is the object's
 /// ownership marker, written after the display name in the nickname.

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use secrecy::SecretString;
 
-use crate::model::bolna::{Change, CreateBody, Desired, PhoneNumber, Trunk};
+use super::wire::{Change, CreateBody, Desired, PhoneNumber, Trunk};
 use crate::provider::error::ProviderError;
 use crate::provider::http::{HttpClient, ListUsage};
 use crate::provider::list::{Page, Skipped};

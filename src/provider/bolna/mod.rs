@@ -1,8 +1,10 @@
 //! The bolna.ai API family: trunks with gateways and DIDs as a sub-resource.
 
 pub mod client;
+pub mod diff;
 pub mod translate;
 pub mod validate;
+pub mod wire;
 
 use secrecy::SecretString;
 
@@ -13,16 +15,16 @@ use super::family::{Capabilities, Family, FieldSink};
 use super::http::HttpClient;
 use super::list::Skipped;
 use crate::crd::{ObservedDid, ProviderType, SipTrunkSpec, SipTrunkStatus};
-use crate::model::{self, bolna};
+use crate::model;
 
 /// bolna.ai.
 pub struct BolnaFamily;
 
 impl Family for BolnaFamily {
     const NAME: &'static str = "bolna";
-    type Desired = bolna::Desired;
-    type Remote = bolna::Trunk;
-    type Change = bolna::Change;
+    type Desired = wire::Desired;
+    type Remote = wire::Trunk;
+    type Change = wire::Change;
     type Client = Client;
 
     fn capabilities(_provider: ProviderType) -> Capabilities {
@@ -46,7 +48,7 @@ impl Family for BolnaFamily {
         namespace: &str,
         name: &str,
         marker: &str,
-    ) -> bolna::Desired {
+    ) -> wire::Desired {
         translate::desired(spec, namespace, name, marker)
     }
 
@@ -61,13 +63,13 @@ impl Family for BolnaFamily {
         (numbers, gateway)
     }
 
-    fn project(remote: &bolna::Trunk, status: &mut SipTrunkStatus) {
+    fn project(remote: &wire::Trunk, status: &mut SipTrunkStatus) {
         let live: Vec<ObservedDid> =
             remote.live_numbers().map(|n| ObservedDid { number: n.phone_number.clone(), id: n.id.clone() }).collect();
         status.phone_numbers = (!live.is_empty()).then_some(live);
     }
 
-    fn erase(desired: bolna::Desired) -> model::Desired {
+    fn erase(desired: wire::Desired) -> model::Desired {
         model::Desired::Bolna(desired)
     }
 
@@ -79,31 +81,31 @@ impl Family for BolnaFamily {
         client.http()
     }
 
-    async fn list(client: &Client) -> Result<(Vec<bolna::Trunk>, Vec<Skipped>), ProviderError> {
+    async fn list(client: &Client) -> Result<(Vec<wire::Trunk>, Vec<Skipped>), ProviderError> {
         client.list().await
     }
 
-    async fn get(client: &Client, id: &str) -> Result<bolna::Trunk, ProviderError> {
+    async fn get(client: &Client, id: &str) -> Result<wire::Trunk, ProviderError> {
         client.get(id).await
     }
 
-    async fn read(client: &Client, id: &str) -> Result<bolna::Trunk, ProviderError> {
+    async fn read(client: &Client, id: &str) -> Result<wire::Trunk, ProviderError> {
         client.get(id).await
     }
 
     async fn create(
         client: &Client,
-        desired: &bolna::Desired,
+        desired: &wire::Desired,
         password: Option<SecretString>,
-    ) -> Result<(bolna::Trunk, Option<ProviderError>), ProviderError> {
+    ) -> Result<(wire::Trunk, Option<ProviderError>), ProviderError> {
         Ok((client.create(desired, password).await?, None))
     }
 
     async fn update(
         client: &Client,
-        observed: &bolna::Trunk,
-        change: &bolna::Change,
-    ) -> Result<bolna::Trunk, ProviderError> {
+        observed: &wire::Trunk,
+        change: &wire::Change,
+    ) -> Result<wire::Trunk, ProviderError> {
         client.update(observed, change).await
     }
 

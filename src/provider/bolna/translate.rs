@@ -1,7 +1,7 @@
 //! Spec → desired bolna trunk.
 
+use super::wire::{Desired, DesiredNumber, Gateway, IpIdentifier};
 use crate::crd::{AuthType, SipTrunkSpec};
-use crate::model::bolna::{Desired, DesiredNumber, Gateway, IpIdentifier};
 
 /// Default bolna trunk name: `<namespace>-<name>`, cut to 100 characters.
 pub fn default_name(namespace: &str, name: &str) -> String {

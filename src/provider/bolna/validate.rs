@@ -1,8 +1,8 @@
 //! The bolna checks of a spec (after the checks common to every family).
 
+use super::wire as bolna;
 use crate::controller::validate::{is_host, shown};
 use crate::crd::{AuthType, SipTrunkSpec};
-use crate::model::bolna;
 use crate::provider::family::FieldSink;
 
 /// Reports every bolna problem of `spec` through `err`.
