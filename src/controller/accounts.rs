@@ -332,16 +332,6 @@ impl AnyAccount {
         each_account!(self, a, F => a.admit().await)
     }
 
-    /// [`Account::find`], family-erased (the plan tool).
-    pub async fn find(&self, max_age: Duration, input: &MatchInput<'_>) -> Result<Observation, ProviderError> {
-        each_account!(self, a, F => a.find(max_age, input).await.map(|o| Observation {
-            recorded: o.recorded.map(Into::into),
-            marked: o.marked.map(Into::into),
-            keyed: o.keyed.map(Into::into),
-            intended: o.intended.map(Into::into),
-        }))
-    }
-
     fn fingerprint(&self) -> &str {
         each_account!(self, a, F => &a.fingerprint)
     }

@@ -154,6 +154,12 @@ pub trait DesiredTrunk: Clone + std::fmt::Debug + PartialEq + Send + Sync + 'sta
         applied: &Applied,
     ) -> Option<Self::Change>;
 
+    /// Field-by-field diff without a record of what was last applied (unreliably visible fields
+    /// the provider did not show are sent).
+    fn diff(&self, observed: &Self::Remote, password: Option<SecretString>) -> Option<Self::Change> {
+        self.diff_applied(observed, password, &Applied::new())
+    }
+
     /// Makes `change` write the ownership marker even where the provider does not show the
     /// current value: used when adopting, so an adopted trunk always carries our marker.
     fn write_marker(&self, change: &mut Self::Change);

@@ -18,7 +18,7 @@ use kube::runtime::watcher;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use crate::controller::accounts::{Accounts, AnyAccount};
+use crate::controller::accounts::{Account, Accounts, AnyAccount, each_account};
 use crate::controller::deref::{self, ResolvedProvider};
 use crate::controller::error::redact;
 use crate::controller::reconcile::{PAUSED_ANNOTATION, credentials_hash};
@@ -26,8 +26,10 @@ use crate::controller::validate;
 use crate::crd::{ProviderType, SipTrunk};
 use crate::metrics::Metrics;
 use crate::model::decide::active_intent;
-use crate::model::{self, AdoptReason, Decision, MarkerKey, MatchInput, Wanted};
-use crate::provider::ProviderError;
+use crate::model::{
+    self, AdoptReason, Decision, DesiredTrunk, MarkerKey, MatchInput, RemoteTrunk, TrunkChange, Wanted,
+};
+use crate::provider::{Family, ProviderError};
 
 /// Text of `siptrunk-operator plan --help` after the options: credentials and exit codes.
 pub const HELP: &str = "\
@@ -469,15 +471,51 @@ impl Planner {
             );
         };
         let marker = key.marker(&ns, &name);
-        let legacy = model::marker::legacy(&ns, &name);
-        let desired = validate::desired(&trunk.spec, provider.type_, &ns, &name, &marker);
+        each_account!(&account, a, F => {
+            self.judge::<F>(
+                a,
+                plan,
+                trunk,
+                (&ns, &name, &marker),
+                provider.type_,
+                (&token, &token_source),
+                password,
+                &secret_refs,
+                key_of_account,
+            )
+            .await
+        })
+    }
+
+    /// Steps 3-5 for one family: observe, match and decide, exactly as the controller does.
+    #[allow(clippy::too_many_arguments)]
+    async fn judge<F: Family>(
+        &mut self,
+        account: &Arc<Account<F>>,
+        mut plan: TrunkPlan,
+        trunk: &SipTrunk,
+        (ns, name, marker): (&str, &str, &str),
+        provider_type: ProviderType,
+        (token, token_source): (&SecretString, &TokenSource),
+        password: Option<SecretString>,
+        secret_refs: &[&str],
+        key_of_account: String,
+    ) -> TrunkPlan {
+        let fail = |mut plan: TrunkPlan, action: Action, reason: &str, message: String| {
+            plan.action = action;
+            plan.reason = Some(reason.to_string());
+            plan.message = message;
+            plan
+        };
+        let legacy = model::marker::legacy(ns, name);
+        let desired = F::translate(&trunk.spec, provider_type, ns, name, marker);
         let natural_key = desired.natural_key();
         let status = trunk.status.clone().unwrap_or_default();
         let now = chrono::Utc::now();
         let intent_key = active_intent(&status, now).map(|i| i.natural_key.clone());
         let input = MatchInput {
             recorded_id: status.trunk_id.as_deref(),
-            marker: &marker,
+            marker,
             natural_key: &natural_key,
             pending_create_key: intent_key.as_deref(),
         };
@@ -490,7 +528,7 @@ impl Planner {
             Err(e) => {
                 // The client's transport errors speak of writes; the plan only lists.
                 let text = e.to_string().replace(" (the outcome of a write is unknown)", "");
-                let message = format!("{} ({token_source})", redact(&text, &secret_refs));
+                let message = format!("{} ({token_source})", redact(&text, secret_refs));
                 let reason = e.reason();
                 self.failed.insert(key_of_account, e);
                 return fail(plan, Action::Error, reason, message);
@@ -504,10 +542,10 @@ impl Planner {
 
         // 5. Decide, exactly as the controller does (writes are judged as if not suspended;
         //    the notes above say when they are).
-        let hash = password.as_ref().map(|p| credentials_hash(&token, p));
+        let hash = password.as_ref().map(|p| credentials_hash(token, p));
         let want = Wanted {
             desired: &desired,
-            marker: &marker,
+            marker,
             legacy_marker: Some(&legacy),
             password: password.as_ref(),
             credentials_hash: hash.as_deref(),
@@ -545,7 +583,7 @@ impl Planner {
         // whether a trunk already ours gets the password; the plan cannot know, and says so.
         let status_known = trunk.status.is_some();
         let is_password = |f: &&str| *f == "sip_password" || *f == "auth_password";
-        let password_state = |change: &model::Change, adopting: bool| -> Password {
+        let password_state = |change: &F::Change, adopting: bool| -> Password {
             let sent = change.fields().iter().any(is_password);
             match (uses_password, &password) {
                 (false, _) => Password::NotUsed,
@@ -557,7 +595,7 @@ impl Planner {
                 (true, Some(_)) => Password::Unchanged,
             }
         };
-        let shown_fields = |change: &model::Change, adopting: bool| -> Vec<String> {
+        let shown_fields = |change: &F::Change, adopting: bool| -> Vec<String> {
             change
                 .fields()
                 .into_iter()

@@ -23,12 +23,8 @@ pub struct Capabilities {
     pub nickname_in_trunk_writes: bool,
     /// The trunk carries DIDs as a sub-resource (bolna): a create sends them along.
     pub dids: bool,
-    /// Gateways with ports and priorities (bolna) instead of one host (autocalls).
-    pub gateways: bool,
     /// IP allow-lists accept CIDR ranges (bolna).
     pub cidr_allow_list: bool,
-    /// Inbound auth type can change in place (autocalls yes, bolna no).
-    pub auth_type_mutable: bool,
     /// List items lack ids only a single-trunk read returns (autocalls internal trunk ids,
     /// trap 2): a trunk about to be written is read once when status has none.
     pub ids_only_on_get: bool,
@@ -39,8 +35,6 @@ pub type FieldSink<'a> = &'a mut dyn FnMut(&str, String);
 
 /// A provider API family.
 pub trait Family: Send + Sync + Sized + 'static {
-    /// The family's name in messages.
-    const NAME: &'static str;
     /// The trunk a spec asks for.
     type Desired: DesiredTrunk<Remote = Self::Remote, Change = Self::Change>;
     /// A trunk as the provider returns it.
@@ -52,6 +46,9 @@ pub trait Family: Send + Sync + Sized + 'static {
 
     /// What the provider of type `provider` (a configuration of this family) can do.
     fn capabilities(provider: ProviderType) -> Capabilities;
+
+    /// Default rate limit of the provider of type `provider`: (requests per second, burst).
+    fn default_rate(provider: ProviderType) -> (f64, u32);
 
     /// The family's own checks of a spec (the checks common to all families come first).
     fn validate(spec: &SipTrunkSpec, provider: ProviderType, err: FieldSink<'_>);

@@ -22,7 +22,6 @@ use crate::model;
 pub struct AutocallsFamily;
 
 impl Family for AutocallsFamily {
-    const NAME: &'static str = "autocalls";
     type Desired = wire::Desired;
     type Remote = wire::Trunk;
     type Change = wire::Update;
@@ -32,11 +31,16 @@ impl Family for AutocallsFamily {
         Capabilities {
             nickname_in_trunk_writes: provider != ProviderType::Famulor,
             dids: false,
-            gateways: false,
             cidr_allow_list: false,
-            auth_type_mutable: true,
             ids_only_on_get: true,
         }
+    }
+
+    /// famulor allows 100/min and 20 per 10 s: 1.6/s with a burst of 4 keeps every 10 s window
+    /// at or under 20 and every minute at or under 100. autocalls documents none, so the
+    /// operator stays at 1/s.
+    fn default_rate(provider: ProviderType) -> (f64, u32) {
+        if provider == ProviderType::Famulor { (1.6, 4) } else { (1.0, 5) }
     }
 
     fn validate(spec: &SipTrunkSpec, provider: ProviderType, err: FieldSink<'_>) {

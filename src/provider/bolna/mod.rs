@@ -21,21 +21,19 @@ use crate::model;
 pub struct BolnaFamily;
 
 impl Family for BolnaFamily {
-    const NAME: &'static str = "bolna";
     type Desired = wire::Desired;
     type Remote = wire::Trunk;
     type Change = wire::Change;
     type Client = Client;
 
     fn capabilities(_provider: ProviderType) -> Capabilities {
-        Capabilities {
-            nickname_in_trunk_writes: false,
-            dids: true,
-            gateways: true,
-            cidr_allow_list: true,
-            auth_type_mutable: false,
-            ids_only_on_get: false,
-        }
+        Capabilities { nickname_in_trunk_writes: false, dids: true, cidr_allow_list: true, ids_only_on_get: false }
+    }
+
+    /// bolna allows 1000/min per organisation; the operator takes 80% of it to leave room for
+    /// other users of the organisation.
+    fn default_rate(_provider: ProviderType) -> (f64, u32) {
+        (800.0 / 60.0, 20)
     }
 
     fn validate(spec: &SipTrunkSpec, _provider: ProviderType, err: FieldSink<'_>) {
