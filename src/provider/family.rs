@@ -131,3 +131,25 @@ macro_rules! with_family {
     };
 }
 pub(crate) use with_family;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_provider_type_maps_to_its_family_and_declares_what_the_code_reads() {
+        let caps = |t| with_family!(t, F => F::capabilities(t));
+        let autocalls = caps(ProviderType::Autocalls);
+        let famulor = caps(ProviderType::Famulor);
+        let bolna = caps(ProviderType::Bolna);
+        // famulor is the autocalls family with the nickname on the phone-number resource.
+        assert!(autocalls.nickname_in_trunk_writes && !famulor.nickname_in_trunk_writes);
+        assert_eq!(Capabilities { nickname_in_trunk_writes: true, ..famulor }, autocalls);
+        assert!(autocalls.ids_only_on_get && !autocalls.dids && !autocalls.cidr_allow_list);
+        assert!(bolna.dids && bolna.cidr_allow_list && !bolna.ids_only_on_get && !bolna.nickname_in_trunk_writes);
+        let rate = |t| with_family!(t, F => F::default_rate(t));
+        assert_eq!(rate(ProviderType::Autocalls), (1.0, 5));
+        assert_eq!(rate(ProviderType::Famulor), (1.6, 4));
+        assert_eq!(rate(ProviderType::Bolna), (800.0 / 60.0, 20));
+    }
+}
