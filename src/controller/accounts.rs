@@ -458,12 +458,7 @@ impl Accounts {
             drift_interval,
             fingerprint,
             token,
-            stale: AtomicBool::new(false),
-            permits: Arc::new(Semaphore::new(self.cap)),
-            waiters: AtomicUsize::new(0),
-            max_waiters: self.cap / 2,
-            last_release: Arc::new(AtomicU64::new(0)),
-            born: Instant::now(),
+            cap: self.cap,
             outcomes: self.outcomes.clone(),
             key: p.key.clone(),
         };
@@ -479,48 +474,31 @@ impl Accounts {
     }
 }
 
-/// An account's state before its family's client is built.
+/// What an account is built from, before its family's client is.
 struct Parts {
     drift_interval: Duration,
     fingerprint: String,
     token: SecretString,
-    stale: AtomicBool,
-    permits: Arc<Semaphore>,
-    waiters: AtomicUsize,
-    max_waiters: usize,
-    last_release: Arc<AtomicU64>,
-    born: Instant,
+    cap: usize,
     outcomes: Arc<ListOutcomes>,
     key: String,
 }
 
 impl Parts {
     fn build<F: Family>(self, http: HttpClient) -> Arc<Account<F>> {
-        let Parts {
-            drift_interval,
-            fingerprint,
-            token,
-            stale,
-            permits,
-            waiters,
-            max_waiters,
-            last_release,
-            born,
-            outcomes,
-            key,
-        } = self;
+        let Parts { drift_interval, fingerprint, token, cap, outcomes, key } = self;
         Arc::new(Account {
             client: F::client(http),
             drift_interval,
             fingerprint,
             token,
             snapshot: tokio::sync::Mutex::new(Snapshot::default()),
-            stale,
-            permits,
-            waiters,
-            max_waiters,
-            last_release,
-            born,
+            stale: AtomicBool::new(false),
+            permits: Arc::new(Semaphore::new(cap)),
+            waiters: AtomicUsize::new(0),
+            max_waiters: cap / 2,
+            last_release: Arc::new(AtomicU64::new(0)),
+            born: Instant::now(),
             outcomes,
             key,
         })
