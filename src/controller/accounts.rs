@@ -7,6 +7,7 @@
 //! at once (the others are requeued for a later turn), the snapshot lock is taken with a deadline,
 //! and a 429 block answers at once. Accounts no provider object or trunk uses are evicted.
 
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,13 +20,12 @@ use secrecy::{ExposeSecret, SecretString};
 use super::deref::ResolvedProvider;
 use super::error::Error;
 use super::validate::parse_duration;
-use crate::crd::ProviderType;
 use crate::metrics::Metrics;
 use crate::model::{Held, MatchInput, Observation, TrunkIndex};
 use crate::provider::egress::{self, EgressPolicy};
 use crate::provider::http::{HttpClient, MAX_INLINE_WAIT, default_rate};
 use crate::provider::list::{ListBudget, Skipped};
-use crate::provider::{AutocallsFamily, BolnaFamily, ClientConfig, Family, ProviderError};
+use crate::provider::{ClientConfig, Family, ProviderError};
 
 /// Default interval between drift checks.
 pub const DEFAULT_DRIFT: Duration = Duration::from_secs(300);
@@ -287,63 +287,10 @@ impl<F: Family> Account<F> {
     }
 }
 
-/// An account of whichever family its provider type names: the account boundary, below which
-/// everything is generic over the family.
-#[derive(Clone)]
-pub enum AnyAccount {
-    /// autocalls.ai or famulor.
-    Autocalls(Arc<Account<AutocallsFamily>>),
-    /// bolna.ai.
-    Bolna(Arc<Account<BolnaFamily>>),
-}
-
-/// Evaluates `$body` with `$a` bound to the `Arc<Account<F>>` inside an [`AnyAccount`] and `$F`
-/// naming its family.
-macro_rules! each_account {
-    ($e:expr, $a:ident, $F:ident => $body:expr) => {
-        match $e {
-            $crate::controller::accounts::AnyAccount::Autocalls($a) => {
-                #[allow(unused_imports)]
-                use $crate::provider::Family as _;
-                #[allow(dead_code)]
-                type $F = $crate::provider::AutocallsFamily;
-                $body
-            }
-            $crate::controller::accounts::AnyAccount::Bolna($a) => {
-                #[allow(unused_imports)]
-                use $crate::provider::Family as _;
-                #[allow(dead_code)]
-                type $F = $crate::provider::BolnaFamily;
-                $body
-            }
-        }
-    };
-}
-pub(crate) use each_account;
-
-impl AnyAccount {
-    /// How often trunks of this account are compared with the provider.
-    pub fn drift_interval(&self) -> Duration {
-        each_account!(self, a, F => a.drift_interval)
-    }
-
-    /// A turn for one reconcile (see [`Account::admit`]).
-    pub async fn admit(&self) -> Result<Turn, ProviderError> {
-        each_account!(self, a, F => a.admit().await)
-    }
-
-    fn fingerprint(&self) -> &str {
-        each_account!(self, a, F => &a.fingerprint)
-    }
-
-    fn token(&self) -> &SecretString {
-        each_account!(self, a, F => &a.token)
-    }
-}
-
-/// All accounts, keyed by provider object.
+/// All accounts, keyed by provider object. Each holds an `Account<F>` of the family its provider
+/// type names (the caller names it, through `provider::with_family!`).
 pub struct Accounts {
-    map: Mutex<HashMap<String, AnyAccount>>,
+    map: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
     /// None: no egress check (`plan`, run by a person against URLs they chose).
     egress: Option<EgressPolicy>,
     cap: usize,
@@ -395,15 +342,21 @@ impl Accounts {
         &self.outcomes.changed
     }
 
-    /// The account for a resolved provider and token, rebuilt when either changed.
-    pub fn get(&self, p: &ResolvedProvider, token: SecretString, metrics: &Arc<Metrics>) -> Result<AnyAccount, Error> {
+    /// The account of the family `F` for a resolved provider and token, rebuilt when either
+    /// changed (or when it was built for another family).
+    pub fn get<F: Family>(
+        &self,
+        p: &ResolvedProvider,
+        token: SecretString,
+        metrics: &Arc<Metrics>,
+    ) -> Result<Arc<Account<F>>, Error> {
         let fingerprint = format!("{:?}|{:?}", p.type_, p.settings);
         let mut map = self.map.lock().map_err(|_| Error::blocked("InternalError", "account registry poisoned"))?;
-        if let Some(a) = map.get(&p.key)
-            && a.fingerprint() == fingerprint
-            && a.token().expose_secret() == token.expose_secret()
+        if let Some(a) = map.get(&p.key).and_then(|a| a.clone().downcast::<Account<F>>().ok())
+            && a.fingerprint == fingerprint
+            && a.token.expose_secret() == token.expose_secret()
         {
-            return Ok(a.clone());
+            return Ok(a);
         }
         let s = &p.settings;
         let invalid = |m: String| Error::blocked("ProviderConfigInvalid", format!("{}: {m}", p.key));
@@ -462,11 +415,7 @@ impl Accounts {
             outcomes: self.outcomes.clone(),
             key: p.key.clone(),
         };
-        // The one match from provider type to family at the account boundary.
-        let account = match p.type_ {
-            ProviderType::Autocalls | ProviderType::Famulor => AnyAccount::Autocalls(account.build(http)),
-            ProviderType::Bolna => AnyAccount::Bolna(account.build(http)),
-        };
+        let account = account.build::<F>(http);
         // A new token or new settings: what the old client saw no longer says anything.
         self.outcomes.forget(&p.key);
         map.insert(p.key.clone(), account.clone());
@@ -562,5 +511,32 @@ mod tests {
         }
         assert_eq!(f, MAX_CREATE_FRESHNESS);
         assert_eq!(next_create_freshness(f, 100, 101), CREATE_FRESHNESS);
+    }
+
+    #[test]
+    fn an_account_is_kept_for_its_family_and_rebuilt_for_another() {
+        use crate::crd::ProviderType;
+        use crate::provider::{AutocallsFamily, BolnaFamily};
+        crate::tls::install_crypto_provider();
+        let accounts = Accounts::default();
+        let metrics = Arc::new(Metrics::default());
+        let mut p = ResolvedProvider {
+            key: "SipProvider/ns/p".into(),
+            type_: ProviderType::Bolna,
+            settings: Default::default(),
+            token_ref: ("ns".into(), "tok".into(), "token".into()),
+        };
+        let token = || SecretString::from("token-1".to_string());
+        let a = accounts.get::<BolnaFamily>(&p, token(), &metrics).expect("bolna account");
+        let again = accounts.get::<BolnaFamily>(&p, token(), &metrics).expect("bolna account");
+        assert!(Arc::ptr_eq(&a, &again), "same family, settings and token: the same account");
+        p.type_ = ProviderType::Famulor;
+        let other = accounts.get::<AutocallsFamily>(&p, token(), &metrics).expect("famulor account");
+        assert_eq!(other.http().provider(), ProviderType::Famulor);
+        assert_eq!(accounts.len(), 1, "one account per provider object");
+        // Asked for with the family it no longer has, it is rebuilt, never mistaken for the other.
+        p.type_ = ProviderType::Bolna;
+        let rebuilt = accounts.get::<BolnaFamily>(&p, token(), &metrics).expect("bolna account");
+        assert!(!Arc::ptr_eq(&a, &rebuilt));
     }
 }

@@ -15,7 +15,7 @@ use sha2::Sha256;
 use tracing::{debug, info, warn};
 
 use super::Context;
-use super::accounts::{Account, MIN_DRIFT, each_account};
+use super::accounts::{Account, MIN_DRIFT};
 use super::create;
 use super::deref;
 use super::error::{Error, redact};
@@ -189,13 +189,14 @@ async fn run_pipeline(
         return Err(Error::blocked("InvalidSecret", format!("SIP password (spec.auth.passwordSecretRef): {problem}")));
     }
     let marker = ctx.marker_key.marker(&ns, &name);
-    let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
-    ctx.remember_account_interval(trunk, account.drift_interval());
-    // One of the account's turns, or requeue: a slow account holds at most its cap of workers.
-    let _turn = account.admit().await?;
-    each_account!(&account, a, F => {
+    // The account boundary: from here on everything is generic over the provider's family.
+    with_family!(provider.type_, F => {
+        let account = ctx.accounts.get::<F>(&provider, token, &ctx.metrics)?;
+        ctx.remember_account_interval(trunk, account.drift_interval);
+        // One of the account's turns, or requeue: a slow account holds at most its cap of workers.
+        let _turn = account.admit().await?;
         let desired = F::translate(&trunk.spec, provider.type_, &ns, &name, &marker);
-        run_family::<F>(trunk, ctx, api, a, &desired, &marker, password, &secret_refs, status).await
+        run_family::<F>(trunk, ctx, api, &account, &desired, &marker, password, &secret_refs, status).await
     })
 }
 
@@ -591,9 +592,11 @@ async fn delete_remote(trunk: &SipTrunk, ctx: &Context, ns: &str, name: &str) ->
     }
     let provider = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)?;
     let token = deref::read_token(&provider, &ctx.secrets).await?;
-    let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
-    let _turn = account.admit().await?;
-    each_account!(&account, a, F => delete_in::<F>(a, ctx, &status, ns, name).await)
+    with_family!(provider.type_, F => {
+        let account = ctx.accounts.get::<F>(&provider, token, &ctx.metrics)?;
+        let _turn = account.admit().await?;
+        delete_in::<F>(&account, ctx, &status, ns, name).await
+    })
 }
 
 /// The guarded delete of one family's trunk.

@@ -18,7 +18,7 @@ use kube::runtime::watcher;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use crate::controller::accounts::{Account, Accounts, AnyAccount, each_account};
+use crate::controller::accounts::{Account, Accounts};
 use crate::controller::deref::{self, ResolvedProvider};
 use crate::controller::error::redact;
 use crate::controller::reconcile::{PAUSED_ANNOTATION, credentials_hash};
@@ -29,7 +29,7 @@ use crate::model::decide::active_intent;
 use crate::model::{
     self, AdoptReason, Decision, DesiredTrunk, MarkerKey, MatchInput, RemoteTrunk, TrunkChange, Wanted,
 };
-use crate::provider::{Family, ProviderError};
+use crate::provider::{Family, ProviderError, with_family};
 
 /// Text of `siptrunk-operator plan --help` after the options: credentials and exit codes.
 pub const HELP: &str = "\
@@ -387,12 +387,16 @@ impl Planner {
             .or_else(|| deref::password(trunk, &self.secrets).ok().flatten())
     }
 
-    fn account(&mut self, mut p: ResolvedProvider, token: SecretString) -> Result<AnyAccount, (String, String)> {
+    fn account<F: Family>(
+        &mut self,
+        mut p: ResolvedProvider,
+        token: SecretString,
+    ) -> Result<Arc<Account<F>>, (String, String)> {
         if let Some(url) = self.opts.base_url_overrides.get(p.type_.as_str()) {
             p.settings.base_url = Some(url.clone());
             p.settings.allow_insecure_http = Some(url.starts_with("http://"));
         }
-        self.accounts.get(&p, token, &self.metrics).map_err(|e| (e.reason().to_string(), e.to_string()))
+        self.accounts.get::<F>(&p, token, &self.metrics).map_err(|e| (e.reason().to_string(), e.to_string()))
     }
 
     async fn trunk(&mut self, trunk: &SipTrunk, source: &str) -> TrunkPlan {
@@ -455,25 +459,27 @@ impl Planner {
             let text = e.to_string().replace(" (the outcome of a write is unknown)", "");
             return fail(plan, Action::Error, e.reason(), format!("{} ({token_source})", redact(&text, &secret_refs)));
         }
-        let account = match self.account(provider.clone(), token.clone()) {
-            Ok(a) => a,
-            Err((reason, m)) => return fail(plan, Action::Error, &reason, redact(&m, &secret_refs)),
-        };
-        let Some(key) = self.marker_key() else {
-            return fail(
-                plan,
-                Action::Error,
-                "MarkerKeyMissing",
-                "the operator's marker key is needed to tell its trunks from others': set SIPTRUNK_MARKER_KEY to the \
-                 base64 value of the key Secret (kubectl get secret -n <operator namespace> siptrunk-operator-marker-key \
-                 -o jsonpath='{.data.key}'), or put that Secret into the input"
-                    .into(),
-            );
-        };
-        let marker = key.marker(&ns, &name);
-        each_account!(&account, a, F => {
+        // The account boundary: from here on the plan is generic over the provider's family.
+        with_family!(provider.type_, F => {
+            let account = match self.account::<F>(provider.clone(), token.clone()) {
+                Ok(a) => a,
+                Err((reason, m)) => return fail(plan, Action::Error, &reason, redact(&m, &secret_refs)),
+            };
+            let Some(key) = self.marker_key() else {
+                return fail(
+                    plan,
+                    Action::Error,
+                    "MarkerKeyMissing",
+                    "the operator's marker key is needed to tell its trunks from others': set \
+                     SIPTRUNK_MARKER_KEY to the base64 value of the key Secret (kubectl get secret -n <operator \
+                     namespace> siptrunk-operator-marker-key -o jsonpath='{.data.key}'), or put that Secret into \
+                     the input"
+                        .into(),
+                );
+            };
+            let marker = key.marker(&ns, &name);
             self.judge::<F>(
-                a,
+                &account,
                 plan,
                 trunk,
                 (&ns, &name, &marker),
