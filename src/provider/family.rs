@@ -38,7 +38,7 @@ pub trait Family: Send + Sync + Sized + 'static {
     /// The trunk a spec asks for.
     type Desired: DesiredTrunk<Remote = Self::Remote, Change = Self::Change>;
     /// A trunk as the provider returns it.
-    type Remote: RemoteTrunk + Into<model::Remote>;
+    type Remote: RemoteTrunk;
     /// A partial update computed by the diff.
     type Change: TrunkChange;
     /// The client of one account.
