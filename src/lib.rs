@@ -1,7 +1,9 @@
 //! siptrunk-operator: keeps SIP trunks on voice-AI platforms equal to `SipTrunk` objects.
 //!
-//! Layout: `crd` (API types), `model` (provider wire types, matching and diffing, no I/O),
-//! `provider` (HTTP clients), `controller` (reconcile pipeline), `runner` (wiring of one
+//! Layout: `crd` (API types), `model` (family-neutral trunk traits, matching and the decision,
+//! no I/O), `provider` (one folder per API family implementing `provider::Family`: wire types,
+//! translation, validation, diff, HTTP client), `controller` (reconcile pipeline, generic over
+//! the family below the account), `runner` (wiring of one
 //! controller instance), `leader` (Lease election), `server` (metrics and health endpoints),
 //! `emulator` (provider stand-in), `kubeemu` (Kubernetes API stand-in), `demo` (everything in
 //! one process), `plan` (what the operator would do for YAML files, read-only), `redact`

@@ -7,6 +7,7 @@
 //! at once (the others are requeued for a later turn), the snapshot lock is taken with a deadline,
 //! and a 429 block answers at once. Accounts no provider object or trunk uses are evicted.
 
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,11 +21,11 @@ use super::deref::ResolvedProvider;
 use super::error::Error;
 use super::validate::parse_duration;
 use crate::metrics::Metrics;
-use crate::model::{Desired, Held, MatchInput, Observation, Remote, TrunkIndex};
+use crate::model::{Held, MatchInput, Observation, TrunkIndex};
 use crate::provider::egress::{self, EgressPolicy};
-use crate::provider::http::{MAX_INLINE_WAIT, default_rate};
+use crate::provider::http::{HttpClient, MAX_INLINE_WAIT, default_rate};
 use crate::provider::list::{ListBudget, Skipped};
-use crate::provider::{ClientConfig, ProviderClient, ProviderError};
+use crate::provider::{ClientConfig, Family, ProviderError};
 
 /// Default interval between drift checks.
 pub const DEFAULT_DRIFT: Duration = Duration::from_secs(300);
@@ -49,15 +50,15 @@ pub const FAILED_LIST_REUSE: Duration = Duration::from_secs(1);
 /// Default provider request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One provider account.
-pub struct Account {
+/// One provider account of the family `F`.
+pub struct Account<F: Family> {
     /// The account's client.
-    pub client: ProviderClient,
+    pub client: F::Client,
     /// How often trunks of this account are compared with the provider.
     pub drift_interval: Duration,
     fingerprint: String,
     token: SecretString,
-    snapshot: tokio::sync::Mutex<Snapshot>,
+    snapshot: tokio::sync::Mutex<Snapshot<F>>,
     /// Set by `invalidate` (and by a write whose record missed the lock deadline): the next
     /// `find` lists again.
     stale: AtomicBool,
@@ -87,8 +88,8 @@ impl Drop for Turn {
     }
 }
 
-struct Snapshot {
-    index: TrunkIndex,
+struct Snapshot<F: Family> {
+    index: TrunkIndex<F::Remote>,
     fetched_at: Option<Instant>,
     /// Items of the last list that did not parse, by id and by marker found in them.
     malformed_ids: HashMap<String, Skipped>,
@@ -97,7 +98,7 @@ struct Snapshot {
     failed: Option<(Instant, ProviderError)>,
 }
 
-impl Default for Snapshot {
+impl<F: Family> Default for Snapshot<F> {
     fn default() -> Self {
         Snapshot {
             index: TrunkIndex::default(),
@@ -115,13 +116,18 @@ pub fn next_create_freshness(current: Duration, before: usize, after: usize) -> 
     if before == after { (current * 2).min(MAX_CREATE_FRESHNESS) } else { CREATE_FRESHNESS }
 }
 
-impl Account {
+impl<F: Family> Account<F> {
+    /// The account's HTTP client (rate limiter, turns, 429 state).
+    pub fn http(&self) -> &HttpClient {
+        F::http(&self.client)
+    }
+
     /// A turn for one reconcile. Refused at once (requeue for the returned time) when the
     /// account is blocked by a 429, or has `cap` reconciles in flight and none has finished in
     /// the last second (calls hang); when its turns are moving, up to `cap / 2` reconciles wait
     /// at most `MAX_INLINE_WAIT` for one, which keeps a create burst paced at the account's rate.
     pub async fn admit(&self) -> Result<Turn, ProviderError> {
-        let http = self.client.http();
+        let http = self.http();
         if let Some(left) = http.blocked_for() {
             return Err(ProviderError::RateLimited { retry_after: Some(left) });
         }
@@ -152,15 +158,19 @@ impl Account {
             .map_err(|_| ProviderError::Deferred { retry_after: http.defer_hint(at_least) })
     }
 
-    async fn lock(&self) -> Result<tokio::sync::MutexGuard<'_, Snapshot>, ProviderError> {
+    async fn lock(&self) -> Result<tokio::sync::MutexGuard<'_, Snapshot<F>>, ProviderError> {
         tokio::time::timeout(LOCK_DEADLINE, self.snapshot.lock())
             .await
-            .map_err(|_| ProviderError::Deferred { retry_after: self.client.http().defer_hint(LOCK_DEADLINE / 4) })
+            .map_err(|_| ProviderError::Deferred { retry_after: self.http().defer_hint(LOCK_DEADLINE / 4) })
     }
 
     /// Matches a desired trunk against a snapshot no older than `max_age`, refreshing it
     /// (one list call) when it is older. Concurrent callers share one refresh.
-    pub async fn find(&self, max_age: Duration, input: &MatchInput<'_>) -> Result<Observation, ProviderError> {
+    pub async fn find(
+        &self,
+        max_age: Duration,
+        input: &MatchInput<'_>,
+    ) -> Result<Observation<F::Remote>, ProviderError> {
         let mut snap = self.lock().await?;
         self.refresh(&mut snap, max_age).await?;
         Self::check_malformed(&snap, input)?;
@@ -169,7 +179,7 @@ impl Account {
 
     /// Like `find` on a snapshot fresh enough to decide a create on (2 s, longer while the
     /// operator's own create burst is all that changes the account).
-    pub async fn find_for_create(&self, input: &MatchInput<'_>) -> Result<Observation, ProviderError> {
+    pub async fn find_for_create(&self, input: &MatchInput<'_>) -> Result<Observation<F::Remote>, ProviderError> {
         let mut snap = self.lock().await?;
         let max_age = snap.create_freshness;
         self.refresh(&mut snap, max_age).await?;
@@ -177,7 +187,7 @@ impl Account {
         Ok(snap.index.find(input))
     }
 
-    async fn refresh(&self, snap: &mut Snapshot, max_age: Duration) -> Result<(), ProviderError> {
+    async fn refresh(&self, snap: &mut Snapshot<F>, max_age: Duration) -> Result<(), ProviderError> {
         if snap.fetched_at.is_none()
             && let Some((at, e)) = &snap.failed
             && at.elapsed() < FAILED_LIST_REUSE
@@ -196,7 +206,7 @@ impl Account {
         snap.fetched_at = None;
         snap.malformed_ids.clear();
         snap.malformed_markers.clear();
-        let listed = self.client.list_all().await;
+        let listed = F::list(&self.client).await;
         self.outcomes.record(&self.key, listed.as_ref().map(|_| ()));
         let (trunks, skipped) = match listed {
             Ok(x) => x,
@@ -226,7 +236,7 @@ impl Account {
 
     /// A trunk whose own item at the provider does not parse is told so, naming the field,
     /// instead of being matched as missing (which would create a twin).
-    fn check_malformed(snap: &Snapshot, input: &MatchInput<'_>) -> Result<(), ProviderError> {
+    fn check_malformed(snap: &Snapshot<F>, input: &MatchInput<'_>) -> Result<(), ProviderError> {
         let hit = input
             .recorded_id
             .and_then(|id| snap.malformed_ids.get(id))
@@ -243,7 +253,7 @@ impl Account {
     }
 
     /// What of `desired` other trunks in the snapshot hold (explains a refused create).
-    pub async fn held_elsewhere(&self, desired: &Desired) -> Vec<Held> {
+    pub async fn held_elsewhere(&self, desired: &F::Desired) -> Vec<Held> {
         match self.lock().await {
             Ok(snap) => snap.index.held_elsewhere(desired),
             Err(_) => Vec::new(),
@@ -251,7 +261,7 @@ impl Account {
     }
 
     /// Records the controller's own write.
-    pub async fn upsert(&self, remote: Remote) {
+    pub async fn upsert(&self, remote: F::Remote) {
         match self.lock().await {
             Ok(mut snap) => snap.index.upsert(remote),
             Err(_) => self.invalidate(),
@@ -277,9 +287,10 @@ impl Account {
     }
 }
 
-/// All accounts, keyed by provider object.
+/// All accounts, keyed by provider object. Each holds an `Account<F>` of the family its provider
+/// type names (the caller names it, through `provider::with_family!`).
 pub struct Accounts {
-    map: Mutex<HashMap<String, Arc<Account>>>,
+    map: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
     /// None: no egress check (`plan`, run by a person against URLs they chose).
     egress: Option<EgressPolicy>,
     cap: usize,
@@ -331,20 +342,21 @@ impl Accounts {
         &self.outcomes.changed
     }
 
-    /// The account for a resolved provider and token, rebuilt when either changed.
-    pub fn get(
+    /// The account of the family `F` for a resolved provider and token, rebuilt when either
+    /// changed (or when it was built for another family).
+    pub fn get<F: Family>(
         &self,
         p: &ResolvedProvider,
         token: SecretString,
         metrics: &Arc<Metrics>,
-    ) -> Result<Arc<Account>, Error> {
+    ) -> Result<Arc<Account<F>>, Error> {
         let fingerprint = format!("{:?}|{:?}", p.type_, p.settings);
         let mut map = self.map.lock().map_err(|_| Error::blocked("InternalError", "account registry poisoned"))?;
-        if let Some(a) = map.get(&p.key)
+        if let Some(a) = map.get(&p.key).and_then(|a| a.clone().downcast::<Account<F>>().ok())
             && a.fingerprint == fingerprint
             && a.token.expose_secret() == token.expose_secret()
         {
-            return Ok(a.clone());
+            return Ok(a);
         }
         let s = &p.settings;
         let invalid = |m: String| Error::blocked("ProviderConfigInvalid", format!("{}: {m}", p.key));
@@ -388,32 +400,57 @@ impl Accounts {
             allow_insecure_http: s.allow_insecure_http.unwrap_or(false),
             list_budget,
         };
-        let client = ProviderClient::new(cfg, metrics.clone()).map_err(invalid)?;
+        let http = HttpClient::new(cfg, metrics.clone()).map_err(invalid)?;
         let drift_interval = s
             .drift_check_interval
             .as_deref()
             .and_then(parse_duration)
             .filter(|d| *d >= MIN_DRIFT)
             .unwrap_or(DEFAULT_DRIFT);
-        let account = Arc::new(Account {
-            client,
+        let account = Parts {
+            drift_interval,
+            fingerprint,
+            token,
+            cap: self.cap,
+            outcomes: self.outcomes.clone(),
+            key: p.key.clone(),
+        };
+        let account = account.build::<F>(http);
+        // A new token or new settings: what the old client saw no longer says anything.
+        self.outcomes.forget(&p.key);
+        map.insert(p.key.clone(), account.clone());
+        Ok(account)
+    }
+}
+
+/// What an account is built from, before its family's client is.
+struct Parts {
+    drift_interval: Duration,
+    fingerprint: String,
+    token: SecretString,
+    cap: usize,
+    outcomes: Arc<ListOutcomes>,
+    key: String,
+}
+
+impl Parts {
+    fn build<F: Family>(self, http: HttpClient) -> Arc<Account<F>> {
+        let Parts { drift_interval, fingerprint, token, cap, outcomes, key } = self;
+        Arc::new(Account {
+            client: F::client(http),
             drift_interval,
             fingerprint,
             token,
             snapshot: tokio::sync::Mutex::new(Snapshot::default()),
             stale: AtomicBool::new(false),
-            permits: Arc::new(Semaphore::new(self.cap)),
+            permits: Arc::new(Semaphore::new(cap)),
             waiters: AtomicUsize::new(0),
-            max_waiters: self.cap / 2,
+            max_waiters: cap / 2,
             last_release: Arc::new(AtomicU64::new(0)),
             born: Instant::now(),
-            outcomes: self.outcomes.clone(),
-            key: p.key.clone(),
-        });
-        // A new token or new settings: what the old client saw no longer says anything.
-        self.outcomes.forget(&p.key);
-        map.insert(p.key.clone(), account.clone());
-        Ok(account)
+            outcomes,
+            key,
+        })
     }
 }
 
@@ -474,5 +511,32 @@ mod tests {
         }
         assert_eq!(f, MAX_CREATE_FRESHNESS);
         assert_eq!(next_create_freshness(f, 100, 101), CREATE_FRESHNESS);
+    }
+
+    #[test]
+    fn an_account_is_kept_for_its_family_and_rebuilt_for_another() {
+        use crate::crd::ProviderType;
+        use crate::provider::{AutocallsFamily, BolnaFamily};
+        crate::tls::install_crypto_provider();
+        let accounts = Accounts::default();
+        let metrics = Arc::new(Metrics::default());
+        let mut p = ResolvedProvider {
+            key: "SipProvider/ns/p".into(),
+            type_: ProviderType::Bolna,
+            settings: Default::default(),
+            token_ref: ("ns".into(), "tok".into(), "token".into()),
+        };
+        let token = || SecretString::from("token-1".to_string());
+        let a = accounts.get::<BolnaFamily>(&p, token(), &metrics).expect("bolna account");
+        let again = accounts.get::<BolnaFamily>(&p, token(), &metrics).expect("bolna account");
+        assert!(Arc::ptr_eq(&a, &again), "same family, settings and token: the same account");
+        p.type_ = ProviderType::Famulor;
+        let other = accounts.get::<AutocallsFamily>(&p, token(), &metrics).expect("famulor account");
+        assert_eq!(other.http().provider(), ProviderType::Famulor);
+        assert_eq!(accounts.len(), 1, "one account per provider object");
+        // Asked for with the family it no longer has, it is rebuilt, never mistaken for the other.
+        p.type_ = ProviderType::Bolna;
+        let rebuilt = accounts.get::<BolnaFamily>(&p, token(), &metrics).expect("bolna account");
+        assert!(!Arc::ptr_eq(&a, &rebuilt));
     }
 }

@@ -7,30 +7,31 @@ use std::time::Duration;
 use super::accounts::Account;
 use super::error::Error;
 use crate::crd::SipTrunkStatus;
-use crate::model::{self, Decision, Desired, MatchInput, Remote, Wanted};
-use crate::provider::ProviderError;
+use crate::model::{self, Decision, DesiredTrunk, MatchInput, RemoteTrunk, TrunkChange, Wanted};
+use crate::provider::{Family, ProviderError};
 
 /// After a create: sends what the create did not set (fields its page does not document, or
 /// that the provider dropped), judged like any diff with the record of what the create sent.
 /// Returns the trunk as it now is and the fields set after the create.
-pub(super) async fn finish(
-    account: &Arc<Account>,
-    desired: &Desired,
-    created: Remote,
+pub(super) async fn finish<F: Family>(
+    account: &Arc<Account<F>>,
+    desired: &F::Desired,
+    created: F::Remote,
     record: &model::Applied,
-) -> Result<(Remote, Vec<&'static str>), Error> {
+) -> Result<(F::Remote, Vec<&'static str>), Error> {
     let mut change = desired.diff_applied(&created, None, record);
     // DIDs went with the create; a response that shows them differently (a count instead of the
     // list) is left to the next drift check, which reads the list.
-    if let Some(model::Change::Bolna(c)) = &mut change {
-        c.add_numbers.clear();
-        c.remove_numbers.clear();
+    if F::capabilities(account.http().provider()).dids
+        && let Some(c) = &mut change
+    {
+        c.without_sub_resources();
     }
     let Some(change) = change.filter(|c| !c.is_empty()) else {
         return Ok((created, vec![]));
     };
     let fields = change.fields();
-    match account.client.update(&created, &change).await {
+    match F::update(&account.client, &created, &change).await {
         Ok(updated) => {
             account.upsert(updated.clone()).await;
             Ok((updated, fields))
@@ -56,11 +57,11 @@ pub(super) async fn finish(
 /// resource of the spec another trunk holds (a bolna DID), is a Conflict naming it that waits for
 /// a change; our own trunk whose create lost its answer is retried soon and then adopted. A
 /// refusal nothing in the list explains waits for a change too, never retried as transient.
-pub(super) async fn refused(
-    account: &Arc<Account>,
-    desired: &Desired,
+pub(super) async fn refused<F: Family>(
+    account: &Arc<Account<F>>,
+    desired: &F::Desired,
     input: &MatchInput<'_>,
-    want: &Wanted<'_>,
+    want: &Wanted<'_, F::Desired>,
     status: &SipTrunkStatus,
     e: ProviderError,
 ) -> Error {

@@ -615,7 +615,9 @@ mod tests {
             ctx.remember_account_interval(t, Duration::from_secs(5));
         }
         let resolved = deref::provider(&a, &ctx.providers, &ctx.cluster_providers).expect("resolved");
-        ctx.accounts.get(&resolved, "token".to_string().into(), &ctx.metrics).expect("account");
+        ctx.accounts
+            .get::<crate::provider::BolnaFamily>(&resolved, "token".to_string().into(), &ctx.metrics)
+            .expect("account");
         assert_eq!((ctx.per_trunk_records(), ctx.accounts.len()), (4, 1));
 
         // b is deleted without passing through cleanup: the sweep drops its records.

@@ -22,7 +22,7 @@ use super::deref::{self, ResolvedProvider};
 use super::error::redact;
 use super::status::{FIELD_MANAGER, condition_with};
 use crate::crd::{ClusterSipProvider, ProviderKind, SipProvider, SipProviderStatus, SipTrunk};
-use crate::provider::ProviderError;
+use crate::provider::{ProviderError, with_family};
 
 /// How often provider statuses are recomputed (besides a change of a list outcome).
 pub const TICK: Duration = Duration::from_secs(2);
@@ -181,7 +181,7 @@ async fn check(ctx: &Context, p: &ResolvedProvider) -> Check {
         Err(e) => return Check::SecretMissing(e.to_string()),
     };
     let secret = token.expose_secret().to_string();
-    match ctx.accounts.get(p, token, &ctx.metrics) {
+    match with_family!(p.type_, F => ctx.accounts.get::<F>(p, token, &ctx.metrics).map(drop)) {
         Err(e) => Check::ConfigInvalid(redact(&e.to_string(), &[&secret])),
         Ok(_) => Check::Listed(ctx.accounts.last_list(&p.key).map(|mut o| {
             o.error = o.error.map(|e| e.redacted(&[&secret]));

@@ -23,8 +23,8 @@ use super::status::{self, Health};
 use super::validate;
 use crate::crd::{CreateIntent, DeletionPolicy, ProviderType, SipTrunk, SipTrunkStatus, TrunkSummary};
 use crate::model::decide::active_intent;
-use crate::model::{self, Decision, DeleteDecision, Desired, MatchInput, Remote, Wanted};
-use crate::provider::{Deleted, ProviderError};
+use crate::model::{self, Decision, DeleteDecision, DesiredTrunk, MatchInput, RemoteTrunk, TrunkChange, Wanted};
+use crate::provider::{self as provider_api, Deleted, Family, ProviderError, with_family};
 
 /// Finalizer that guards the remote trunk.
 pub const FINALIZER: &str = "siptrunk.dev/cleanup";
@@ -100,8 +100,8 @@ fn paused(trunk: &SipTrunk) -> bool {
     trunk.annotations().get(PAUSED_ANNOTATION).is_some_and(|v| v == "true")
 }
 
-struct Observed {
-    remote: Option<Remote>,
+struct Observed<F: Family> {
+    remote: Option<F::Remote>,
     credentials_hash: Option<String>,
     action: Option<&'static str>,
     changed: Vec<&'static str>,
@@ -189,20 +189,40 @@ async fn run_pipeline(
         return Err(Error::blocked("InvalidSecret", format!("SIP password (spec.auth.passwordSecretRef): {problem}")));
     }
     let marker = ctx.marker_key.marker(&ns, &name);
-    let desired = validate::desired(&trunk.spec, provider.type_, &ns, &name, &marker);
-    let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
-    ctx.remember_account_interval(trunk, account.drift_interval);
-    // One of the account's turns, or requeue: a slow account holds at most its cap of workers.
-    let _turn = account.admit().await?;
+    // The account boundary: from here on everything is generic over the provider's family.
+    with_family!(provider.type_, F => {
+        let account = ctx.accounts.get::<F>(&provider, token, &ctx.metrics)?;
+        ctx.remember_account_interval(trunk, account.drift_interval);
+        // One of the account's turns, or requeue: a slow account holds at most its cap of workers.
+        let _turn = account.admit().await?;
+        let desired = F::translate(&trunk.spec, provider.type_, &ns, &name, &marker);
+        run_family::<F>(trunk, ctx, api, &account, &desired, &marker, password, &secret_refs, status).await
+    })
+}
 
+/// Steps 3-7 for one family: observe, decide, act, record.
+#[allow(clippy::too_many_arguments)]
+async fn run_family<F: Family>(
+    trunk: &SipTrunk,
+    ctx: &Context,
+    api: &Api<SipTrunk>,
+    account: &Arc<Account<F>>,
+    desired: &F::Desired,
+    marker: &str,
+    password: Option<SecretString>,
+    secret_refs: &[&str],
+    status: &mut SipTrunkStatus,
+) -> Result<Health, Error> {
+    let ns = trunk.namespace().ok_or(Error::MissingMetadata("namespace"))?;
+    let name = trunk.name_any();
     let observed =
-        observe_and_act(trunk, ctx, api, &account, &desired, &marker, password, status).await.map_err(|e| match e {
-            Error::Provider(p) => Error::Provider(p.redacted(&secret_refs)),
-            Error::Blocked { reason, message } => Error::Blocked { reason, message: redact(&message, &secret_refs) },
+        observe_and_act(trunk, ctx, api, account, desired, marker, password, status).await.map_err(|e| match e {
+            Error::Provider(p) => Error::Provider(p.redacted(secret_refs)),
+            Error::Blocked { reason, message } => Error::Blocked { reason, message: redact(&message, secret_refs) },
             other => other,
         })?;
     if let Some(remote) = &observed.remote {
-        record_remote(status, remote);
+        record_remote::<F>(status, remote);
     }
     status.not_applied = observed.remote.as_ref().map(|r| desired.not_applied(r)).filter(|v| !v.is_empty());
     if observed.credentials_hash.is_some() {
@@ -246,24 +266,11 @@ fn action_reason(action: &str) -> &'static str {
 }
 
 fn summary(trunk: &SipTrunk, t: ProviderType) -> TrunkSummary {
-    let s = &trunk.spec;
-    let (number, address) = match t {
-        ProviderType::Bolna => {
-            let b = s.bolna.as_ref();
-            let numbers = b
-                .and_then(|b| b.phone_numbers.as_ref())
-                .map(|v| v.iter().map(|n| n.number.clone()).collect::<Vec<_>>().join(","));
-            let gateway = b
-                .and_then(|b| b.gateways.iter().min_by_key(|g| g.priority))
-                .map(|g| format!("{}:{}", g.address, g.port));
-            (numbers, gateway)
-        }
-        _ => (s.phone_number.clone(), s.sip_address.clone()),
-    };
+    let (number, address) = with_family!(t, F => F::summary(&trunk.spec));
     TrunkSummary { provider_type: Some(t.as_str().to_string()), number, address }
 }
 
-fn record_remote(status: &mut SipTrunkStatus, remote: &Remote) {
+fn record_remote<F: Family>(status: &mut SipTrunkStatus, remote: &F::Remote) {
     let new_id = remote.id();
     if status.trunk_id.as_deref() != Some(new_id.as_str()) {
         status.inbound_trunk_id = None;
@@ -277,28 +284,22 @@ fn record_remote(status: &mut SipTrunkStatus, remote: &Remote) {
     if outbound.is_some() {
         status.outbound_trunk_id = outbound;
     }
-    if let Remote::Bolna(t) = remote {
-        let live: Vec<crate::crd::ObservedDid> = t
-            .live_numbers()
-            .map(|n| crate::crd::ObservedDid { number: n.phone_number.clone(), id: n.id.clone() })
-            .collect();
-        status.phone_numbers = (!live.is_empty()).then_some(live);
-    }
+    F::project(remote, status);
 }
 
 /// Steps 3-6: observe through the shared snapshot, decide (model::decide holds every rule),
 /// execute the decision.
 #[allow(clippy::too_many_arguments)]
-async fn observe_and_act(
+async fn observe_and_act<F: Family>(
     trunk: &SipTrunk,
     ctx: &Context,
     api: &Api<SipTrunk>,
-    account: &Arc<Account>,
-    desired: &Desired,
+    account: &Arc<Account<F>>,
+    desired: &F::Desired,
     marker: &str,
     password: Option<SecretString>,
     status: &mut SipTrunkStatus,
-) -> Result<Observed, Error> {
+) -> Result<Observed<F>, Error> {
     let ns = trunk.namespace().unwrap_or_default();
     let name = trunk.name_any();
     let legacy = model::marker::legacy(&ns, &name);
@@ -350,23 +351,27 @@ fn suspended(trunk: &SipTrunk) -> Option<&'static str> {
     }
 }
 
-fn observed(remote: Option<Remote>, credentials_hash: Option<String>, applied: Option<model::Applied>) -> Observed {
+fn observed<F: Family>(
+    remote: Option<F::Remote>,
+    credentials_hash: Option<String>,
+    applied: Option<model::Applied>,
+) -> Observed<F> {
     Observed { remote, credentials_hash, action: None, changed: vec![], applied }
 }
 
 /// Carries out one decision; no rule is judged here.
 #[allow(clippy::too_many_arguments)]
-async fn execute(
-    decision: Decision,
+async fn execute<F: Family>(
+    decision: Decision<F::Remote, F::Change>,
     trunk: &SipTrunk,
     api: &Api<SipTrunk>,
-    account: &Arc<Account>,
-    desired: &Desired,
-    want: &Wanted<'_>,
+    account: &Arc<Account<F>>,
+    desired: &F::Desired,
+    want: &Wanted<'_, F::Desired>,
     input: &MatchInput<'_>,
     password: Option<SecretString>,
     status: &mut SipTrunkStatus,
-) -> Result<Observed, Error> {
+) -> Result<Observed<F>, Error> {
     let cred_hash = want.credentials_hash.map(str::to_string);
     match decision {
         Decision::Conflict { message, .. } => Err(Error::blocked("Conflict", message)),
@@ -397,25 +402,29 @@ async fn execute(
     }
 }
 
-async fn with_internal_ids(account: &Account, remote: Remote, status: &SipTrunkStatus) -> Result<Remote, Error> {
+async fn with_internal_ids<F: Family>(
+    account: &Account<F>,
+    remote: F::Remote,
+    status: &SipTrunkStatus,
+) -> Result<F::Remote, Error> {
     let known = status.trunk_id.as_deref() == Some(remote.id().as_str()) && status.inbound_trunk_id.is_some();
-    Ok(match remote {
-        Remote::Autocalls(_) if !known => account.client.get(&remote.id()).await?.with_list_fields(&remote),
-        other => other,
-    })
+    if known || !F::capabilities(account.http().provider()).ids_only_on_get {
+        return Ok(remote);
+    }
+    Ok(F::get(&account.client, &remote.id()).await?.with_list_fields(&remote))
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn create(
+async fn create<F: Family>(
     trunk: &SipTrunk,
     api: &Api<SipTrunk>,
-    account: &Arc<Account>,
-    desired: &Desired,
-    want: &Wanted<'_>,
+    account: &Arc<Account<F>>,
+    desired: &F::Desired,
+    want: &Wanted<'_, F::Desired>,
     input: &MatchInput<'_>,
     password: Option<SecretString>,
     status: &mut SipTrunkStatus,
-) -> Result<Observed, Error> {
+) -> Result<Observed<F>, Error> {
     let cred_hash = want.credentials_hash.map(str::to_string);
     // Write-ahead intent: if the create's response is lost, the next reconcile adopts.
     status.create_intent = Some(CreateIntent {
@@ -425,11 +434,11 @@ async fn create(
     });
     status.trunk_id = None;
     status::write(api, trunk, status.clone()).await?;
-    match account.client.create(desired, password).await {
+    match F::create(&account.client, desired, password).await {
         Ok((created, follow_up)) => {
             account.upsert(created.clone()).await;
             // The id and the applied password are recorded as soon as the response is read.
-            record_remote(status, &created);
+            record_remote::<F>(status, &created);
             status.credentials_hash = cred_hash.clone();
             let applied = desired.applied_record();
             status.last_applied = (!applied.is_empty()).then(|| applied.clone());
@@ -471,14 +480,14 @@ async fn create(
     }
 }
 
-async fn update(
-    account: &Arc<Account>,
-    desired: &Desired,
-    remote: Remote,
-    change: &model::Change,
+async fn update<F: Family>(
+    account: &Arc<Account<F>>,
+    desired: &F::Desired,
+    remote: F::Remote,
+    change: &F::Change,
     cred_hash: Option<String>,
     action: &'static str,
-) -> Result<Observed, Error> {
+) -> Result<Observed<F>, Error> {
     if change.is_empty() {
         let action = (action == "adopted").then_some(action);
         return Ok(Observed {
@@ -491,7 +500,7 @@ async fn update(
     }
     let fields = change.fields();
     debug!(fields = ?fields, "updating trunk");
-    match account.client.update(&remote, change).await {
+    match F::update(&account.client, &remote, change).await {
         Ok(updated) => {
             account.upsert(updated.clone()).await;
             Ok(Observed {
@@ -583,8 +592,21 @@ async fn delete_remote(trunk: &SipTrunk, ctx: &Context, ns: &str, name: &str) ->
     }
     let provider = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)?;
     let token = deref::read_token(&provider, &ctx.secrets).await?;
-    let account = ctx.accounts.get(&provider, token, &ctx.metrics)?;
-    let _turn = account.admit().await?;
+    with_family!(provider.type_, F => {
+        let account = ctx.accounts.get::<F>(&provider, token, &ctx.metrics)?;
+        let _turn = account.admit().await?;
+        delete_in::<F>(&account, ctx, &status, ns, name).await
+    })
+}
+
+/// The guarded delete of one family's trunk.
+async fn delete_in<F: Family>(
+    account: &Arc<Account<F>>,
+    ctx: &Context,
+    status: &SipTrunkStatus,
+    ns: &str,
+    name: &str,
+) -> Result<Option<String>, Error> {
     let marker = ctx.marker_key.marker(ns, name);
     let legacy = model::marker::legacy(ns, name);
     let id = match status.trunk_id.clone() {
@@ -602,14 +624,14 @@ async fn delete_remote(trunk: &SipTrunk, ctx: &Context, ns: &str, name: &str) ->
         }
     };
     // Proof from a fresh read, never from status or the snapshot alone.
-    let current = account.client.read(&id).await?;
-    match model::decide_delete(current.as_ref(), &marker, Some(&legacy), &status, Utc::now()) {
+    let current = provider_api::read::<F>(&account.client, &id).await?;
+    match model::decide_delete_of(current.as_ref(), &marker, Some(&legacy), status, Utc::now()) {
         DeleteDecision::Nothing => {
             account.remove(&id).await;
             Ok(Some(id))
         }
         DeleteDecision::Refuse(message) => Err(Error::blocked("Conflict", message)),
-        DeleteDecision::Delete(id) => match account.client.delete(&id).await? {
+        DeleteDecision::Delete(id) => match provider_api::delete::<F>(&account.client, &id).await? {
             Deleted::Removed | Deleted::AlreadyGone => {
                 account.remove(&id).await;
                 Ok(Some(id))

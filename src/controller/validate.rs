@@ -4,9 +4,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::crd::{AuthType, CallingFormat, NumberType, ProviderType, SipTrunkSpec};
-use crate::model::{self, Desired, autocalls, bolna};
-use crate::provider::capabilities;
+use crate::crd::{AuthType, ProviderType, SipTrunkSpec};
+use crate::model::{self, Desired};
+use crate::provider::{capabilities, with_family};
 
 /// One problem with one field.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,12 +71,14 @@ pub fn shown(v: &str) -> String {
     format!("{head:?}… ({n} characters)")
 }
 
-fn is_e164(s: &str) -> bool {
+/// Whether `s` is an E.164 number with a leading +.
+pub fn is_e164(s: &str) -> bool {
     let Some(digits) = s.strip_prefix('+') else { return false };
     (7..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0')
 }
 
-fn is_host(s: &str) -> bool {
+/// Whether `s` is a host name or an IP address.
+pub fn is_host(s: &str) -> bool {
     if s.parse::<IpAddr>().is_ok() {
         return true;
     }
@@ -165,129 +167,7 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
         err("spec.bolna.name", problem.into());
     }
 
-    match provider {
-        ProviderType::Autocalls | ProviderType::Famulor => {
-            if spec.bolna.is_some() {
-                err(
-                    "spec.bolna",
-                    format!("bolna settings cannot be used on a provider of type {family}; remove spec.bolna"),
-                );
-            }
-            match spec.sip_address.as_deref() {
-                None => err("spec.sipAddress", format!("is required for {family} trunks")),
-                Some(a) if a.contains(':') && a.parse::<IpAddr>().is_err() => err(
-                    "spec.sipAddress",
-                    format!("{} must not carry a port or scheme; {family} has no port field", shown(a)),
-                ),
-                Some(a) if !is_host(a) => {
-                    err("spec.sipAddress", format!("{} is not a host name or IP address", shown(a)))
-                }
-                Some(_) => {}
-            }
-            let number_type = spec.number_type.unwrap_or_default();
-            match spec.phone_number.as_deref() {
-                None => err("spec.phoneNumber", format!("is required for {family} trunks")),
-                Some(n) if number_type == NumberType::Number && !is_e164(n) => err(
-                    "spec.phoneNumber",
-                    format!(
-                        "{} is not E.164 with a leading + (e.g. +14155551234); use numberType: extension for extensions",
-                        shown(n)
-                    ),
-                ),
-                Some(n) if number_type == NumberType::Extension && !(1..=15).contains(&n.chars().count()) => {
-                    err("spec.phoneNumber", "an extension must be 1-15 characters".into())
-                }
-                Some(_) => {}
-            }
-            match spec.country_code.as_deref() {
-                None => {
-                    err("spec.countryCode", format!("is required for {family} trunks (ISO 3166-1 alpha-2, e.g. US)"))
-                }
-                Some(c) if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()) => err(
-                    "spec.countryCode",
-                    format!("{} must be two upper-case letters (ISO 3166-1 alpha-2, e.g. US)", shown(c)),
-                ),
-                Some(_) => {}
-            }
-            if spec.auth.password_secret_ref.is_none() {
-                err(
-                    "spec.auth.passwordSecretRef",
-                    format!(
-                        "is required for {family} trunks (outbound calls always authenticate with username and password)"
-                    ),
-                );
-            }
-        }
-        ProviderType::Bolna => {
-            for (set, path) in [
-                (spec.sip_address.is_some(), "spec.sipAddress"),
-                (spec.phone_number.is_some(), "spec.phoneNumber"),
-                (spec.number_type.is_some(), "spec.numberType"),
-                (spec.calling_format.is_some(), "spec.callingFormat"),
-                (spec.country_code.is_some(), "spec.countryCode"),
-                (spec.outbound_proxy.is_some(), "spec.outboundProxy"),
-            ] {
-                if set {
-                    err(
-                        path,
-                        "is an autocalls/famulor setting; bolna trunks use spec.bolna (gateways, phoneNumbers)".into(),
-                    );
-                }
-            }
-            if spec.auth.type_ == AuthType::Credentials && spec.auth.password_secret_ref.is_none() {
-                err("spec.auth.passwordSecretRef", "is required when auth.type is credentials".into());
-            }
-            match &spec.bolna {
-                None => err("spec.bolna", "is required for bolna trunks (at least one gateway)".into()),
-                Some(b) => {
-                    if b.gateways.is_empty() || b.gateways.len() > 10 {
-                        err("spec.bolna.gateways", "must list 1-10 gateways".into());
-                    }
-                    for (i, g) in b.gateways.iter().enumerate() {
-                        if !is_host(&g.address) {
-                            err(
-                                &format!("spec.bolna.gateways[{i}].address"),
-                                format!("{} is not a host name or IP address", shown(&g.address)),
-                            );
-                        }
-                        if !(1..=65535).contains(&g.port) {
-                            err(&format!("spec.bolna.gateways[{i}].port"), "must be 1-65535".into());
-                        }
-                        if b.gateways[..i]
-                            .iter()
-                            .any(|h| h.address.eq_ignore_ascii_case(&g.address) && h.port == g.port)
-                        {
-                            err(
-                                &format!("spec.bolna.gateways[{i}]"),
-                                "repeats an earlier gateway's address and port".into(),
-                            );
-                        }
-                    }
-                    if b.media_encryption == Some(crate::crd::MediaEncryption::Sdes)
-                        && b.transport != Some(crate::crd::BolnaTransport::Tls)
-                    {
-                        err("spec.bolna.mediaEncryption", "sdes requires transport: tls".into());
-                    }
-                    let numbers = b.phone_numbers.as_deref().unwrap_or_default();
-                    for (i, n) in numbers.iter().enumerate() {
-                        let digits = bolna::normalize_number(&n.number);
-                        if !(7..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
-                            err(
-                                &format!("spec.bolna.phoneNumbers[{i}].number"),
-                                format!("{} is not an E.164 number", shown(&n.number)),
-                            );
-                        }
-                        if numbers[..i].iter().any(|m| bolna::normalize_number(&m.number) == digits) {
-                            err(
-                                &format!("spec.bolna.phoneNumbers[{i}].number"),
-                                "is listed twice (numbers compare without +)".into(),
-                            );
-                        }
-                    }
-                }
-            }
-        }
-    }
+    with_family!(provider, F => F::validate(spec, provider, &mut err));
     errs
 }
 
@@ -314,102 +194,11 @@ pub fn password_problem(password: &secrecy::SecretString, provider: ProviderType
 
 /// Default bolna trunk name: `<namespace>-<name>`, cut to 100 characters.
 pub fn default_bolna_name(namespace: &str, name: &str) -> String {
-    format!("{namespace}-{name}").chars().take(100).collect()
+    crate::provider::bolna::translate::default_name(namespace, name)
 }
 
 /// Builds the desired trunk from a spec that passed `validate`; `marker` is the object's
 /// ownership marker (`MarkerKey::marker(namespace, name)`), written after the display name.
 pub fn desired(spec: &SipTrunkSpec, provider: ProviderType, namespace: &str, name: &str, marker: &str) -> Desired {
-    let label = spec.display_name.clone().unwrap_or_else(|| name.to_string());
-    match provider {
-        ProviderType::Autocalls | ProviderType::Famulor => {
-            let label: String = label.chars().take(50 - marker.len() - 1).collect();
-            let ip = spec.auth.type_ == AuthType::Ip;
-            Desired::Autocalls(autocalls::Desired {
-                sip_trunk_type: match spec.number_type.unwrap_or_default() {
-                    NumberType::Number => "number",
-                    NumberType::Extension => "extension",
-                },
-                phone_number: spec.phone_number.clone().unwrap_or_default(),
-                nickname: format!("{} {marker}", label.trim()),
-                sip_username: spec.auth.username.clone(),
-                sip_address: spec.sip_address.clone().unwrap_or_default().to_ascii_lowercase(),
-                sip_calling_format: spec.calling_format.unwrap_or(CallingFormat::PlusE164).as_str(),
-                inbound_authorization_type: if ip { "ip" } else { "auth" },
-                allowed_inbound_ips: if ip {
-                    autocalls::normalize_ips(spec.auth.allowed_inbound_ips.as_deref().unwrap_or_default())
-                } else {
-                    Vec::new()
-                },
-                country_code: spec.country_code.clone().unwrap_or_default(),
-                outbound_proxy: spec.outbound_proxy.unwrap_or(false),
-            })
-        }
-        ProviderType::Bolna => {
-            let b = spec.bolna.clone().unwrap_or_else(|| crate::crd::BolnaSettings {
-                name: None,
-                provider: "custom".into(),
-                gateways: vec![],
-                phone_numbers: None,
-                allow_codecs: None,
-                disallow_codecs: None,
-                transport: None,
-                media_encryption: None,
-                media_encryption_optimistic: None,
-                qualify_frequency: None,
-                inbound_enabled: None,
-                outbound_leading_plus: None,
-                active: None,
-            });
-            let userpass = spec.auth.type_ == AuthType::Credentials;
-            let mut gateways: Vec<bolna::Gateway> = b
-                .gateways
-                .iter()
-                .map(|g| bolna::Gateway {
-                    gateway_address: g.address.to_ascii_lowercase(),
-                    port: g.port.into(),
-                    priority: g.priority.into(),
-                })
-                .collect();
-            gateways.sort_by(|a, b| {
-                (a.priority, &a.gateway_address, a.port).cmp(&(b.priority, &b.gateway_address, b.port))
-            });
-            let mut ip_identifiers: Vec<bolna::IpIdentifier> = if userpass {
-                vec![]
-            } else {
-                spec.auth
-                    .allowed_inbound_ips
-                    .iter()
-                    .flatten()
-                    .map(|ip| bolna::IpIdentifier { ip_address: ip.trim().to_string() })
-                    .collect()
-            };
-            ip_identifiers.sort();
-            ip_identifiers.dedup();
-            Desired::Bolna(bolna::Desired {
-                name: b.name.clone().unwrap_or_else(|| default_bolna_name(namespace, name)),
-                provider: b.provider.clone(),
-                description: format!("{} managed-by=siptrunk-operator key={marker}", label.trim()),
-                auth_type: if userpass { "userpass" } else { "ip-based" },
-                auth_username: userpass.then(|| spec.auth.username.clone()),
-                gateways,
-                ip_identifiers,
-                phone_numbers: b
-                    .phone_numbers
-                    .iter()
-                    .flatten()
-                    .map(|n| bolna::DesiredNumber { phone_number: n.number.clone(), name: n.name.clone() })
-                    .collect(),
-                allow: b.allow_codecs.clone(),
-                disallow: b.disallow_codecs.clone(),
-                transport: b.transport.map(|t| t.as_wire()),
-                media_encryption: b.media_encryption.map(|m| m.as_wire()),
-                media_encryption_optimistic: b.media_encryption_optimistic,
-                qualify_frequency: b.qualify_frequency.map(i64::from),
-                inbound_enabled: b.inbound_enabled,
-                outbound_leading_plus_enabled: b.outbound_leading_plus,
-                is_active: b.active,
-            })
-        }
-    }
+    with_family!(provider, F => F::erase(F::translate(spec, provider, namespace, name, marker)))
 }

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::marker::is_marker_token;
-use super::{Change, Desired, Remote};
+use super::{Change, Desired, DesiredTrunk, Remote, RemoteTrunk, TrunkChange};
 use crate::crd::{CreateIntent, SipTrunkStatus};
 
 /// How long a create intent may adopt an unmarked trunk with its natural key. A lost create
@@ -51,22 +51,28 @@ pub enum AdoptReason {
 }
 
 /// The account's trunks that could be this object's, found through the account index.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Observation {
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation<R = Remote> {
     /// The trunk with `status.trunkId`, when the account holds it.
-    pub recorded: Option<Remote>,
+    pub recorded: Option<R>,
     /// The trunk carrying our marker.
-    pub marked: Option<Remote>,
+    pub marked: Option<R>,
     /// The trunk with the desired natural key.
-    pub keyed: Option<Remote>,
+    pub keyed: Option<R>,
     /// The trunk with the create intent's natural key.
-    pub intended: Option<Remote>,
+    pub intended: Option<R>,
+}
+
+impl<R> Default for Observation<R> {
+    fn default() -> Self {
+        Observation { recorded: None, marked: None, keyed: None, intended: None }
+    }
 }
 
 /// What the object wants, beside its status.
-pub struct Wanted<'a> {
+pub struct Wanted<'a, D = Desired> {
     /// The desired trunk (nickname/description already carry `marker`).
-    pub desired: &'a Desired,
+    pub desired: &'a D,
     /// This object's marker.
     pub marker: &'a str,
     /// The unkeyed marker of releases before the keyed one, accepted as proof for the trunk
@@ -87,34 +93,34 @@ pub struct Wanted<'a> {
 
 /// What to do with one SipTrunk.
 #[derive(Clone, Debug)]
-pub enum Decision {
+pub enum Decision<R = Remote, C = Change> {
     /// Nothing matches: create (write the create intent first).
     Create,
     /// Our trunk differs: send `change` (only the fields that differ).
     Update {
         /// The trunk, proved ours.
-        trunk: Remote,
+        trunk: R,
         /// The partial update.
-        change: Change,
+        change: C,
     },
     /// Take the trunk over, writing our marker with whatever else differs.
     Adopt {
         /// The trunk.
-        trunk: Remote,
+        trunk: R,
         /// Why it may be taken over.
         reason: AdoptReason,
         /// The partial update (may be empty when the marker is already visible).
-        change: Change,
+        change: C,
     },
     /// Our trunk matches the spec.
     Nothing {
         /// The trunk, proved ours.
-        trunk: Remote,
+        trunk: R,
     },
     /// Writes are suspended: what they would do.
     Pending {
         /// The trunk when proved ours (recorded in status).
-        trunk: Option<Remote>,
+        trunk: Option<R>,
         /// Fields that would be sent, or `create trunk`.
         fields: Vec<String>,
         /// `Paused` or `ObserveOnly`.
@@ -139,10 +145,10 @@ pub enum Decision {
     },
 }
 
-impl Decision {
+impl<R, C: TrunkChange> Decision<R, C> {
     /// The trunk the decision writes to (update, adopt): every one of them must be proved ours
     /// or be taken over for a stated reason.
-    pub fn written_trunk(&self) -> Option<&Remote> {
+    pub fn written_trunk(&self) -> Option<&R> {
         match self {
             Decision::Update { trunk, change } | Decision::Adopt { trunk, change, .. } if !change.is_empty() => {
                 Some(trunk)
@@ -159,14 +165,8 @@ impl Decision {
 
 /// Who owns `trunk`, judged from the field that carries markers (autocalls/famulor nickname,
 /// bolna description).
-pub fn owner(trunk: &Remote, marker: &str, legacy: Option<&str>) -> Owner {
-    let text = match trunk {
-        Remote::Autocalls(t) => match &t.nickname {
-            None => return Owner::Unseen,
-            Some(n) => n.as_deref().unwrap_or_default(),
-        },
-        Remote::Bolna(t) => t.description.as_deref().unwrap_or_default(),
-    };
+pub fn owner<R: RemoteTrunk>(trunk: &R, marker: &str, legacy: Option<&str>) -> Owner {
+    let Some(text) = trunk.marker_text() else { return Owner::Unseen };
     let words = || text.split_whitespace().map(|w| w.strip_prefix("key=").unwrap_or(w));
     if words().any(|w| w == marker || Some(w) == legacy) {
         Owner::Us
@@ -186,20 +186,16 @@ pub fn active_intent(status: &SipTrunkStatus, now: DateTime<Utc>) -> Option<&Cre
 }
 
 /// Whose trunk the observation shows, before any field is compared.
-enum Claim {
-    Owned(Remote),
-    Adopt(Remote, AdoptReason),
+enum Claim<R, C> {
+    Owned(R),
+    Adopt(R, AdoptReason),
     Missing,
-    Blocked(Box<Decision>),
+    Blocked(Box<Decision<R, C>>),
 }
 
-fn what_key(trunk: &Remote) -> &'static str {
-    if matches!(trunk, Remote::Bolna(_)) { "name" } else { "number, username and address" }
-}
-
-fn conflict(trunk: &Remote, owner: Owner, recorded: bool) -> Decision {
+fn conflict<R: RemoteTrunk, C>(trunk: &R, owner: Owner, recorded: bool) -> Decision<R, C> {
     let id = trunk.id();
-    let key = what_key(trunk);
+    let key = trunk.key_fields();
     let message = match (owner, recorded) {
         (Owner::Other, true) => format!(
             "trunk {id} (status.trunkId) carries another SipTrunk's ownership marker; nothing is written to it. \
@@ -226,8 +222,12 @@ fn conflict(trunk: &Remote, owner: Owner, recorded: bool) -> Decision {
     Decision::Conflict { trunk_id: id, owner, message }
 }
 
-fn claim(obs: &Observation, want: &Wanted<'_>, intent: Option<&CreateIntent>) -> Claim {
-    let intended = |t: &Remote| intent.is_some_and(|i| i.natural_key == t.natural_key());
+fn claim<D: DesiredTrunk>(
+    obs: &Observation<D::Remote>,
+    want: &Wanted<'_, D>,
+    intent: Option<&CreateIntent>,
+) -> Claim<D::Remote, D::Change> {
+    let intended = |t: &D::Remote| intent.is_some_and(|i| i.natural_key == t.natural_key());
     let wanted_key = want.desired.natural_key();
     // 1. The recorded id says where to look; the marker proves it.
     if let Some(t) = &obs.recorded {
@@ -241,7 +241,7 @@ fn claim(obs: &Observation, want: &Wanted<'_>, intent: Option<&CreateIntent>) ->
         };
     }
     // 2. Our marker, wherever it is.
-    if let Some(t) = obs.marked.as_ref().filter(|t| owner(t, want.marker, None) == Owner::Us) {
+    if let Some(t) = obs.marked.as_ref().filter(|t| owner(*t, want.marker, None) == Owner::Us) {
         return Claim::Adopt(t.clone(), AdoptReason::Marker);
     }
     // 3. The trunk our own create may have made (its answer was lost).
@@ -264,9 +264,9 @@ fn claim(obs: &Observation, want: &Wanted<'_>, intent: Option<&CreateIntent>) ->
 }
 
 /// The hash of the password `trunk` already has, as far as anything proves it.
-pub fn applied_hash(
+pub fn applied_hash<R: RemoteTrunk>(
     status: &SipTrunkStatus,
-    trunk: &Remote,
+    trunk: &R,
     how: Option<AdoptReason>,
     intent: Option<&CreateIntent>,
 ) -> Option<String> {
@@ -288,7 +288,11 @@ pub fn applied_hash(
 }
 
 /// The one decision for one SipTrunk.
-pub fn decide(obs: &Observation, want: &Wanted<'_>, status: &SipTrunkStatus) -> Decision {
+pub fn decide<D: DesiredTrunk>(
+    obs: &Observation<D::Remote>,
+    want: &Wanted<'_, D>,
+    status: &SipTrunkStatus,
+) -> Decision<D::Remote, D::Change> {
     let intent = active_intent(status, want.now);
     let decision = match claim(obs, want, intent) {
         Claim::Blocked(d) => return *d,
@@ -309,7 +313,7 @@ pub fn decide(obs: &Observation, want: &Wanted<'_>, status: &SipTrunkStatus) -> 
     }
 }
 
-fn other_family() -> Decision {
+fn other_family<R, C>() -> Decision<R, C> {
     Decision::Refuse {
         reason: "InvalidSpec",
         message: "the trunk at the provider belongs to another API family".into(),
@@ -317,13 +321,13 @@ fn other_family() -> Decision {
 }
 
 /// The partial update for a trunk we own or take over (None: another API family).
-fn change_for(
-    want: &Wanted<'_>,
+fn change_for<D: DesiredTrunk>(
+    want: &Wanted<'_, D>,
     status: &SipTrunkStatus,
-    trunk: &Remote,
+    trunk: &D::Remote,
     how: Option<AdoptReason>,
     intent: Option<&CreateIntent>,
-) -> Option<Change> {
+) -> Option<D::Change> {
     let applied = applied_hash(status, trunk, how, intent);
     let send = want.credentials_hash.is_some() && want.credentials_hash != applied.as_deref();
     let password = want.password.filter(|_| send).cloned();
@@ -331,13 +335,13 @@ fn change_for(
     let record = status.last_applied.clone().unwrap_or_default();
     let mut change = want.desired.diff_applied(trunk, password, &record)?;
     if how.is_some() && owner(trunk, want.marker, None) != Owner::Us {
-        change.write_marker(want.desired);
+        want.desired.write_marker(&mut change);
     }
     Some(change)
 }
 
-fn suspend(decision: Decision, reason: &'static str) -> Decision {
-    let fields = |c: &Change| c.fields().into_iter().map(String::from).collect::<Vec<_>>();
+fn suspend<R: RemoteTrunk, C: TrunkChange>(decision: Decision<R, C>, reason: &'static str) -> Decision<R, C> {
+    let fields = |c: &C| c.fields().into_iter().map(String::from).collect::<Vec<_>>();
     match decision {
         Decision::Create => Decision::Pending { trunk: None, fields: vec!["create trunk".into()], reason },
         Decision::Update { trunk, change } => Decision::Pending { fields: fields(&change), trunk: Some(trunk), reason },
@@ -367,6 +371,17 @@ pub enum DeleteDecision {
 /// (recorded id, unexpired intent for its natural key), is deleted.
 pub fn decide_delete(
     current: Option<&Remote>,
+    marker: &str,
+    legacy: Option<&str>,
+    status: &SipTrunkStatus,
+    now: DateTime<Utc>,
+) -> DeleteDecision {
+    decide_delete_of(current, marker, legacy, status, now)
+}
+
+/// [`decide_delete`] for a trunk of any family.
+pub fn decide_delete_of<R: RemoteTrunk>(
+    current: Option<&R>,
     marker: &str,
     legacy: Option<&str>,
     status: &SipTrunkStatus,

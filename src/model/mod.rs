@@ -2,15 +2,33 @@
 //! used for matching, and the one decision (create / update these fields / nothing / conflict /
 //! adopt / pending / refuse). Pure functions, no I/O.
 
-pub mod autocalls;
-pub mod bolna;
 pub mod decide;
+pub mod erased;
 pub mod marker;
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use decide::{AdoptReason, Decision, DeleteDecision, Observation, Owner, Wanted, decide, decide_delete};
+use secrecy::SecretString;
+
+pub use decide::{
+    AdoptReason, Decision, DeleteDecision, Observation, Owner, Wanted, decide, decide_delete, decide_delete_of,
+};
+pub use erased::{Change, Desired, Remote};
 pub use marker::MarkerKey;
+
+/// autocalls.ai / famulor trunks: the wire types and diff of the family folder
+/// `provider/autocalls`, under their earlier path.
+pub mod autocalls {
+    pub use crate::provider::autocalls::diff::*;
+    pub use crate::provider::autocalls::wire::*;
+}
+
+/// bolna.ai trunks: the wire types and diff of the family folder `provider/bolna`, under their
+/// earlier path.
+pub mod bolna {
+    pub use crate::provider::bolna::diff::*;
+    pub use crate::provider::bolna::wire::*;
+}
 
 /// How the provider shows a field the operator writes, on the reads the operator makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,172 +80,104 @@ pub enum MarkerState {
     Unknown,
 }
 
-/// A trunk as observed at the provider.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Remote {
-    /// autocalls.ai or famulor.
-    Autocalls(autocalls::Trunk),
-    /// bolna.ai.
-    Bolna(bolna::Trunk),
-}
-
-/// The trunk a spec asks for.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Desired {
-    /// autocalls.ai or famulor.
-    Autocalls(autocalls::Desired),
-    /// bolna.ai.
-    Bolna(bolna::Desired),
-}
-
-/// A partial update computed by the diff.
-#[derive(Clone, Debug)]
-pub enum Change {
-    /// autocalls/famulor PUT body.
-    Autocalls(autocalls::Update),
-    /// bolna PATCH body and DID additions/removals.
-    Bolna(bolna::Change),
-}
-
-impl Change {
-    /// Names of the changed fields.
-    pub fn fields(&self) -> Vec<&'static str> {
-        match self {
-            Change::Autocalls(u) => u.changed_fields(),
-            Change::Bolna(c) => c.changed_fields(),
-        }
-    }
-
-    /// True when nothing would be sent.
-    pub fn is_empty(&self) -> bool {
-        self.fields().is_empty()
-    }
-
-    /// Makes the change write the ownership marker even where the provider does not show the
-    /// current value (famulor may return no nickname at all): used when adopting, so an adopted
-    /// trunk always carries our marker afterwards. bolna's description is always returned, so
-    /// its diff already covers it.
-    pub fn write_marker(&mut self, desired: &Desired) {
-        if let (Change::Autocalls(u), Desired::Autocalls(d)) = (self, desired) {
-            u.nickname = Some(Some(d.nickname.clone()));
-        }
-    }
-}
-
-impl Remote {
+/// A trunk of one provider family as the provider returns it: what matching, ownership and the
+/// account index read. Implemented by each family's wire type, and by [`Remote`], the
+/// family-erased view the plan tool works with.
+pub trait RemoteTrunk: Clone + std::fmt::Debug + PartialEq + Send + Sync + 'static {
     /// The provider's id as a string.
-    pub fn id(&self) -> String {
-        match self {
-            Remote::Autocalls(t) => t.id.to_string(),
-            Remote::Bolna(t) => t.id.clone(),
-        }
-    }
+    fn id(&self) -> String;
 
     /// The natural key (autocalls: number|username|address; bolna: name).
-    pub fn natural_key(&self) -> String {
-        match self {
-            Remote::Autocalls(t) => t.natural_key(),
-            Remote::Bolna(t) => t.natural_key(),
-        }
-    }
+    fn natural_key(&self) -> String;
+
+    /// What the natural key is made of, for messages.
+    fn key_fields(&self) -> &'static str;
+
+    /// The text of the field that carries ownership markers (autocalls/famulor nickname, bolna
+    /// description); None when the provider did not return that field.
+    fn marker_text(&self) -> Option<&str>;
 
     /// Whether this trunk carries `marker`.
-    pub fn marker_state(&self, marker: &str) -> MarkerState {
-        match self {
-            Remote::Autocalls(t) => match &t.nickname {
-                None => MarkerState::Unknown,
-                Some(Some(n)) if n.split_whitespace().any(|w| w == marker) => MarkerState::Ours,
-                Some(_) => MarkerState::NotOurs,
-            },
-            Remote::Bolna(t) => t.marker_state(marker),
-        }
-    }
+    fn marker_state(&self, marker: &str) -> MarkerState;
 
     /// The `op:` marker token this trunk carries, if any (whoever's it is).
-    pub fn marker_token(&self) -> Option<String> {
-        let text = match self {
-            Remote::Autocalls(t) => t.nickname.as_ref().and_then(|n| n.as_deref()),
-            Remote::Bolna(t) => t.description.as_deref(),
-        }?;
-        text.split_whitespace()
+    fn marker_token(&self) -> Option<String> {
+        self.marker_text()?
+            .split_whitespace()
             .map(|w| w.strip_prefix("key=").unwrap_or(w))
             .find(|w| marker::is_marker_token(w))
             .map(str::to_string)
     }
 
-    /// Fills what a single-trunk read lacks from the list item of the same trunk: famulor's GET
-    /// omits the nickname its list returns, and dropping it would hide our marker (or a
-    /// stranger's nickname) from the diff.
-    pub fn with_list_fields(self, listed: &Remote) -> Remote {
-        match (self, listed) {
-            (Remote::Autocalls(mut t), Remote::Autocalls(l)) => {
-                if t.nickname.is_none() {
-                    t.nickname = l.nickname.clone();
-                }
-                Remote::Autocalls(t)
-            }
-            (other, _) => other,
-        }
+    /// Inbound and outbound internal trunk ids, where the response carried them.
+    fn trunk_ids(&self) -> (Option<String>, Option<String>) {
+        (None, None)
     }
 
-    /// Inbound and outbound internal trunk ids, where the response carried them.
-    pub fn trunk_ids(&self) -> (Option<String>, Option<String>) {
-        match self {
-            Remote::Autocalls(t) => (t.inbound_trunk_id.clone(), t.outbound_trunk_id.clone()),
-            Remote::Bolna(_) => (None, None),
-        }
+    /// Fills what a single-trunk read lacks from the list item of the same trunk.
+    fn with_list_fields(self, _listed: &Self) -> Self {
+        self
     }
 }
 
-impl Desired {
+/// A partial update of one family, computed by its diff.
+pub trait TrunkChange: Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// Names of the changed fields.
+    fn fields(&self) -> Vec<&'static str>;
+
+    /// True when nothing would be sent.
+    fn is_empty(&self) -> bool {
+        self.fields().is_empty()
+    }
+
+    /// Drops the sub-resource changes a create already made (bolna DIDs go with the create).
+    fn without_sub_resources(&mut self) {}
+}
+
+/// The trunk a spec asks for, in one family: its natural key, its diff against an observed
+/// trunk of the same family, and what status records of it.
+pub trait DesiredTrunk: Clone + std::fmt::Debug + PartialEq + Send + Sync + 'static {
+    /// The family's observed trunk.
+    type Remote: RemoteTrunk;
+    /// The family's partial update.
+    type Change: TrunkChange;
+
     /// The natural key of the desired trunk.
-    pub fn natural_key(&self) -> String {
-        match self {
-            Desired::Autocalls(d) => d.natural_key(),
-            Desired::Bolna(d) => d.natural_key(),
-        }
-    }
-
-    /// Spec fields the provider holds differently and the operator does not write, each with
-    /// why (for status: the trunk is Ready, but not exactly as specified).
-    pub fn not_applied(&self, observed: &Remote) -> Vec<String> {
-        match (self, observed) {
-            (Desired::Autocalls(d), Remote::Autocalls(o)) => autocalls::not_applied(d, o),
-            _ => Vec::new(),
-        }
-    }
-
-    /// Field-by-field diff against an observed trunk of the same family, without a record of
-    /// what was last applied (unreliably visible fields the provider did not show are sent).
-    pub fn diff(&self, observed: &Remote, password: Option<secrecy::SecretString>) -> Option<Change> {
-        self.diff_applied(observed, password, &Applied::new())
-    }
+    fn natural_key(&self) -> String;
 
     /// Field-by-field diff; `password` is `Some` only when the keyed hash of the Secret's value
     /// differs from the applied one; `applied` is `status.lastApplied`, which decides the
-    /// unreliably visible fields the provider did not show.
-    pub fn diff_applied(
+    /// unreliably visible fields the provider did not show. None: another API family (only the
+    /// family-erased view can say so).
+    fn diff_applied(
         &self,
-        observed: &Remote,
-        password: Option<secrecy::SecretString>,
+        observed: &Self::Remote,
+        password: Option<SecretString>,
         applied: &Applied,
-    ) -> Option<Change> {
-        match (self, observed) {
-            (Desired::Autocalls(d), Remote::Autocalls(o)) => {
-                Some(Change::Autocalls(autocalls::diff_applied(d, o, password, applied)))
-            }
-            (Desired::Bolna(d), Remote::Bolna(o)) => Some(Change::Bolna(bolna::diff_applied(d, o, password, applied))),
-            _ => None,
-        }
+    ) -> Option<Self::Change>;
+
+    /// Field-by-field diff without a record of what was last applied (unreliably visible fields
+    /// the provider did not show are sent).
+    fn diff(&self, observed: &Self::Remote, password: Option<SecretString>) -> Option<Self::Change> {
+        self.diff_applied(observed, password, &Applied::new())
     }
 
-    /// The record to keep in `status.lastApplied` once the provider holds this trunk: the
-    /// desired values of the family's unreliably visible fields.
-    pub fn applied_record(&self) -> Applied {
-        match self {
-            Desired::Autocalls(d) => autocalls::applied_record(d),
-            Desired::Bolna(d) => bolna::applied_record(d),
-        }
+    /// Makes `change` write the ownership marker even where the provider does not show the
+    /// current value: used when adopting, so an adopted trunk always carries our marker.
+    fn write_marker(&self, change: &mut Self::Change);
+
+    /// The record to keep in `status.lastApplied` once the provider holds this trunk.
+    fn applied_record(&self) -> Applied;
+
+    /// Spec fields the provider holds differently and the operator does not write, with why.
+    fn not_applied(&self, _observed: &Self::Remote) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// What of this trunk the `others` hold (why a create was refused as a conflict), in the
+    /// order of the spec.
+    fn held_elsewhere(&self, _others: &[&Self::Remote]) -> Vec<Held> {
+        Vec::new()
     }
 }
 
@@ -265,16 +215,22 @@ pub struct MatchInput<'a> {
 
 /// The account's trunks indexed by id, marker token and natural key, so matching one trunk is
 /// O(1) however many the account holds.
-#[derive(Clone, Debug, Default)]
-pub struct TrunkIndex {
-    by_id: HashMap<String, Remote>,
+#[derive(Clone, Debug)]
+pub struct TrunkIndex<R = Remote> {
+    by_id: HashMap<String, R>,
     by_marker: HashMap<String, String>,
     by_key: HashMap<String, Vec<String>>,
 }
 
-impl TrunkIndex {
+impl<R> Default for TrunkIndex<R> {
+    fn default() -> Self {
+        TrunkIndex { by_id: HashMap::new(), by_marker: HashMap::new(), by_key: HashMap::new() }
+    }
+}
+
+impl<R: RemoteTrunk> TrunkIndex<R> {
     /// Indexes a full list.
-    pub fn new(trunks: Vec<Remote>) -> Self {
+    pub fn new(trunks: Vec<R>) -> Self {
         let n = trunks.len();
         let mut idx = TrunkIndex {
             by_id: HashMap::with_capacity(n),
@@ -298,12 +254,12 @@ impl TrunkIndex {
     }
 
     /// The trunk with this id.
-    pub fn get(&self, id: &str) -> Option<&Remote> {
+    pub fn get(&self, id: &str) -> Option<&R> {
         self.by_id.get(id)
     }
 
     /// Inserts or replaces a trunk (the controller's own writes keep the snapshot current).
-    pub fn upsert(&mut self, t: Remote) {
+    pub fn upsert(&mut self, t: R) {
         let id = t.id();
         self.remove(&id);
         if let Some(m) = t.marker_token() {
@@ -334,35 +290,18 @@ impl TrunkIndex {
     /// What of `desired` other trunks of the account hold (why a create was refused as a
     /// conflict): bolna DIDs live on another trunk, in the order of the spec. O(trunks), so
     /// only called after a refused create.
-    pub fn held_elsewhere(&self, desired: &Desired) -> Vec<Held> {
-        let Desired::Bolna(d) = desired else {
-            return Vec::new();
-        };
-        let mut held = Vec::new();
-        for want in &d.phone_numbers {
-            let n = bolna::normalize_number(&want.phone_number);
-            let holder = self.by_id.values().find_map(|t| match t {
-                Remote::Bolna(t)
-                    if t.name != d.name && t.live_numbers().any(|h| bolna::normalize_number(&h.phone_number) == n) =>
-                {
-                    Some(t.id.clone())
-                }
-                _ => None,
-            });
-            if let Some(trunk_id) = holder {
-                held.push(Held::Did { number: want.phone_number.clone(), trunk_id });
-            }
-        }
-        held
+    pub fn held_elsewhere<D: DesiredTrunk<Remote = R>>(&self, desired: &D) -> Vec<Held> {
+        let others: Vec<&R> = self.by_id.values().collect();
+        desired.held_elsewhere(&others)
     }
 
-    fn by_key(&self, key: &str) -> Option<&Remote> {
+    fn by_key(&self, key: &str) -> Option<&R> {
         self.by_key.get(key).and_then(|ids| ids.first()).and_then(|id| self.by_id.get(id))
     }
 
     /// The trunks that could be this object's (API.md §4.2): the recorded id, our marker, the
     /// create intent's natural key and the desired natural key. `decide` judges them.
-    pub fn find(&self, input: &MatchInput<'_>) -> Observation {
+    pub fn find(&self, input: &MatchInput<'_>) -> Observation<R> {
         Observation {
             recorded: input.recorded_id.and_then(|id| self.by_id.get(id)).cloned(),
             marked: self.by_marker.get(input.marker).and_then(|id| self.by_id.get(id)).cloned(),

@@ -26,8 +26,10 @@ use crate::controller::validate;
 use crate::crd::{ProviderType, SipTrunk};
 use crate::metrics::Metrics;
 use crate::model::decide::active_intent;
-use crate::model::{self, AdoptReason, Decision, MarkerKey, MatchInput, Wanted};
-use crate::provider::ProviderError;
+use crate::model::{
+    self, AdoptReason, Decision, DesiredTrunk, MarkerKey, MatchInput, RemoteTrunk, TrunkChange, Wanted,
+};
+use crate::provider::{Family, ProviderError, with_family};
 
 /// Text of `siptrunk-operator plan --help` after the options: credentials and exit codes.
 pub const HELP: &str = "\
@@ -385,12 +387,16 @@ impl Planner {
             .or_else(|| deref::password(trunk, &self.secrets).ok().flatten())
     }
 
-    fn account(&mut self, mut p: ResolvedProvider, token: SecretString) -> Result<Arc<Account>, (String, String)> {
+    fn account<F: Family>(
+        &mut self,
+        mut p: ResolvedProvider,
+        token: SecretString,
+    ) -> Result<Arc<Account<F>>, (String, String)> {
         if let Some(url) = self.opts.base_url_overrides.get(p.type_.as_str()) {
             p.settings.base_url = Some(url.clone());
             p.settings.allow_insecure_http = Some(url.starts_with("http://"));
         }
-        self.accounts.get(&p, token, &self.metrics).map_err(|e| (e.reason().to_string(), e.to_string()))
+        self.accounts.get::<F>(&p, token, &self.metrics).map_err(|e| (e.reason().to_string(), e.to_string()))
     }
 
     async fn trunk(&mut self, trunk: &SipTrunk, source: &str) -> TrunkPlan {
@@ -453,31 +459,69 @@ impl Planner {
             let text = e.to_string().replace(" (the outcome of a write is unknown)", "");
             return fail(plan, Action::Error, e.reason(), format!("{} ({token_source})", redact(&text, &secret_refs)));
         }
-        let account = match self.account(provider.clone(), token.clone()) {
-            Ok(a) => a,
-            Err((reason, m)) => return fail(plan, Action::Error, &reason, redact(&m, &secret_refs)),
-        };
-        let Some(key) = self.marker_key() else {
-            return fail(
+        // The account boundary: from here on the plan is generic over the provider's family.
+        with_family!(provider.type_, F => {
+            let account = match self.account::<F>(provider.clone(), token.clone()) {
+                Ok(a) => a,
+                Err((reason, m)) => return fail(plan, Action::Error, &reason, redact(&m, &secret_refs)),
+            };
+            let Some(key) = self.marker_key() else {
+                return fail(
+                    plan,
+                    Action::Error,
+                    "MarkerKeyMissing",
+                    "the operator's marker key is needed to tell its trunks from others': set \
+                     SIPTRUNK_MARKER_KEY to the base64 value of the key Secret (kubectl get secret -n <operator \
+                     namespace> siptrunk-operator-marker-key -o jsonpath='{.data.key}'), or put that Secret into \
+                     the input"
+                        .into(),
+                );
+            };
+            let marker = key.marker(&ns, &name);
+            self.judge::<F>(
+                &account,
                 plan,
-                Action::Error,
-                "MarkerKeyMissing",
-                "the operator's marker key is needed to tell its trunks from others': set SIPTRUNK_MARKER_KEY to the \
-                 base64 value of the key Secret (kubectl get secret -n <operator namespace> siptrunk-operator-marker-key \
-                 -o jsonpath='{.data.key}'), or put that Secret into the input"
-                    .into(),
-            );
+                trunk,
+                (&ns, &name, &marker),
+                provider.type_,
+                (&token, &token_source),
+                password,
+                &secret_refs,
+                key_of_account,
+            )
+            .await
+        })
+    }
+
+    /// Steps 3-5 for one family: observe, match and decide, exactly as the controller does.
+    #[allow(clippy::too_many_arguments)]
+    async fn judge<F: Family>(
+        &mut self,
+        account: &Arc<Account<F>>,
+        mut plan: TrunkPlan,
+        trunk: &SipTrunk,
+        (ns, name, marker): (&str, &str, &str),
+        provider_type: ProviderType,
+        (token, token_source): (&SecretString, &TokenSource),
+        password: Option<SecretString>,
+        secret_refs: &[&str],
+        key_of_account: String,
+    ) -> TrunkPlan {
+        let fail = |mut plan: TrunkPlan, action: Action, reason: &str, message: String| {
+            plan.action = action;
+            plan.reason = Some(reason.to_string());
+            plan.message = message;
+            plan
         };
-        let marker = key.marker(&ns, &name);
-        let legacy = model::marker::legacy(&ns, &name);
-        let desired = validate::desired(&trunk.spec, provider.type_, &ns, &name, &marker);
+        let legacy = model::marker::legacy(ns, name);
+        let desired = F::translate(&trunk.spec, provider_type, ns, name, marker);
         let natural_key = desired.natural_key();
         let status = trunk.status.clone().unwrap_or_default();
         let now = chrono::Utc::now();
         let intent_key = active_intent(&status, now).map(|i| i.natural_key.clone());
         let input = MatchInput {
             recorded_id: status.trunk_id.as_deref(),
-            marker: &marker,
+            marker,
             natural_key: &natural_key,
             pending_create_key: intent_key.as_deref(),
         };
@@ -490,7 +534,7 @@ impl Planner {
             Err(e) => {
                 // The client's transport errors speak of writes; the plan only lists.
                 let text = e.to_string().replace(" (the outcome of a write is unknown)", "");
-                let message = format!("{} ({token_source})", redact(&text, &secret_refs));
+                let message = format!("{} ({token_source})", redact(&text, secret_refs));
                 let reason = e.reason();
                 self.failed.insert(key_of_account, e);
                 return fail(plan, Action::Error, reason, message);
@@ -504,10 +548,10 @@ impl Planner {
 
         // 5. Decide, exactly as the controller does (writes are judged as if not suspended;
         //    the notes above say when they are).
-        let hash = password.as_ref().map(|p| credentials_hash(&token, p));
+        let hash = password.as_ref().map(|p| credentials_hash(token, p));
         let want = Wanted {
             desired: &desired,
-            marker: &marker,
+            marker,
             legacy_marker: Some(&legacy),
             password: password.as_ref(),
             credentials_hash: hash.as_deref(),
@@ -545,7 +589,7 @@ impl Planner {
         // whether a trunk already ours gets the password; the plan cannot know, and says so.
         let status_known = trunk.status.is_some();
         let is_password = |f: &&str| *f == "sip_password" || *f == "auth_password";
-        let password_state = |change: &model::Change, adopting: bool| -> Password {
+        let password_state = |change: &F::Change, adopting: bool| -> Password {
             let sent = change.fields().iter().any(is_password);
             match (uses_password, &password) {
                 (false, _) => Password::NotUsed,
@@ -557,7 +601,7 @@ impl Planner {
                 (true, Some(_)) => Password::Unchanged,
             }
         };
-        let shown_fields = |change: &model::Change, adopting: bool| -> Vec<String> {
+        let shown_fields = |change: &F::Change, adopting: bool| -> Vec<String> {
             change
                 .fields()
                 .into_iter()

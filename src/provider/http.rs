@@ -80,18 +80,10 @@ impl std::fmt::Debug for ClientConfig {
     }
 }
 
-/// Default limits per provider (API.md §1, §2.9, §3.10): (requests per second, burst).
-///
-/// famulor allows 100/min and 20 per 10 s: 1.6/s with a burst of 4 keeps every 10 s window at
-/// or under 20 and every minute at or under 100. bolna allows 1000/min per organisation; the
-/// operator takes 80% of it to leave room for other users of the organisation. autocalls
-/// documents none, so the operator stays at 1/s.
+/// Default limits per provider (API.md §1, §2.9, §3.10): (requests per second, burst), as its
+/// family declares them.
 pub fn default_rate(provider: ProviderType) -> (f64, u32) {
-    match provider {
-        ProviderType::Famulor => (1.6, 4),
-        ProviderType::Bolna => (800.0 / 60.0, 20),
-        ProviderType::Autocalls => (1.0, 5),
-    }
+    super::with_family!(provider, F => F::default_rate(provider))
 }
 
 /// The HTTP side of one provider account.

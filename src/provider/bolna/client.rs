@@ -4,10 +4,10 @@
 use reqwest::Method;
 use secrecy::SecretString;
 
-use super::error::ProviderError;
-use super::http::{HttpClient, ListUsage};
-use super::list::{Page, Skipped};
-use crate::model::bolna::{Change, CreateBody, Desired, PhoneNumber, Trunk};
+use super::wire::{Change, CreateBody, Desired, PhoneNumber, Trunk};
+use crate::provider::error::ProviderError;
+use crate::provider::http::{HttpClient, ListUsage};
+use crate::provider::list::{Page, Skipped};
 
 const TRUNKS: &str = "/sip-trunks/trunks";
 

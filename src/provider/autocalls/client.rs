@@ -5,11 +5,12 @@ use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::error::ProviderError;
-use super::http::{HttpClient, ListUsage};
-use super::list::{Page, Skipped};
+use super::wire::{CreateBody, Desired, Envelope, Trunk, Update};
 use crate::crd::ProviderType;
-use crate::model::autocalls::{CreateBody, Desired, Envelope, Trunk, Update};
+use crate::provider::error::ProviderError;
+use crate::provider::http::{HttpClient, ListUsage};
+use crate::provider::list::{Page, Skipped};
+use crate::provider::{Capabilities, Family};
 
 const TRUNKS: &str = "/user/phone-numbers/sip-trunks";
 
@@ -17,19 +18,21 @@ const TRUNKS: &str = "/user/phone-numbers/sip-trunks";
 #[derive(serde::Deserialize)]
 struct NumberItem {
     id: i64,
-    #[serde(default, deserialize_with = "crate::model::autocalls::absent_or_null")]
+    #[serde(default, deserialize_with = "super::wire::absent_or_null")]
     nickname: Option<Option<String>>,
 }
 
 /// Client of one autocalls or famulor account.
 pub struct Client {
     http: HttpClient,
+    caps: Capabilities,
 }
 
 impl Client {
     /// Wraps the account's HTTP client.
     pub fn new(http: HttpClient) -> Self {
-        Client { http }
+        let caps = super::AutocallsFamily::capabilities(http.provider());
+        Client { http, caps }
     }
 
     /// autocalls or famulor.
@@ -37,8 +40,10 @@ impl Client {
         self.http.provider()
     }
 
-    fn famulor(&self) -> bool {
-        self.http.provider() == ProviderType::Famulor
+    /// The nickname (our marker) lives on the phone-number resource: written through
+    /// `PUT /user/phone-numbers/{id}`, and possibly missing from the trunk pages (famulor).
+    fn nickname_on_number(&self) -> bool {
+        !self.caps.nickname_in_trunk_writes
     }
 
     /// `GET /user/phone-numbers/sip-trunks`; follows `next_page_url` should it appear (trap 22),
@@ -67,7 +72,7 @@ impl Client {
     /// phone-number list (`GET /user/phone-numbers/all`) does. Fills the missing ones from it
     /// (one call, only when a trunk lacks the field), so ownership can be proved.
     async fn fill_nicknames(&self, trunks: &mut [Trunk]) -> Result<(), ProviderError> {
-        if !self.famulor() || trunks.iter().all(|t| t.nickname.is_some()) {
+        if !self.nickname_on_number() || trunks.iter().all(|t| t.nickname.is_some()) {
             return Ok(());
         }
         let all: Envelope<Vec<NumberItem>> =
@@ -111,10 +116,10 @@ impl Client {
         desired: &Desired,
         password: &SecretString,
     ) -> Result<(Trunk, Option<ProviderError>), ProviderError> {
-        let body = CreateBody::new(desired, password, !self.famulor());
+        let body = CreateBody::new(desired, password, !self.nickname_on_number());
         let env: Envelope<Trunk> = self.http.send_json(Method::POST, TRUNKS, Some(&body), "create").await?;
         let mut trunk = env.data;
-        if self.famulor() {
+        if self.nickname_on_number() {
             match self.set_nickname(trunk.id, Some(&desired.nickname)).await {
                 Ok(()) => trunk.nickname = Some(Some(desired.nickname.clone())),
                 Err(e) => {
@@ -131,7 +136,7 @@ impl Client {
     pub async fn update(&self, observed: &Trunk, update: &Update) -> Result<Trunk, ProviderError> {
         let mut body = update.clone();
         let mut result = observed.clone();
-        if self.famulor()
+        if self.nickname_on_number()
             && let Some(nick) = body.nickname.take()
         {
             self.set_nickname(observed.id, nick.as_deref()).await?;
@@ -163,7 +168,8 @@ impl Client {
     }
 
     /// `DELETE /user/phone-numbers/{id}`: the generic release endpoint. Only call it after
-    /// `get` confirmed the id is our SIP trunk (the controller does, through `ProviderClient::read` and `model::decide_delete`).
+    /// `get` confirmed the id is our SIP trunk (the controller does, through `Family::read` and
+    /// `model::decide_delete_of`).
     pub async fn delete(&self, id: i64) -> Result<(), ProviderError> {
         self.http.send::<()>(Method::DELETE, &format!("/user/phone-numbers/{id}"), None, "delete").await.map(|_| ())
     }

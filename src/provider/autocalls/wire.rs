@@ -1,10 +1,8 @@
-//! autocalls.ai / famulor trunks: wire types, the desired trunk built from a spec, and the
-//! field-by-field diff that yields a partial update. No I/O.
+//! autocalls.ai / famulor wire types: the trunk as the provider returns it, the desired trunk,
+//! the create body and the partial update. No I/O.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-use super::{Applied, Field, Shown, unreliable_differs};
 
 /// A trunk as the provider returns it (list, get, create, update). Every field but `id` is
 /// optional so an incomplete item never breaks a list (API.md trap 14/22 spirit).
@@ -254,94 +252,6 @@ impl Update {
     pub fn is_empty(&self) -> bool {
         self.changed_fields().is_empty()
     }
-}
-
-/// Every field this family writes, and how autocalls and famulor show it back (API.md §2.2,
-/// §2.10, trap 1). The nickname is visible on autocalls and on no famulor page, so it is judged
-/// against `status.lastApplied` whenever a response leaves it out.
-pub const FIELDS: &[Field] = &[
-    Field { wire: "sip_trunk_type", shown: Shown::WriteOnly, on_create: true, on_update: false },
-    Field { wire: "phone_number", shown: Shown::Visible, on_create: true, on_update: true },
-    Field { wire: "nickname", shown: Shown::Unreliable, on_create: true, on_update: true },
-    Field { wire: "sip_username", shown: Shown::Visible, on_create: true, on_update: true },
-    Field { wire: "sip_password", shown: Shown::WriteOnly, on_create: true, on_update: true },
-    Field { wire: "sip_address", shown: Shown::Visible, on_create: true, on_update: true },
-    Field { wire: "sip_calling_format", shown: Shown::Visible, on_create: true, on_update: true },
-    Field { wire: "inbound_authorization_type", shown: Shown::Visible, on_create: true, on_update: true },
-    Field { wire: "allowed_inbound_ips", shown: Shown::Visible, on_create: true, on_update: true },
-    Field { wire: "country_code", shown: Shown::Visible, on_create: true, on_update: true },
-    Field { wire: "outbound_proxy", shown: Shown::Visible, on_create: true, on_update: true },
-];
-
-/// The values of the unreliably visible fields to record once the provider holds `d`.
-pub fn applied_record(d: &Desired) -> Applied {
-    Applied::from([("nickname".to_string(), d.nickname.clone())])
-}
-
-/// Diff without a record of what was last applied: a nickname the response leaves out is sent.
-pub fn diff(desired: &Desired, observed: &Trunk, password: Option<SecretString>) -> Update {
-    diff_applied(desired, observed, password, &Applied::new())
-}
-
-/// Field-by-field diff. The nickname is compared with the provider's value where the response
-/// carries it (`null` is drift) and with `applied` (`status.lastApplied`) where it does not.
-pub fn diff_applied(desired: &Desired, observed: &Trunk, password: Option<SecretString>, applied: &Applied) -> Update {
-    let mut u = Update { sip_password: password, ..Update::default() };
-    if desired.phone_number != observed.phone_number.trim() {
-        u.phone_number = Some(desired.phone_number.clone());
-    }
-    let nickname_differs = match &observed.nickname {
-        Some(None) => true,
-        Some(Some(n)) => unreliable_differs("nickname", &desired.nickname, Some(n.as_str()), applied),
-        None => unreliable_differs("nickname", &desired.nickname, None, applied),
-    };
-    if nickname_differs {
-        u.nickname = Some(Some(desired.nickname.clone()));
-    }
-    if desired.sip_username != observed.sip_username {
-        u.sip_username = Some(desired.sip_username.clone());
-    }
-    if !desired.sip_address.eq_ignore_ascii_case(observed.sip_address.trim()) {
-        u.sip_address = Some(desired.sip_address.clone());
-    }
-    if desired.sip_calling_format != observed.sip_calling_format {
-        u.sip_calling_format = Some(desired.sip_calling_format.to_string());
-    }
-    let type_changed = desired.inbound_authorization_type != observed.inbound_authorization_type;
-    if type_changed {
-        u.inbound_authorization_type = Some(desired.inbound_authorization_type.to_string());
-    }
-    if desired.inbound_authorization_type == "ip" {
-        let observed_ips = normalize_ips(observed.allowed_inbound_ips.as_deref().unwrap_or_default());
-        if type_changed || observed_ips != desired.allowed_inbound_ips {
-            u.allowed_inbound_ips = Some(desired.allowed_inbound_ips.clone());
-        }
-    }
-    // Country: for number trunks the provider may infer another one from the DID (trap 6);
-    // correcting it would loop, so only extension trunks are corrected.
-    let observed_country = observed.country_code.as_deref().unwrap_or_default();
-    if desired.sip_trunk_type == "extension" && !desired.country_code.eq_ignore_ascii_case(observed_country) {
-        u.country_code = Some(desired.country_code.clone());
-    }
-    if desired.outbound_proxy != observed.outbound_proxy {
-        u.outbound_proxy = Some(desired.outbound_proxy);
-    }
-    u
-}
-
-/// Spec fields the provider holds differently that `diff` leaves alone, with why. A number
-/// trunk's country is the provider's to infer from the DID (trap 6): it is never sent, and a
-/// different stored value is reported here instead of being silently ignored.
-pub fn not_applied(desired: &Desired, observed: &Trunk) -> Vec<String> {
-    let observed_country = observed.country_code.as_deref().unwrap_or_default();
-    if desired.sip_trunk_type == "number" && !desired.country_code.eq_ignore_ascii_case(observed_country) {
-        return vec![format!(
-            "countryCode {}: the provider keeps {:?}, the country it infers from the number; only extension \
-             trunks take countryCode",
-            desired.country_code, observed_country
-        )];
-    }
-    Vec::new()
 }
 
 /// Sorted, de-duplicated, trimmed address list.
