@@ -232,6 +232,7 @@ async fn provider_errors_and_debug_output_hold_no_secret(flavor: Flavor) {
         ca_bundle: None,
         allow_insecure_http: true,
         list_budget: Default::default(),
+        api_key: None,
     };
     let mut texts = vec![format!("{cfg:?}")];
     let client = ProviderClient::new(cfg, Arc::new(Metrics::default())).expect("client");

@@ -223,6 +223,7 @@ fn client(port: u16) -> HttpClient {
         ca_bundle: None,
         allow_insecure_http: true,
         list_budget: Default::default(),
+        api_key: None,
     };
     HttpClient::new(cfg, Arc::new(Metrics::default())).unwrap()
 }

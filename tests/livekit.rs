@@ -273,6 +273,11 @@ async fn faults_map_onto_typed_errors_and_secrets_never_leak() {
     emu.faults().throttle_next(create, 1, 7, true);
     let err = c.create_inbound(inbound("+1")).await.expect_err("throttled");
     assert_eq!(err, ProviderError::RateLimited { retry_after: Some(Duration::from_secs(7)) });
+    // The account's shared HTTP client now refuses at once until the 7 s are over (no worker
+    // waits for it); the rest of the test goes on with a fresh client of the same project.
+    let blocked = c.list_inbound().await.expect_err("blocked");
+    assert!(matches!(blocked, ProviderError::RateLimited { retry_after: Some(_) }), "{blocked}");
+    let c = client(&emu);
 
     // A careless server that echoes the Authorization header and the body in its error.
     emu.faults().hostile_next(create, 1, Hostile::EchoRequest { status: 400 });

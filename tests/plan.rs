@@ -164,6 +164,7 @@ impl World {
             ca_bundle: None,
             allow_insecure_http: true,
             list_budget: Default::default(),
+            api_key: None,
         };
         ProviderClient::new(cfg, Default::default()).unwrap()
     }

@@ -70,6 +70,7 @@ fn client_config_debug_hides_the_token() {
         ca_bundle: None,
         allow_insecure_http: false,
         list_budget: Default::default(),
+        api_key: None,
     };
     let dbg = format!("{cfg:?} {cfg:#?}");
     assert!(!dbg.contains(TOKEN) && !dbg.contains("Zq8wTOKEN"), "{dbg}");

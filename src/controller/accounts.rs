@@ -399,6 +399,7 @@ impl Accounts {
             ca_bundle: s.ca_bundle.clone(),
             allow_insecure_http: s.allow_insecure_http.unwrap_or(false),
             list_budget,
+            api_key: s.api_key.clone(),
         };
         let http = HttpClient::new(cfg, metrics.clone()).map_err(invalid)?;
         let drift_interval = s

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
     category = "voice",
     namespaced,
     status = "SipProviderStatus",
-    printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type","description":"autocalls, famulor or bolna"}"#,
+    printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type","description":"autocalls, famulor, bolna or livekit"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether the provider accepted the API token at the account's last list call"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","priority":1,"description":"Why Ready has its value"}"#,
     printcolumn = r#"{"name":"Trunks","type":"integer","jsonPath":".status.trunks","description":"SipTrunks that use this provider"}"#,
@@ -27,11 +27,12 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct SipProviderSpec {
     /// Which provider API this account speaks: autocalls (autocalls.ai), famulor (the same API on
-    /// famulor's host) or bolna (bolna.ai). Immutable.
+    /// famulor's host), bolna (bolna.ai) or livekit (LiveKit SIP). Immutable.
     #[serde(rename = "type")]
     #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "type cannot change: create a new provider object"}]))]
     pub type_: ProviderType,
-    /// The token Secret in this namespace: the provider's API key, sent as a Bearer token.
+    /// The token Secret in this namespace: the provider's API key, sent as a Bearer token (type
+    /// livekit: the API secret, which signs a short-lived token per request and is never sent).
     pub api_token_secret_ref: TokenSecretRef,
     /// Connection, rate-limit and drift settings shared with ClusterSipProvider.
     #[serde(flatten)]
@@ -50,7 +51,7 @@ pub struct SipProviderSpec {
     category = "siptrunk-operator",
     category = "voice",
     status = "SipProviderStatus",
-    printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type","description":"autocalls, famulor or bolna"}"#,
+    printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type","description":"autocalls, famulor, bolna or livekit"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Whether the provider accepted the API token at the account's last list call"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","priority":1,"description":"Why Ready has its value"}"#,
     printcolumn = r#"{"name":"Trunks","type":"integer","jsonPath":".status.trunks","description":"SipTrunks that use this provider"}"#,
@@ -60,11 +61,12 @@ pub struct SipProviderSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ClusterSipProviderSpec {
     /// Which provider API this account speaks: autocalls (autocalls.ai), famulor (the same API on
-    /// famulor's host) or bolna (bolna.ai). Immutable.
+    /// famulor's host), bolna (bolna.ai) or livekit (LiveKit SIP). Immutable.
     #[serde(rename = "type")]
     #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "type cannot change: create a new provider object"}]))]
     pub type_: ProviderType,
-    /// The token Secret, in the namespace named here (the only namespace this provider reads from).
+    /// The token Secret, in the namespace named here (the only namespace this provider reads from);
+    /// type livekit: the API secret, which signs a short-lived token per request and is never sent.
     pub api_token_secret_ref: NamespacedSecretKeyRef,
     /// Connection, rate-limit and drift settings shared with SipProvider.
     #[serde(flatten)]
@@ -78,14 +80,23 @@ pub struct ClusterSipProviderSpec {
     "rule": "!has(self.baseUrl) || self.baseUrl.startsWith('https://') || (self.baseUrl.startsWith('http://') && has(self.allowInsecureHttp) && self.allowInsecureHttp)",
     "message": "baseUrl must use https:// (plain http:// only with allowInsecureHttp: true, meant for a local emulator)",
     "fieldPath": ".baseUrl"
-}]))]
+},
+// The settings are flattened into each provider spec, so these rules see its `type`.
+{"rule": "(self.type == 'livekit') == has(self.apiKey)", "message": "apiKey is required with type livekit (the LiveKit API key; apiTokenSecretRef names the API secret) and not allowed with the other types", "fieldPath": ".apiKey"},
+{"rule": "self.type != 'livekit' || has(self.baseUrl)", "message": "type livekit needs baseUrl: the project URL (https://<project>.livekit.cloud, or a self-hosted server the operator's egress policy allows)", "fieldPath": ".baseUrl"}
+]))]
 pub struct ProviderSettings {
     /// API base URL. Defaults per type: https://app.autocalls.ai/api, https://app.famulor.de/api,
-    /// https://api.bolna.ai.
+    /// https://api.bolna.ai; required with type livekit (the project URL, https://<project>.livekit.cloud).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 8, max = 2048))]
     #[schemars(extend("x-kubernetes-validations" = [{"rule": "isURL(self)", "message": "baseUrl must be an absolute URL"}]))]
     pub base_url: Option<String>,
+    /// The LiveKit API key (type livekit only, and required there): the issuer of the tokens the
+    /// API secret signs. Not a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub api_key: Option<String>,
     /// Permit a plain http:// baseUrl. Only for a local emulator; tokens would cross the network unencrypted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_insecure_http: Option<bool>,
@@ -156,6 +167,8 @@ pub enum ProviderType {
     Famulor,
     /// bolna.ai.
     Bolna,
+    /// LiveKit SIP (LiveKit Cloud or a self-hosted server).
+    Livekit,
 }
 
 impl ProviderType {
@@ -165,6 +178,7 @@ impl ProviderType {
             ProviderType::Autocalls => "autocalls",
             ProviderType::Famulor => "famulor",
             ProviderType::Bolna => "bolna",
+            ProviderType::Livekit => "livekit",
         }
     }
 
@@ -174,6 +188,8 @@ impl ProviderType {
             ProviderType::Autocalls => "https://app.autocalls.ai/api",
             ProviderType::Famulor => "https://app.famulor.de/api",
             ProviderType::Bolna => "https://api.bolna.ai",
+            // One host per project; `baseUrl` is required (CEL), and any project host is documented.
+            ProviderType::Livekit => "https://*.livekit.cloud",
         }
     }
 }

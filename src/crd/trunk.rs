@@ -34,8 +34,13 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
     {
-        "rule": "has(self.sipAddress) != has(self.bolna)",
-        "message": "set exactly one of sipAddress (autocalls/famulor) or bolna (bolna.ai gateways and settings)"
+        "rule": "[has(self.sipAddress), has(self.bolna), has(self.livekit)].filter(x, x).size() == 1",
+        "message": "set exactly one of sipAddress (autocalls/famulor), bolna (bolna.ai gateways and settings) or livekit (a LiveKit SIP trunk)"
+    },
+    {
+        "rule": "!has(self.phoneNumber) || !has(self.livekit)",
+        "message": "phoneNumber is for autocalls/famulor; LiveKit trunks list their numbers in livekit.inbound.numbers or livekit.outbound.numbers",
+        "fieldPath": ".phoneNumber"
     },
     {
         "rule": "!has(self.sipAddress) || has(self.phoneNumber)",
@@ -125,6 +130,11 @@ pub struct SipTrunkSpec {
     /// bolna.ai only: gateways, DIDs, codecs and the other settings only bolna understands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bolna: Option<BolnaSettings>,
+
+    /// LiveKit SIP only: one LiveKit trunk, inbound or outbound (exactly one; the direction
+    /// cannot change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub livekit: Option<crate::crd::livekit::LiveKitTrunk>,
 
     /// What happens to the provider's trunk when this object is deleted: Delete removes it,
     /// Orphan leaves it in the account.

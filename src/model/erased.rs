@@ -5,7 +5,7 @@
 
 use secrecy::SecretString;
 
-use super::{Applied, DesiredTrunk, Held, MarkerState, RemoteTrunk, TrunkChange, autocalls, bolna};
+use super::{Applied, DesiredTrunk, Held, MarkerState, RemoteTrunk, TrunkChange, autocalls, bolna, livekit};
 
 /// A trunk as observed at the provider, family-erased (the plan tool and tests; the controller
 /// works on each family's own type).
@@ -15,6 +15,8 @@ pub enum Remote {
     Autocalls(autocalls::Trunk),
     /// bolna.ai.
     Bolna(bolna::Trunk),
+    /// LiveKit SIP.
+    Livekit(livekit::Trunk),
 }
 
 /// The trunk a spec asks for, family-erased.
@@ -24,6 +26,8 @@ pub enum Desired {
     Autocalls(autocalls::Desired),
     /// bolna.ai.
     Bolna(bolna::Desired),
+    /// LiveKit SIP.
+    Livekit(livekit::Desired),
 }
 
 /// A partial update computed by the diff, family-erased.
@@ -33,6 +37,8 @@ pub enum Change {
     Autocalls(autocalls::Update),
     /// bolna PATCH body and DID additions/removals.
     Bolna(bolna::Change),
+    /// LiveKit `update` of one trunk.
+    Livekit(livekit::Change),
 }
 
 /// Calls `$body` with `$v` bound to the family value inside a family-erased enum (`Remote`,
@@ -42,6 +48,7 @@ macro_rules! each_family {
         match $e {
             $enum::Autocalls($v) => $body,
             $enum::Bolna($v) => $body,
+            $enum::Livekit($v) => $body,
         }
     };
 }
@@ -65,6 +72,7 @@ impl Change {
         match (self, desired) {
             (Change::Autocalls(u), Desired::Autocalls(d)) => d.write_marker(u),
             (Change::Bolna(c), Desired::Bolna(d)) => d.write_marker(c),
+            (Change::Livekit(c), Desired::Livekit(d)) => d.write_marker(c),
             _ => {}
         }
     }
@@ -108,6 +116,7 @@ impl Remote {
         match (self, listed) {
             (Remote::Autocalls(t), Remote::Autocalls(l)) => Remote::Autocalls(t.with_list_fields(l)),
             (Remote::Bolna(t), Remote::Bolna(l)) => Remote::Bolna(t.with_list_fields(l)),
+            (Remote::Livekit(t), Remote::Livekit(l)) => Remote::Livekit(t.with_list_fields(l)),
             (other, _) => other,
         }
     }
@@ -160,6 +169,7 @@ impl Desired {
         match (self, observed) {
             (Desired::Autocalls(d), Remote::Autocalls(o)) => d.not_applied(o),
             (Desired::Bolna(d), Remote::Bolna(o)) => d.not_applied(o),
+            (Desired::Livekit(d), Remote::Livekit(o)) => d.not_applied(o),
             _ => Vec::new(),
         }
     }
@@ -184,6 +194,7 @@ impl Desired {
                 d.diff_applied(o, password, applied).map(Change::Autocalls)
             }
             (Desired::Bolna(d), Remote::Bolna(o)) => d.diff_applied(o, password, applied).map(Change::Bolna),
+            (Desired::Livekit(d), Remote::Livekit(o)) => d.diff_applied(o, password, applied).map(Change::Livekit),
             _ => None,
         }
     }
@@ -221,13 +232,13 @@ impl DesiredTrunk for Desired {
 
     fn held_elsewhere(&self, others: &[&Remote]) -> Vec<Held> {
         match self {
-            Desired::Autocalls(_) => Vec::new(),
+            Desired::Autocalls(_) | Desired::Livekit(_) => Vec::new(),
             Desired::Bolna(d) => {
                 let same: Vec<&bolna::Trunk> = others
                     .iter()
                     .filter_map(|r| match r {
                         Remote::Bolna(t) => Some(t),
-                        Remote::Autocalls(_) => None,
+                        Remote::Autocalls(_) | Remote::Livekit(_) => None,
                     })
                     .collect();
                 d.held_elsewhere(&same)
@@ -239,6 +250,12 @@ impl DesiredTrunk for Desired {
 impl From<autocalls::Trunk> for Remote {
     fn from(t: autocalls::Trunk) -> Self {
         Remote::Autocalls(t)
+    }
+}
+
+impl From<livekit::Trunk> for Remote {
+    fn from(t: livekit::Trunk) -> Self {
+        Remote::Livekit(t)
     }
 }
 

@@ -30,6 +30,12 @@ pub mod bolna {
     pub use crate::provider::bolna::wire::*;
 }
 
+/// LiveKit SIP trunks: the pure side and family types of the family folder `provider/livekit`.
+pub mod livekit {
+    pub use crate::provider::livekit::family::{Change, Trunk};
+    pub use crate::provider::livekit::model::*;
+}
+
 /// How the provider shows a field the operator writes, on the reads the operator makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shown {

@@ -96,11 +96,21 @@ pub fn documented_host(t: ProviderType) -> &'static str {
     rest.split(['/', ':']).next().unwrap_or(rest)
 }
 
+/// Whether `host` (lower case, no trailing dot) is the type's documented host, or one of them
+/// where it is a `*.suffix` wildcard (LiveKit Cloud: one host per project).
+fn is_documented_host(t: ProviderType, host: &str) -> bool {
+    let doc = documented_host(t);
+    match doc.strip_prefix("*.") {
+        Some(suffix) => host.strip_suffix(suffix).and_then(|h| h.strip_suffix('.')).is_some_and(|h| !h.is_empty()),
+        None => host == doc,
+    }
+}
+
 /// Whether `base_url` is the type's documented host (its answers are a provider's).
 pub fn is_documented(t: ProviderType, base_url: &str) -> bool {
     reqwest::Url::parse(base_url)
         .ok()
-        .and_then(|u| u.host_str().map(|h| h.trim_end_matches('.').eq_ignore_ascii_case(documented_host(t))))
+        .and_then(|u| u.host_str().map(|h| is_documented_host(t, &h.trim_end_matches('.').to_ascii_lowercase())))
         .unwrap_or(false)
 }
 
@@ -115,7 +125,7 @@ pub fn check(policy: &EgressPolicy, t: ProviderType, base_url: &str) -> Result<(
         Ok(ip) => policy.allows_ip(ip),
         Err(_) => {
             let d = host.trim_end_matches('.').to_ascii_lowercase();
-            !d.is_empty() && (d == documented_host(t) || policy.allows_name(&d))
+            !d.is_empty() && (is_documented_host(t, &d) || policy.allows_name(&d))
         }
     };
     if allowed {
@@ -174,5 +184,10 @@ mod tests {
         assert_eq!(documented_host(ProviderType::Autocalls), "app.autocalls.ai");
         assert!(is_documented(ProviderType::Bolna, "https://api.bolna.ai/x"));
         assert!(!is_documented(ProviderType::Bolna, "http://127.0.0.1/x"));
+        assert!(is_documented(ProviderType::Livekit, "https://my-project.livekit.cloud"));
+        assert!(!is_documented(ProviderType::Livekit, "https://livekit.cloud"));
+        assert!(!is_documented(ProviderType::Livekit, "https://evil-livekit.cloud"));
+        assert!(check(&EgressPolicy::default(), ProviderType::Livekit, "https://p.livekit.cloud").is_ok());
+        assert!(check(&EgressPolicy::default(), ProviderType::Livekit, "https://lk.example.com").is_err());
     }
 }

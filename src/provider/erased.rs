@@ -7,7 +7,8 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 use super::{
-    AutocallsFamily, BolnaFamily, ClientConfig, Deleted, Family, HttpClient, ProviderError, autocalls, bolna, list,
+    AutocallsFamily, BolnaFamily, ClientConfig, Deleted, Family, HttpClient, LivekitFamily, ProviderError, autocalls,
+    bolna, list, livekit,
 };
 use crate::crd::ProviderType;
 use crate::metrics::Metrics;
@@ -20,6 +21,8 @@ pub enum ProviderClient {
     Autocalls(autocalls::Client),
     /// bolna.ai.
     Bolna(bolna::Client),
+    /// LiveKit SIP.
+    Livekit(livekit::Client),
 }
 
 /// Evaluates `$body` with `$c` bound to the family client inside a [`ProviderClient`] and `$F`
@@ -37,6 +40,11 @@ macro_rules! each_client {
                 type $F = BolnaFamily;
                 $body
             }
+            ProviderClient::Livekit($c) => {
+                #[allow(dead_code)]
+                type $F = LivekitFamily;
+                $body
+            }
         }
     };
 }
@@ -48,6 +56,7 @@ impl ProviderClient {
         Ok(match http.provider() {
             ProviderType::Autocalls | ProviderType::Famulor => ProviderClient::Autocalls(autocalls::Client::new(http)),
             ProviderType::Bolna => ProviderClient::Bolna(bolna::Client::new(http)),
+            ProviderType::Livekit => ProviderClient::Livekit(LivekitFamily::client(http)),
         })
     }
 
@@ -95,6 +104,9 @@ impl ProviderClient {
             (ProviderClient::Bolna(c), Desired::Bolna(d)) => {
                 BolnaFamily::create(c, d, password).await.map(|(t, e)| (Remote::from(t), e))?
             }
+            (ProviderClient::Livekit(c), Desired::Livekit(d)) => {
+                LivekitFamily::create(c, d, password).await.map(|(t, e)| (Remote::from(t), e))?
+            }
             _ => return Err(family_mismatch()),
         };
         Ok((t, follow_up))
@@ -108,6 +120,9 @@ impl ProviderClient {
             }
             (ProviderClient::Bolna(c), Remote::Bolna(o), Change::Bolna(ch)) => {
                 BolnaFamily::update(c, o, ch).await.map(Remote::from)
+            }
+            (ProviderClient::Livekit(c), Remote::Livekit(o), Change::Livekit(ch)) => {
+                LivekitFamily::update(c, o, ch).await.map(Remote::from)
             }
             _ => Err(family_mismatch()),
         }

@@ -1,7 +1,7 @@
 //! A provider family as a type: the types of its desired trunk, observed trunk and partial
 //! update, the spec's translation and validation, where its marker and natural key live (the
 //! model traits), the capabilities the code consults, and the client operations. One
-//! implementation per family folder (`provider/autocalls`, `provider/bolna`); famulor is a
+//! implementation per family folder (`provider/autocalls`, `provider/bolna`, `provider/livekit`); famulor is a
 //! configuration of the autocalls family. The controller's reconcile is generic over it, and
 //! [`with_family!`] is the one place a provider type is mapped to its family.
 
@@ -125,6 +125,13 @@ macro_rules! with_family {
                 use $crate::provider::Family as _;
                 #[allow(dead_code)]
                 type $F = $crate::provider::bolna::BolnaFamily;
+                $body
+            }
+            $crate::crd::ProviderType::Livekit => {
+                #[allow(unused_imports)]
+                use $crate::provider::Family as _;
+                #[allow(dead_code)]
+                type $F = $crate::provider::livekit::LivekitFamily;
                 $body
             }
         }

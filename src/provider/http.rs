@@ -65,6 +65,9 @@ pub struct ClientConfig {
     pub allow_insecure_http: bool,
     /// The most one list may cost, across all its pages.
     pub list_budget: ListBudget,
+    /// The API key of a provider whose requests carry a token minted per request from the key
+    /// and the secret `token` (LiveKit: the JWT `iss`); None for Bearer-token providers.
+    pub api_key: Option<String>,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -86,6 +89,22 @@ pub fn default_rate(provider: ProviderType) -> (f64, u32) {
     super::with_family!(provider, F => F::default_rate(provider))
 }
 
+/// Mints the Authorization value of one request from the account's secret (a LiveKit JWT);
+/// without one the secret itself is the Bearer token.
+pub type Authorize = Arc<dyn Fn(&SecretString) -> SecretString + Send + Sync>;
+
+/// Maps a non-2xx response (status, body, Retry-After, whether the host is the documented one)
+/// to a typed error; [`classify_from`] unless the family's protocol has its own error envelope.
+pub type Classifier = fn(StatusCode, &[u8], Option<Duration>, bool) -> ProviderError;
+
+/// The body of one request.
+enum Body<'a> {
+    /// JSON.
+    Json(&'a Value),
+    /// Raw bytes of this content type.
+    Raw(&'static str, Vec<u8>),
+}
+
 /// The HTTP side of one provider account.
 pub struct HttpClient {
     http: reqwest::Client,
@@ -104,6 +123,8 @@ pub struct HttpClient {
     /// The base URL is the type's documented API host: its error messages are a provider's.
     trusted: bool,
     metrics: Arc<Metrics>,
+    authorize: Option<Authorize>,
+    classify: Classifier,
 }
 
 #[derive(Default)]
@@ -175,7 +196,60 @@ impl HttpClient {
             ticket: Mutex::new(None),
             trusted,
             metrics,
+            authorize: None,
+            classify: classify_from,
         })
+    }
+
+    /// Sends a token minted per request by `authorize` from the account's secret instead of the
+    /// secret itself.
+    pub fn with_authorization(mut self, authorize: Authorize) -> Self {
+        self.authorize = Some(authorize);
+        self
+    }
+
+    /// Classifies error responses with `classify` (a protocol's own error envelope).
+    pub fn with_classifier(mut self, classify: Classifier) -> Self {
+        self.classify = classify;
+        self
+    }
+
+    /// The API key of the account, where its protocol has one (see [`ClientConfig::api_key`]).
+    pub fn api_key(&self) -> Option<&str> {
+        self.cfg.api_key.as_deref()
+    }
+
+    /// The base URL of the account.
+    pub fn base_url(&self) -> &str {
+        &self.cfg.base_url
+    }
+
+    /// The Authorization (Bearer) value of one request.
+    fn authorization(&self) -> SecretString {
+        match &self.authorize {
+            Some(f) => f(&self.cfg.token),
+            None => self.cfg.token.clone(),
+        }
+    }
+
+    /// POSTs raw bytes of `content_type` and returns the raw 2xx body, or the classified error
+    /// with the account's secret, the request's token and `secrets` (the passwords inside the
+    /// body) removed.
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        content_type: &'static str,
+        body: Vec<u8>,
+        endpoint: &'static str,
+        secrets: &[&str],
+    ) -> Result<Vec<u8>, ProviderError> {
+        let auth = self.authorization();
+        let mut all = vec![self.cfg.token.expose_secret(), auth.expose_secret()];
+        all.extend(secrets.iter().copied().filter(|s| !s.is_empty()));
+        self.send_value(Method::POST, path, Some(Body::Raw(content_type, body)), &auth, endpoint, MAX_BODY_BYTES)
+            .await
+            .map(|(_, bytes)| bytes)
+            .map_err(|e| e.redacted(&all))
     }
 
     /// How long a reconciler that cannot have a turn now should wait before trying again: turns
@@ -313,19 +387,23 @@ impl HttpClient {
             Err(e) => return Err(ProviderError::Protocol(format!("cannot encode the {endpoint} request: {e}"))),
         };
         // What a careless provider could echo back: the token and the passwords of this request.
-        let mut secrets = vec![self.cfg.token.expose_secret().to_string()];
+        let auth = self.authorization();
+        let mut secrets = vec![self.cfg.token.expose_secret().to_string(), auth.expose_secret().to_string()];
         if let Some(b) = &body {
             password_values(b, false, &mut secrets);
         }
-        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-        self.send_value(method, path, body.as_ref(), endpoint, limit).await.map_err(|e| e.redacted(&secrets))
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+        self.send_value(method, path, body.as_ref().map(Body::Json), &auth, endpoint, limit)
+            .await
+            .map_err(|e| e.redacted(&secrets))
     }
 
     async fn send_value(
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<Body<'_>>,
+        auth: &SecretString,
         endpoint: &'static str,
         limit: usize,
     ) -> Result<(StatusCode, Vec<u8>), ProviderError> {
@@ -334,10 +412,14 @@ impl HttpClient {
         let mut req = self
             .http
             .request(method, &url)
-            .bearer_auth(self.cfg.token.expose_secret())
+            .bearer_auth(auth.expose_secret())
             .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(b) = body {
-            req = req.json(b);
+        match body {
+            Some(Body::Json(b)) => req = req.json(b),
+            Some(Body::Raw(content_type, bytes)) => {
+                req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
+            }
+            None => {}
         }
         let provider = self.cfg.provider.as_str();
         let started = Instant::now();
@@ -366,7 +448,7 @@ impl HttpClient {
             }
             return Ok((status, bytes));
         }
-        let err = classify_from(status, &bytes, retry_header, self.trusted);
+        let err = (self.classify)(status, &bytes, retry_header, self.trusted);
         if let ProviderError::RateLimited { retry_after } = &err {
             let mut wait = retry_after.unwrap_or(Duration::from_secs(1));
             if let Ok(mut t) = self.throttle.lock() {

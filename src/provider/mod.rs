@@ -1,4 +1,4 @@
-//! Provider backends: one folder per API family (`autocalls`, `bolna`), each implementing
+//! Provider backends: one folder per API family (`autocalls`, `bolna`, `livekit`), each implementing
 //! [`Family`] (types, translation, validation, diff, client); typed errors; declared capabilities.
 
 pub mod autocalls;
@@ -18,6 +18,7 @@ pub use error::ProviderError;
 pub(crate) use family::with_family;
 pub use family::{Capabilities, Family};
 pub use http::{ClientConfig, HttpClient};
+pub use livekit::LivekitFamily;
 
 use crate::crd::ProviderType;
 

@@ -12,6 +12,12 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType, err: FieldSink<'_>)
     if spec.bolna.is_some() {
         err("spec.bolna", format!("bolna settings cannot be used on a provider of type {family}; remove spec.bolna"));
     }
+    if spec.livekit.is_some() {
+        err(
+            "spec.livekit",
+            format!("LiveKit settings cannot be used on a provider of type {family}; remove spec.livekit"),
+        );
+    }
     match spec.sip_address.as_deref() {
         None => err("spec.sipAddress", format!("is required for {family} trunks")),
         Some(a) if a.contains(':') && a.parse::<IpAddr>().is_err() => {

@@ -19,6 +19,9 @@ pub fn validate(spec: &SipTrunkSpec, err: FieldSink<'_>) {
             err(path, "is an autocalls/famulor setting; bolna trunks use spec.bolna (gateways, phoneNumbers)".into());
         }
     }
+    if spec.livekit.is_some() {
+        err("spec.livekit", "LiveKit settings cannot be used on a provider of type bolna; remove spec.livekit".into());
+    }
     if spec.auth.type_ == AuthType::Credentials && spec.auth.password_secret_ref.is_none() {
         err("spec.auth.passwordSecretRef", "is required when auth.type is credentials".into());
     }

@@ -8,6 +8,10 @@ use super::wire::rpc::*;
 use super::wire::*;
 use crate::metrics::Metrics;
 use crate::provider::error::ProviderError;
+use crate::provider::http::HttpClient;
+
+/// Items per page of a full list.
+pub const DEFAULT_PAGE_SIZE: i32 = 500;
 
 /// Whether a dispatch rule may have no trunk ids. LiveKit reads an empty `trunk_ids` as "every
 /// trunk of the project", so an empty list is only sent when asked for by name.
@@ -28,6 +32,17 @@ impl Client {
     /// Builds the client (no request is made).
     pub fn new(cfg: Config, metrics: Arc<Metrics>) -> Result<Self, String> {
         Ok(Client { t: Transport::new(cfg, metrics)? })
+    }
+
+    /// The client of an account whose shared HTTP client the controller built (its secret is
+    /// the API secret, its `api_key` the API key).
+    pub fn from_http(http: HttpClient) -> Self {
+        Client { t: Transport::from_http(http, DEFAULT_PAGE_SIZE) }
+    }
+
+    /// The account's HTTP client.
+    pub fn http(&self) -> &HttpClient {
+        self.t.http()
     }
 
     /// Every inbound trunk of the project, page by page (see `Pages`).

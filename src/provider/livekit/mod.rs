@@ -1,14 +1,17 @@
 //! The LiveKit SIP family: wire types from livekit/protocol (`wire`), access tokens (`auth`), the
-//! Twirp transport (`twirp`) and the trunk/dispatch-rule operations (`client`). Not wired
-//! into the controller yet: `model` (trunk translation, marker in metadata, partial updates) and
-//! `dispatch` (dispatch rules) are the pure side the family implementation will use.
+//! Twirp protocol over the account's shared HTTP client (`twirp`), the trunk/dispatch-rule
+//! operations (`client`), the pure translation and partial updates (`model`), the family
+//! implementation the controller uses (`family`), and the pure dispatch-rule side (`dispatch`,
+//! not yet wired into a controller).
 
 pub mod auth;
 pub mod client;
 pub mod dispatch;
+pub mod family;
 pub mod model;
 pub mod twirp;
 pub mod wire;
 
 pub use client::{Client, TrunkScope};
+pub use family::LivekitFamily;
 pub use twirp::Config;

@@ -1,20 +1,21 @@
-//! The Twirp transport of the LiveKit server API: `POST {base}/twirp/livekit.SIP/<Method>` with a
-//! protobuf body (as the official SDKs send), a freshly minted admin JWT per request, the
-//! account's timeout and rate limit, bounded bodies, and Twirp errors mapped onto the typed
-//! `ProviderError` with every secret of the request removed.
+//! The Twirp protocol of the LiveKit server API: `POST {base}/twirp/livekit.SIP/<Method>` with a
+//! protobuf body (as the official SDKs send) and a freshly minted admin JWT per request, sent
+//! through the account's shared `HttpClient` (timeout, rate limit, turns, bounded bodies,
+//! metrics), with Twirp errors mapped onto the typed `ProviderError` and every secret of the
+//! request removed.
 
-use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::auth;
-use crate::metrics::{Metrics, ProviderLabels};
+use crate::crd::ProviderType;
+use crate::metrics::Metrics;
 use crate::provider::error::ProviderError;
-use crate::provider::http::{MAX_BODY_BYTES, MAX_RETRY_AFTER};
+use crate::provider::http::{Authorize, ClientConfig, HttpClient, MAX_RETRY_AFTER};
+use crate::provider::list::{self, ListBudget};
 
 /// Metric label of the family.
 pub const PROVIDER_LABEL: &str = "livekit";
@@ -59,7 +60,7 @@ impl Config {
             burst: 10,
             ca_bundle: None,
             allow_insecure_http: false,
-            page_size: 500,
+            page_size: super::client::DEFAULT_PAGE_SIZE,
         }
     }
 }
@@ -77,16 +78,6 @@ impl std::fmt::Debug for Config {
     }
 }
 
-/// The HTTP side of one LiveKit project.
-pub struct Transport {
-    http: reqwest::Client,
-    base: String,
-    cfg: Config,
-    limiter: DefaultDirectRateLimiter,
-    blocked_until: Mutex<Option<Instant>>,
-    metrics: Arc<Metrics>,
-}
-
 /// The URL the SDKs would use: `ws(s)://` becomes `http(s)://`, no trailing slash.
 pub fn http_base(url: &str) -> String {
     let url = url.trim_end_matches('/');
@@ -96,46 +87,59 @@ pub fn http_base(url: &str) -> String {
     }
 }
 
-impl Transport {
-    /// Builds the transport; refuses http:// unless allowed, and bad CA bundles.
-    pub fn new(cfg: Config, metrics: Arc<Metrics>) -> Result<Self, String> {
-        let base = http_base(&cfg.base_url);
-        let url = reqwest::Url::parse(&base).map_err(|e| format!("baseUrl is not a URL: {e}"))?;
-        match url.scheme() {
-            "https" => {}
-            "http" if cfg.allow_insecure_http => {}
-            "http" => {
-                return Err("baseUrl uses plain http://; set allowInsecureHttp: true only for a local emulator".into());
-            }
-            other => return Err(format!("baseUrl scheme {other} is not supported")),
+impl Config {
+    /// The account settings of the shared HTTP client: the API secret is the account's secret
+    /// (it signs a token per request and is never sent), the API key goes into each token.
+    pub fn client_config(&self) -> ClientConfig {
+        ClientConfig {
+            provider: ProviderType::Livekit,
+            base_url: http_base(&self.base_url),
+            token: self.api_secret.clone(),
+            timeout: self.timeout,
+            rate_per_second: self.rate_per_second,
+            burst: self.burst,
+            ca_bundle: self.ca_bundle.clone(),
+            allow_insecure_http: self.allow_insecure_http,
+            list_budget: ListBudget::default(),
+            api_key: Some(self.api_key.clone()),
         }
+    }
+}
+
+/// The Twirp side of one LiveKit project, over the account's shared [`HttpClient`] (rate
+/// limiter, turns, 429 state, egress policy, metrics, bounded bodies, redaction).
+pub struct Transport {
+    http: HttpClient,
+    page_size: i32,
+}
+
+impl Transport {
+    /// Builds the transport; refuses http:// unless allowed, bad CA bundles and empty credentials.
+    pub fn new(cfg: Config, metrics: Arc<Metrics>) -> Result<Self, String> {
         if cfg.api_key.is_empty() || cfg.api_secret.expose_secret().is_empty() {
             return Err("the LiveKit API key and secret must not be empty".into());
         }
-        let mut builder = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout.min(Duration::from_secs(5)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("siptrunk-operator/", env!("CARGO_PKG_VERSION")));
-        if let Some(pem) = &cfg.ca_bundle {
-            for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|e| format!("caBundle is not valid PEM: {e}"))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder.build().map_err(|e| format!("cannot build HTTP client: {e}"))?;
-        let burst = NonZeroU32::new(cfg.burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        let period = Duration::from_secs_f64(1.0 / if cfg.rate_per_second > 0.0 { cfg.rate_per_second } else { 1.0 });
-        let quota = Quota::with_period(period.max(Duration::from_micros(1)))
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(burst);
-        Ok(Transport { http, base, cfg, limiter: RateLimiter::direct(quota), blocked_until: Mutex::new(None), metrics })
+        let http = HttpClient::new(cfg.client_config(), metrics)?;
+        Ok(Transport::from_http(http, cfg.page_size))
+    }
+
+    /// Speaks Twirp over `http`: each request carries an admin JWT minted from the account's API
+    /// key and secret, and errors are read as Twirp `{"code", "msg"}`.
+    pub fn from_http(http: HttpClient, page_size: i32) -> Self {
+        let key = http.api_key().unwrap_or_default().to_string();
+        let authorize: Authorize =
+            Arc::new(move |secret: &SecretString| auth::admin_token(&key, secret, auth::now_secs(), auth::TOKEN_TTL));
+        Transport { http: http.with_authorization(authorize).with_classifier(classify_from), page_size }
+    }
+
+    /// The account's HTTP client.
+    pub fn http(&self) -> &HttpClient {
+        &self.http
     }
 
     /// Items per page of a full list (at least 1).
     pub fn page_size(&self) -> i32 {
-        self.cfg.page_size.max(1)
+        self.page_size.max(1)
     }
 
     /// Calls `livekit.SIP/<method>`. `endpoint` is the bounded metric label; `passwords` are
@@ -147,115 +151,30 @@ impl Transport {
         req: &Req,
         passwords: &[&str],
     ) -> Result<Resp, ProviderError> {
-        let token = auth::admin_token(&self.cfg.api_key, &self.cfg.api_secret, auth::now_secs(), auth::TOKEN_TTL);
-        let mut secrets = vec![token.expose_secret(), self.cfg.api_secret.expose_secret()];
-        secrets.extend(passwords.iter().copied().filter(|p| !p.is_empty()));
-        self.send(method, endpoint, req.encode_to_vec(), &token).await.map_err(|e| e.redacted(&secrets))
+        let path = format!("/twirp/{SERVICE}/{method}");
+        let bytes =
+            self.http.post_bytes(&path, "application/protobuf", req.encode_to_vec(), endpoint, passwords).await?;
+        Resp::decode(bytes.as_slice())
+            .map_err(|e| ProviderError::Protocol(format!("{method} response is not a protobuf message ({e})")))
     }
-
-    async fn send<Resp: prost::Message + Default>(
-        &self,
-        method: &'static str,
-        endpoint: &'static str,
-        body: Vec<u8>,
-        token: &SecretString,
-    ) -> Result<Resp, ProviderError> {
-        self.wait_turn().await;
-        let url = format!("{}/twirp/{SERVICE}/{method}", self.base);
-        let resp = self
-            .http
-            .post(&url)
-            .bearer_auth(token.expose_secret())
-            .header(reqwest::header::CONTENT_TYPE, "application/protobuf")
-            .body(body)
-            .send()
-            .await;
-        let resp = match resp {
-            Ok(r) => r,
-            Err(e) => {
-                self.metrics.provider_call(PROVIDER_LABEL, endpoint, None);
-                return Err(ProviderError::Transient(describe(&e)));
-            }
-        };
-        let status = resp.status();
-        self.metrics.provider_call(PROVIDER_LABEL, endpoint, Some(status.as_u16()));
-        let retry_header = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let bytes = read_bounded(resp).await?;
-        if status == StatusCode::OK {
-            return Resp::decode(bytes.as_slice())
-                .map_err(|e| ProviderError::Protocol(format!("{method} response is not a protobuf message ({e})")));
-        }
-        let err = classify(status, &bytes, retry_header);
-        if let ProviderError::RateLimited { retry_after } = &err
-            && let Ok(mut until) = self.blocked_until.lock()
-            && let Some(t) = Instant::now().checked_add(retry_after.unwrap_or(Duration::from_secs(1)))
-        {
-            *until = Some(until.map_or(t, |u| u.max(t)));
-        }
-        Err(err)
-    }
-
-    async fn wait_turn(&self) {
-        let blocked = self.blocked_until.lock().ok().and_then(|g| *g);
-        let mut waited = false;
-        if let Some(until) = blocked {
-            let now = Instant::now();
-            if until > now {
-                waited = true;
-                tokio::time::sleep(until - now).await;
-            }
-        }
-        if self.limiter.check().is_err() {
-            waited = true;
-            self.limiter.until_ready().await;
-        }
-        if waited {
-            self.metrics.ratelimit_waits.get_or_create(&ProviderLabels { provider: PROVIDER_LABEL }).inc();
-        }
-    }
-}
-
-async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
-    let mut out = Vec::with_capacity(resp.content_length().map_or(0, |n| n.min(MAX_BODY_BYTES as u64) as usize));
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if out.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(ProviderError::Protocol(format!("response body larger than {MAX_BODY_BYTES} bytes")));
-                }
-                out.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => return Err(ProviderError::Transient(describe(&e))),
-        }
-    }
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    // reqwest's Display names the URL but never headers or bodies; say only what kind it was.
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "response interrupted"
-    } else {
-        "request failed"
-    };
-    format!("{kind} (the outcome of a write is unknown)")
 }
 
 /// Maps a Twirp error response onto `ProviderError`: by the Twirp `code` when the body is the
 /// documented `{"code", "msg"}` JSON, otherwise by the HTTP status.
 pub fn classify(status: StatusCode, body: &[u8], retry_header: Option<Duration>) -> ProviderError {
+    classify_from(status, body, retry_header, true)
+}
+
+/// `classify` for a response from a host that is (`trusted`) or is not a documented LiveKit
+/// Cloud host: an untrusted host's messages are cut to a short sanitized excerpt.
+pub fn classify_from(status: StatusCode, body: &[u8], retry_header: Option<Duration>, trusted: bool) -> ProviderError {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let code = parsed.as_ref().and_then(|v| v["code"].as_str()).unwrap_or_default().to_string();
-    let msg = parsed.as_ref().and_then(|v| v["msg"].as_str()).map(|m| truncate(m, 300)).unwrap_or_default();
+    let code = parsed.as_ref().and_then(|v| v["code"].as_str()).map(|c| list::bounded(c, 40)).unwrap_or_default();
+    let msg = parsed
+        .as_ref()
+        .and_then(|v| v["msg"].as_str())
+        .map(|m| if trusted { truncate(m, 300) } else { list::bounded(m, 100) })
+        .unwrap_or_default();
     let message = match (code.is_empty(), msg.is_empty()) {
         (false, false) => format!("{code}: {msg}"),
         (false, true) => code.clone(),

@@ -1,0 +1,335 @@
+//! LiveKit SIP as a [`Family`]: one SipTrunk is one LiveKit trunk, inbound or outbound. The
+//! observed trunk is either kind ([`Trunk`]), the list is both lists (every page), the marker
+//! lives in `metadata`, and a change is the `update` form of the trunk's own kind, so a password
+//! rotation sends `auth_password` alone and never re-creates.
+//!
+//! LiveKit has no natural key: nothing about a trunk (numbers may be empty, names repeat) tells
+//! which object it belongs to. Each observed trunk's key is its own id and a desired trunk's key
+//! is its marker, which no trunk has as a key: `decide` never matches a LiveKit trunk by key and
+//! never adopts an unmarked one. The marker (written by the create itself) and the create intent
+//! carry crash safety: a create whose answer was lost is found again by its marker.
+
+use secrecy::SecretString;
+
+use super::client::Client;
+use super::model::{self, Desired, Direction, Inbound};
+use super::wire::{SipInboundTrunkInfo, SipInboundTrunkUpdate, SipOutboundTrunkInfo, SipOutboundTrunkUpdate};
+use crate::controller::validate::shown;
+use crate::crd::{AuthType, ProviderType, SipTrunkSpec};
+use crate::model::{Applied, DesiredTrunk, MarkerState, RemoteTrunk, TrunkChange};
+use crate::provider::error::ProviderError;
+use crate::provider::family::{Capabilities, Family, FieldSink};
+use crate::provider::http::HttpClient;
+use crate::provider::list::Skipped;
+
+/// LiveKit SIP.
+pub struct LivekitFamily;
+
+/// A LiveKit trunk as the server returns it: inbound or outbound.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Trunk {
+    /// `SIPInboundTrunkInfo`.
+    Inbound(SipInboundTrunkInfo),
+    /// `SIPOutboundTrunkInfo`.
+    Outbound(SipOutboundTrunkInfo),
+}
+
+impl Trunk {
+    /// The direction.
+    pub fn direction(&self) -> Direction {
+        match self {
+            Trunk::Inbound(_) => Direction::Inbound,
+            Trunk::Outbound(_) => Direction::Outbound,
+        }
+    }
+
+    /// The `metadata` field (where the marker lives).
+    pub fn metadata(&self) -> &str {
+        match self {
+            Trunk::Inbound(t) => &t.metadata,
+            Trunk::Outbound(t) => &t.metadata,
+        }
+    }
+
+    /// The `ST_` id.
+    pub fn trunk_id(&self) -> &str {
+        match self {
+            Trunk::Inbound(t) => &t.sip_trunk_id,
+            Trunk::Outbound(t) => &t.sip_trunk_id,
+        }
+    }
+}
+
+/// A partial update of one LiveKit trunk.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// `UpdateSIPInboundTrunk` with `update`.
+    Inbound(SipInboundTrunkUpdate),
+    /// `UpdateSIPOutboundTrunk` with `update`.
+    Outbound(SipOutboundTrunkUpdate),
+    /// The trunk found is of the other direction (edited by hand): it cannot be turned into the
+    /// wanted one; the update is refused with a message.
+    WrongDirection(Direction),
+}
+
+impl TrunkChange for Change {
+    fn fields(&self) -> Vec<&'static str> {
+        match self {
+            Change::Inbound(u) => model::inbound_fields(u),
+            Change::Outbound(u) => model::outbound_fields(u),
+            Change::WrongDirection(_) => vec!["direction"],
+        }
+    }
+}
+
+impl RemoteTrunk for Trunk {
+    fn id(&self) -> String {
+        self.trunk_id().to_string()
+    }
+
+    /// The trunk's own id: unique, so no two trunks and no desired trunk share a key.
+    fn natural_key(&self) -> String {
+        format!("livekit-trunk:{}", self.trunk_id())
+    }
+
+    fn key_fields(&self) -> &'static str {
+        "id (LiveKit trunks have no natural key)"
+    }
+
+    fn marker_text(&self) -> Option<&str> {
+        Some(self.metadata())
+    }
+
+    fn marker_state(&self, marker: &str) -> MarkerState {
+        model::marker_state(self.metadata(), marker, self.direction())
+    }
+}
+
+impl DesiredTrunk for Desired {
+    type Remote = Trunk;
+    type Change = Change;
+
+    /// The marker-bearing metadata: never the key of an observed trunk (see the module doc).
+    fn natural_key(&self) -> String {
+        let metadata = match self {
+            Desired::Inbound(i) => &i.metadata,
+            Desired::Outbound(o) => &o.metadata,
+        };
+        format!("livekit-desired:{metadata}")
+    }
+
+    fn diff_applied(&self, observed: &Trunk, password: Option<SecretString>, _applied: &Applied) -> Option<Change> {
+        Some(match (self, observed) {
+            (Desired::Inbound(d), Trunk::Inbound(h)) => {
+                Change::Inbound(d.diff(h, password.as_ref()).unwrap_or_default())
+            }
+            (Desired::Outbound(d), Trunk::Outbound(h)) => {
+                Change::Outbound(d.diff(h, password.as_ref()).unwrap_or_default())
+            }
+            (_, t) => Change::WrongDirection(t.direction()),
+        })
+    }
+
+    /// `metadata` is always returned, so the diff already writes the marker; this makes sure.
+    fn write_marker(&self, change: &mut Change) {
+        match (self, change) {
+            (Desired::Inbound(d), Change::Inbound(u)) => u.metadata = Some(d.metadata.clone()),
+            (Desired::Outbound(d), Change::Outbound(u)) => u.metadata = Some(d.metadata.clone()),
+            _ => {}
+        }
+    }
+
+    fn applied_record(&self) -> Applied {
+        Applied::new()
+    }
+}
+
+fn is_e164(n: &str) -> bool {
+    crate::controller::validate::is_e164(n)
+}
+
+/// The LiveKit checks of a spec (after the checks common to every family).
+pub fn validate(spec: &SipTrunkSpec, err: FieldSink<'_>) {
+    if spec.bolna.is_some() {
+        err("spec.bolna", "bolna settings cannot be used on a provider of type livekit; remove spec.bolna".into());
+    }
+    for (set, path) in [
+        (spec.sip_address.is_some(), "spec.sipAddress"),
+        (spec.phone_number.is_some(), "spec.phoneNumber"),
+        (spec.number_type.is_some(), "spec.numberType"),
+        (spec.calling_format.is_some(), "spec.callingFormat"),
+        (spec.country_code.is_some(), "spec.countryCode"),
+        (spec.outbound_proxy.is_some(), "spec.outboundProxy"),
+    ] {
+        if set {
+            err(path, "is for autocalls/famulor trunks; a LiveKit trunk is described in spec.livekit".into());
+        }
+    }
+    let Some(block) = &spec.livekit else {
+        err("spec.livekit", "is required on a provider of type livekit (inbound or outbound)".into());
+        return;
+    };
+    match (&block.inbound, &block.outbound) {
+        (Some(_), Some(_)) | (None, None) => err(
+            "spec.livekit",
+            "set exactly one of inbound or outbound: a SipTrunk is one LiveKit trunk (use two SipTrunks for both \
+             directions)"
+                .into(),
+        ),
+        (Some(i), None) => {
+            for (list, path) in [
+                (&i.numbers, "spec.livekit.inbound.numbers"),
+                (&i.allowed_numbers, "spec.livekit.inbound.allowedNumbers"),
+            ] {
+                if let Some(n) = list.iter().find(|n| !is_e164(n)) {
+                    err(path, format!("{} is not E.164 with a leading + (e.g. +14155551234)", shown(n)));
+                }
+            }
+        }
+        (None, Some(o)) => {
+            if o.numbers.is_empty() {
+                err("spec.livekit.outbound.numbers", "needs at least one caller id".into());
+            }
+            if let Some(n) = o.numbers.iter().find(|n| !is_e164(n)) {
+                err(
+                    "spec.livekit.outbound.numbers",
+                    format!("{} is not E.164 with a leading + (e.g. +14155551234)", shown(n)),
+                );
+            }
+            if o.address.is_empty() || o.address.contains("sip:") || o.address.contains('/') {
+                err(
+                    "spec.livekit.outbound.address",
+                    format!("{} must be a host name or IP address with an optional :port", shown(&o.address)),
+                );
+            }
+            if spec.auth.password_secret_ref.is_none() {
+                err(
+                    "spec.auth.passwordSecretRef",
+                    "is required for a LiveKit outbound trunk (it authenticates to the carrier)".into(),
+                );
+            }
+        }
+    }
+    if block.inbound.is_some() && spec.auth.type_ == AuthType::Credentials && spec.auth.password_secret_ref.is_none() {
+        err("spec.auth.passwordSecretRef", "is required with auth type credentials".into());
+    }
+}
+
+impl Family for LivekitFamily {
+    type Desired = Desired;
+    type Remote = Trunk;
+    type Change = Change;
+    type Client = Client;
+
+    fn capabilities(_provider: ProviderType) -> Capabilities {
+        Capabilities { nickname_in_trunk_writes: false, dids: false, cidr_allow_list: true, ids_only_on_get: false }
+    }
+
+    /// LiveKit Cloud publishes about 1000 requests/min per project for the server API (not
+    /// verified for SIP calls); the operator takes 10/s with a burst of 10.
+    fn default_rate(_provider: ProviderType) -> (f64, u32) {
+        (10.0, 10)
+    }
+
+    fn validate(spec: &SipTrunkSpec, _provider: ProviderType, err: FieldSink<'_>) {
+        validate(spec, err)
+    }
+
+    fn translate(spec: &SipTrunkSpec, _provider: ProviderType, _namespace: &str, name: &str, marker: &str) -> Desired {
+        let label = spec.display_name.clone().unwrap_or_else(|| name.to_string());
+        let block = spec.livekit.clone().unwrap_or_default();
+        // Validation refuses a block without a direction before translation; an empty inbound
+        // trunk stands in so the function stays total.
+        model::desired(&label, marker, &spec.auth, &block).unwrap_or_else(|| {
+            Desired::Inbound(Inbound {
+                name: label.clone(),
+                metadata: model::metadata(marker, Direction::Inbound),
+                numbers: vec![],
+                allowed_addresses: vec![],
+                allowed_numbers: vec![],
+                auth_username: String::new(),
+                media_encryption: 0,
+            })
+        })
+    }
+
+    /// The numbers, and the carrier address of an outbound trunk.
+    fn summary(spec: &SipTrunkSpec) -> (Option<String>, Option<String>) {
+        let Some(b) = &spec.livekit else { return (None, None) };
+        let join = |v: &[String]| (!v.is_empty()).then(|| v.join(","));
+        match (&b.inbound, &b.outbound) {
+            (Some(i), _) => (join(&i.numbers), None),
+            (None, Some(o)) => (join(&o.numbers), Some(o.address.clone())),
+            (None, None) => (None, None),
+        }
+    }
+
+    fn erase(desired: Desired) -> crate::model::Desired {
+        crate::model::Desired::Livekit(desired)
+    }
+
+    fn client(http: HttpClient) -> Client {
+        Client::from_http(http)
+    }
+
+    fn http(client: &Client) -> &HttpClient {
+        client.http()
+    }
+
+    async fn list(client: &Client) -> Result<(Vec<Trunk>, Vec<Skipped>), ProviderError> {
+        let mut all: Vec<Trunk> = client.list_inbound().await?.into_iter().map(Trunk::Inbound).collect();
+        all.extend(client.list_outbound().await?.into_iter().map(Trunk::Outbound));
+        Ok((all, Vec::new()))
+    }
+
+    async fn get(client: &Client, id: &str) -> Result<Trunk, ProviderError> {
+        get(client, id).await
+    }
+
+    async fn read(client: &Client, id: &str) -> Result<Trunk, ProviderError> {
+        get(client, id).await
+    }
+
+    async fn create(
+        client: &Client,
+        desired: &Desired,
+        password: Option<SecretString>,
+    ) -> Result<(Trunk, Option<ProviderError>), ProviderError> {
+        let t = match desired {
+            Desired::Inbound(i) => Trunk::Inbound(client.create_inbound(i.create_body(password.as_ref())).await?),
+            Desired::Outbound(o) => Trunk::Outbound(client.create_outbound(o.create_body(password.as_ref())).await?),
+        };
+        Ok((t, None))
+    }
+
+    async fn update(client: &Client, observed: &Trunk, change: &Change) -> Result<Trunk, ProviderError> {
+        let id = observed.trunk_id();
+        match change {
+            Change::Inbound(u) if *u == SipInboundTrunkUpdate::default() => Ok(observed.clone()),
+            Change::Outbound(u) if *u == SipOutboundTrunkUpdate::default() => Ok(observed.clone()),
+            Change::Inbound(u) => client.update_inbound(id, u.clone()).await.map(Trunk::Inbound),
+            Change::Outbound(u) => client.update_outbound(id, u.clone()).await.map(Trunk::Outbound),
+            Change::WrongDirection(d) => Err(ProviderError::Conflict {
+                message: format!(
+                    "LiveKit trunk {id} is an {} trunk and this SipTrunk asks for the other direction; a trunk \
+                     cannot change direction (delete it at LiveKit, or point the SipTrunk elsewhere)",
+                    d.as_str()
+                ),
+            }),
+        }
+    }
+
+    async fn delete(client: &Client, id: &str) -> Result<(), ProviderError> {
+        client.delete_trunk(id).await.map(|_| ())
+    }
+}
+
+/// One trunk of either kind: inbound first, then outbound (one list-by-id call each; a `Get` of
+/// the wrong kind answers NotFound).
+async fn get(client: &Client, id: &str) -> Result<Trunk, ProviderError> {
+    match client.get_inbound(id).await {
+        Ok(t) => Ok(Trunk::Inbound(t)),
+        Err(ProviderError::NotFound { .. }) => client.get_outbound(id).await.map(Trunk::Outbound),
+        Err(e) => Err(e),
+    }
+}
