@@ -3,6 +3,8 @@
 //! builders for SipTrunks and waits on conditions with deadlines.
 #![allow(dead_code)]
 
+pub mod livekit;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;

@@ -78,7 +78,17 @@ struct Shared {
     keys: Mutex<BTreeMap<String, String>>,
     faults: Faults,
     calls: Mutex<BTreeMap<String, u64>>,
+    updates: Mutex<Vec<Update>>,
     leeway: u64,
+}
+
+/// One authorized `Update…Trunk` request in `update` form, as the client sent it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Update {
+    /// The trunk id.
+    pub trunk_id: String,
+    /// The fields the request sets (wire names), in declaration order.
+    pub fields: Vec<&'static str>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -112,6 +122,7 @@ impl LiveKitEmulator {
             keys: Mutex::new(cfg.keys),
             faults: Faults::new(cfg.seed),
             calls: Mutex::new(BTreeMap::new()),
+            updates: Mutex::new(Vec::new()),
             leeway: cfg.leeway,
         });
         let app = Router::new()
@@ -159,6 +170,11 @@ impl LiveKitEmulator {
     /// Calls per `POST /twirp/livekit.SIP/<Method> <status>` (`dropped` for dropped connections).
     pub fn calls(&self) -> BTreeMap<String, u64> {
         lock(&self.shared.calls).clone()
+    }
+
+    /// Every authorized trunk update in `update` form, in arrival order.
+    pub fn updates(&self) -> Vec<Update> {
+        lock(&self.shared.updates).clone()
     }
 
     /// Total calls.
@@ -281,6 +297,9 @@ async fn handle(s: &Shared, endpoint: &str, method: &str, headers: &HeaderMap, b
     if let Err(e) = authorize(s, headers) {
         return (twirp_error(&e), false);
     }
+    if let Some(u) = update_of(method, format, &body) {
+        lock(&s.updates).push(u);
+    }
     let plan = s.faults.plan(endpoint);
     let early = match plan.action {
         Some(Action::Status { status, after_commit: false }) => {
@@ -337,6 +356,48 @@ async fn handle(s: &Shared, endpoint: &str, method: &str, headers: &HeaderMap, b
         Some(Action::Hostile(Hostile::WrongTypes)) => (respond(vec![0x0a, 0xff, 0xff, 0x03, 0x01]), false),
         Some(Action::Hostile(Hostile::EmptyBody)) => (respond(Vec::new()), false),
         _ => (respond(resp_body), false),
+    }
+}
+
+/// The fields an `update`-form trunk update sets (independent of the operator's own naming).
+fn update_of(method: &str, format: Format, body: &[u8]) -> Option<Update> {
+    use crate::provider::livekit::wire::rpc::{
+        UpdateInboundAction, UpdateOutboundAction, UpdateSipInboundTrunkRequest, UpdateSipOutboundTrunkRequest,
+    };
+    let pick = |set: &[(bool, &'static str)]| set.iter().filter(|(s, _)| *s).map(|(_, n)| *n).collect();
+    match method {
+        "UpdateSIPInboundTrunk" => {
+            let r: UpdateSipInboundTrunkRequest = decode(format, body).ok()?;
+            let Some(UpdateInboundAction::Update(u)) = r.action else { return None };
+            let fields = pick(&[
+                (u.numbers.is_some(), "numbers"),
+                (u.allowed_addresses.is_some(), "allowed_addresses"),
+                (u.allowed_numbers.is_some(), "allowed_numbers"),
+                (u.auth_username.is_some(), "auth_username"),
+                (u.auth_password.is_some(), "auth_password"),
+                (u.name.is_some(), "name"),
+                (u.metadata.is_some(), "metadata"),
+                (u.media_encryption.is_some(), "media_encryption"),
+            ]);
+            Some(Update { trunk_id: r.sip_trunk_id, fields })
+        }
+        "UpdateSIPOutboundTrunk" => {
+            let r: UpdateSipOutboundTrunkRequest = decode(format, body).ok()?;
+            let Some(UpdateOutboundAction::Update(u)) = r.action else { return None };
+            let fields = pick(&[
+                (u.address.is_some(), "address"),
+                (u.transport.is_some(), "transport"),
+                (u.destination_country.is_some(), "destination_country"),
+                (u.numbers.is_some(), "numbers"),
+                (u.auth_username.is_some(), "auth_username"),
+                (u.auth_password.is_some(), "auth_password"),
+                (u.name.is_some(), "name"),
+                (u.metadata.is_some(), "metadata"),
+                (u.media_encryption.is_some(), "media_encryption"),
+            ]);
+            Some(Update { trunk_id: r.sip_trunk_id, fields })
+        }
+        _ => None,
     }
 }
 

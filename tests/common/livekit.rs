@@ -1,0 +1,237 @@
+//! The LiveKit flavor of the end-to-end harness: the same Kubernetes side and real controller
+//! as [`super::Env`], with a [`LiveKitEmulator`] as the provider (a SipProvider of type livekit
+//! with an API key, the API secret in the token Secret) and a LiveKit client of the same project
+//! for edits "at the provider" (drift, foreign trunks).
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use siptrunk_operator::crd::{SipProvider, SipTrunk};
+use siptrunk_operator::emulator::livekit::{LiveKitConfig, LiveKitEmulator};
+use siptrunk_operator::kubeemu::KubeEmulator;
+use siptrunk_operator::metrics::Metrics;
+use siptrunk_operator::provider::livekit::{Client as LkClient, Config as LkConfig};
+use siptrunk_operator::runner::{Instance, RunOptions};
+
+use super::{DEADLINE, PROVIDER, is_ready, kube_client, merge, ready_reason, test_config, wait_until};
+
+/// The emulated project's API key.
+pub const KEY: &str = "APIe2eKey";
+
+/// One LiveKit test's world.
+pub struct LkEnv {
+    /// Kubernetes client (emulated or real).
+    pub client: Client,
+    /// The emulated API server, when not running against a real cluster.
+    pub kube: Option<KubeEmulator>,
+    /// The LiveKit emulator.
+    pub lk: LiveKitEmulator,
+    /// Test namespace.
+    pub ns: String,
+    /// The project's API secret.
+    pub secret: String,
+    controller: Option<Instance>,
+}
+
+impl LkEnv {
+    /// A world with a LiveKit project, its SipProvider and a running controller.
+    pub async fn start() -> LkEnv {
+        let (client, kube) = kube_client().await;
+        let secret = format!("lk-secret-{:016x}", rand::random::<u64>());
+        let lk = LiveKitEmulator::start(LiveKitConfig::default().with_key(KEY, secret.clone()))
+            .await
+            .expect("LiveKit emulator");
+        let ns = format!("e2e-lk-{}", rand::random::<u32>());
+        let nss: Api<Namespace> = Api::all(client.clone());
+        nss.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).expect("ns"))
+            .await
+            .expect("create namespace");
+        let mut env = LkEnv { client, kube, lk, ns, secret, controller: None };
+        env.put_secret("provider-token", "token", &env.secret.clone()).await;
+        env.apply_provider(json!({})).await;
+        env.start_controller();
+        env
+    }
+
+    /// Starts (or restarts) the controller, scoped to the test namespace.
+    pub fn start_controller(&mut self) {
+        let opts = RunOptions { http_addr: None, controller: test_config(&self.ns, 8), lease: None };
+        self.controller = Some(Instance::start(self.client.clone(), opts));
+    }
+
+    /// Aborts the controller mid-flight, like a crash.
+    pub fn kill_controller(&mut self) {
+        if let Some(c) = self.controller.take() {
+            c.kill();
+        }
+    }
+
+    /// A client of the same project, for edits made at LiveKit by someone else.
+    pub fn project(&self) -> LkClient {
+        let mut cfg = LkConfig::new(self.lk.base_url(), KEY, SecretString::from(self.secret.clone()));
+        cfg.allow_insecure_http = true;
+        cfg.rate_per_second = 1000.0;
+        cfg.burst = 100;
+        LkClient::new(cfg, Arc::new(Metrics::default())).expect("project client")
+    }
+
+    /// Creates or replaces a Secret with one key.
+    pub async fn put_secret(&self, name: &str, key: &str, value: &str) {
+        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(self.client.clone(), &self.ns);
+        let s: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": self.ns},
+            "data": {key: super::b64(value)}
+        }))
+        .expect("secret");
+        api.patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(&s)).await.expect("apply secret");
+    }
+
+    /// Applies the test SipProvider (type livekit), merging `extra` into its spec.
+    pub async fn apply_provider(&self, extra: Value) {
+        let mut spec = json!({
+            "type": "livekit",
+            "apiKey": KEY,
+            "apiTokenSecretRef": {"name": "provider-token", "key": "token"},
+            "baseUrl": self.lk.base_url(),
+            "allowInsecureHttp": true,
+            "requestTimeout": "2s",
+            "rateLimit": {"requestsPerMinute": 60000, "burst": 100}
+        });
+        merge(&mut spec, extra);
+        let api: Api<SipProvider> = Api::namespaced(self.client.clone(), &self.ns);
+        let obj = json!({"apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipProvider", "metadata": {"name": PROVIDER}, "spec": spec});
+        api.patch(PROVIDER, &PatchParams::apply("e2e").force(), &Patch::Apply(&obj)).await.expect("apply provider");
+    }
+
+    /// SipTrunks of the test namespace.
+    pub fn trunks(&self) -> Api<SipTrunk> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Server-side applies a SipTrunk.
+    pub async fn apply(&self, trunk: &Value) -> Result<SipTrunk, kube::Error> {
+        let name = trunk["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        self.trunks().patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(trunk)).await
+    }
+
+    /// Deletes a SipTrunk.
+    pub async fn delete(&self, name: &str) {
+        self.trunks().delete(name, &Default::default()).await.expect("delete trunk");
+    }
+
+    /// Waits until the trunk satisfies `pred`; panics with `what` and the last status at the deadline.
+    pub async fn wait_for(&self, name: &str, what: &str, pred: impl Fn(&SipTrunk) -> bool) -> SipTrunk {
+        let api = self.trunks();
+        let mut last = None;
+        let ok = wait_until(
+            DEADLINE,
+            || {
+                let api = api.clone();
+                let name = name.to_string();
+                async move { api.get_opt(&name).await.ok().flatten() }
+            },
+            |t: &Option<SipTrunk>| {
+                last = t.clone();
+                t.as_ref().is_some_and(&pred)
+            },
+        )
+        .await;
+        match ok {
+            Some(Some(t)) => t,
+            _ => panic!("timed out waiting for {name}: {what}; last status: {:?}", last.and_then(|t| t.status)),
+        }
+    }
+
+    /// Waits for Ready=True at the current generation.
+    pub async fn wait_ready(&self, name: &str) -> SipTrunk {
+        self.wait_for(name, "Ready=True at its generation", is_ready).await
+    }
+
+    /// Waits for Ready=False with `reason`.
+    pub async fn wait_reason(&self, name: &str, reason: &str) -> SipTrunk {
+        self.wait_for(name, &format!("Ready reason {reason}"), |t| ready_reason(t).as_deref() == Some(reason)).await
+    }
+
+    /// Waits until the object is gone.
+    pub async fn wait_gone(&self, name: &str) {
+        let api = self.trunks();
+        let gone = wait_until(
+            DEADLINE,
+            || {
+                let api = api.clone();
+                let name = name.to_string();
+                async move { api.get_opt(&name).await.ok().flatten().is_none() }
+            },
+            |g| *g,
+        )
+        .await;
+        assert!(gone.is_some(), "timed out waiting for {name} to disappear");
+    }
+
+    /// Inbound and outbound trunks at LiveKit (passwords only as hashes).
+    pub fn remote(&self) -> (Vec<Value>, Vec<Value>) {
+        let s = self.lk.snapshot();
+        let list = |k: &str| s[k].as_array().cloned().unwrap_or_default();
+        (list("inbound"), list("outbound"))
+    }
+
+    /// Waits until LiveKit's state satisfies `pred`.
+    pub async fn wait_remote(&self, what: &str, pred: impl Fn(&(Vec<Value>, Vec<Value>)) -> bool) {
+        let got = wait_until(DEADLINE, || async { self.remote() }, |r| pred(r)).await;
+        assert!(got.is_some(), "timed out waiting for LiveKit state: {what}; have {:?}", self.remote());
+    }
+
+    /// Calls of `POST /twirp/livekit.SIP/<method>`, any status.
+    pub fn calls(&self, method: &str) -> u64 {
+        let prefix = format!("POST /twirp/livekit.SIP/{method} ");
+        self.lk.calls().iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(_, n)| *n).sum()
+    }
+
+    /// Waits until `pred` holds for the emulator's call counts (`method` → calls).
+    pub async fn wait_calls(&self, method: &str, at_least: u64) {
+        let got = wait_until(DEADLINE, || async { self.calls(method) }, |n| *n >= at_least).await;
+        assert!(got.is_some(), "timed out waiting for {at_least} calls of {method}; have {}", self.calls(method));
+    }
+
+    /// Events (events.k8s.io/v1) about the named object in the test namespace.
+    pub async fn events_for(&self, name: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
+        let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &self.ns);
+        let list = api.list(&Default::default()).await.expect("list events");
+        list.items.into_iter().filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)).collect()
+    }
+
+    /// Tears down.
+    pub async fn stop(mut self) {
+        if let Some(c) = self.controller.take() {
+            c.stop().await;
+        }
+        if let Some(k) = self.kube.take() {
+            k.shutdown().await;
+        } else {
+            let nss: Api<Namespace> = Api::all(self.client.clone());
+            let _ = nss.delete(&self.ns, &Default::default()).await;
+        }
+        self.lk.shutdown().await;
+    }
+}
+
+/// A LiveKit SipTrunk: inbound (`numbers` called numbers) or outbound (to `sip.carrier.example`
+/// with `numbers` as caller ids); the password Secret is `<name>-sip` with key `password`.
+pub fn lk_trunk(name: &str, inbound: bool, numbers: &[&str]) -> Value {
+    let block = if inbound {
+        json!({"inbound": {"numbers": numbers}})
+    } else {
+        json!({"outbound": {"address": "sip.carrier.example", "transport": "tls", "numbers": numbers}})
+    };
+    json!({"apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipTrunk", "metadata": {"name": name}, "spec": {
+        "providerRef": {"kind": "SipProvider", "name": PROVIDER},
+        "displayName": format!("LK {name}"),
+        "auth": {"type": "credentials", "username": "carrier", "passwordSecretRef": {"name": format!("{name}-sip"), "key": "password"}},
+        "livekit": block
+    }})
+}
