@@ -131,6 +131,8 @@ async fn a_lost_create_answer_is_adopted_by_its_marker_not_duplicated() {
     assert_eq!(trunk_id(&t), inb[0]["sip_trunk_id"].as_str().unwrap_or_default());
     assert_eq!(env.calls("CreateSIPInboundTrunk"), 1, "the create is not repeated");
     assert!(env.lk.password_matches(&trunk_id(&t), PASSWORD));
+    // The create intent says which password that create sent: it is not sent again.
+    assert!(env.lk.updates().is_empty(), "{:?}", env.lk.updates());
     env.stop().await;
 }
 

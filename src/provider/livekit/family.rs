@@ -4,10 +4,13 @@
 //! rotation sends `auth_password` alone and never re-creates.
 //!
 //! LiveKit has no natural key: nothing about a trunk (numbers may be empty, names repeat) tells
-//! which object it belongs to. Each observed trunk's key is its own id and a desired trunk's key
-//! is its marker, which no trunk has as a key: `decide` never matches a LiveKit trunk by key and
-//! never adopts an unmarked one. The marker (written by the create itself) and the create intent
-//! carry crash safety: a create whose answer was lost is found again by its marker.
+//! which object it belongs to. What stands in the key's place is the ownership marker: a trunk
+//! that carries a marker is keyed by direction and marker, any other trunk by its own unique id,
+//! and a desired trunk by its direction and marker. So a key can only ever lead `decide` to a trunk
+//! that carries this object's marker (which the marker already proves ours): no unmarked or
+//! foreign trunk is ever matched or adopted, whatever `adoptExisting` says. The marker (written by
+//! the create itself) and the create intent carry crash safety: a create whose answer was lost is
+//! found again by its marker, and the intent (whose key is the same) says which password it sent.
 
 use secrecy::SecretString;
 
@@ -87,9 +90,13 @@ impl RemoteTrunk for Trunk {
         self.trunk_id().to_string()
     }
 
-    /// The trunk's own id: unique, so no two trunks and no desired trunk share a key.
+    /// Direction and marker when the trunk carries one, else its own unique id (see the module
+    /// doc): only a trunk with this object's marker shares a desired trunk's key.
     fn natural_key(&self) -> String {
-        format!("livekit-trunk:{}", self.trunk_id())
+        match self.marker_token() {
+            Some(m) => format!("livekit:{}:{m}", self.direction().as_str()),
+            None => format!("livekit-unmarked:{}", self.trunk_id()),
+        }
     }
 
     fn key_fields(&self) -> &'static str {
@@ -109,13 +116,18 @@ impl DesiredTrunk for Desired {
     type Remote = Trunk;
     type Change = Change;
 
-    /// The marker-bearing metadata: never the key of an observed trunk (see the module doc).
+    /// Direction and marker: the key of exactly the trunks that carry this object's marker.
     fn natural_key(&self) -> String {
         let metadata = match self {
             Desired::Inbound(i) => &i.metadata,
             Desired::Outbound(o) => &o.metadata,
         };
-        format!("livekit-desired:{metadata}")
+        let marker = metadata
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("key="))
+            .find(|w| crate::model::marker::is_marker_token(w))
+            .unwrap_or_default();
+        format!("livekit:{}:{marker}", self.direction().as_str())
     }
 
     fn diff_applied(&self, observed: &Trunk, password: Option<SecretString>, _applied: &Applied) -> Option<Change> {
@@ -331,5 +343,93 @@ async fn get(client: &Client, id: &str) -> Result<Trunk, ProviderError> {
         Ok(t) => Ok(Trunk::Inbound(t)),
         Err(ProviderError::NotFound { .. }) => client.get_outbound(id).await.map(Trunk::Outbound),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{MatchInput, TrunkIndex};
+
+    const MARKER: &str = "op:0123456789ab";
+
+    fn outbound(id: &str, metadata: &str) -> Trunk {
+        Trunk::Outbound(SipOutboundTrunkInfo {
+            sip_trunk_id: id.into(),
+            metadata: metadata.into(),
+            address: "sip.carrier.example".into(),
+            numbers: vec!["+14155550100".into()],
+            auth_username: "carrier".into(),
+            ..Default::default()
+        })
+    }
+
+    fn desired() -> Desired {
+        let spec: SipTrunkSpec = serde_json::from_value(serde_json::json!({
+            "providerRef": {"name": "p"},
+            "auth": {"username": "carrier", "passwordSecretRef": {"name": "s"}},
+            "livekit": {"outbound": {"address": "sip.carrier.example", "numbers": ["+14155550100"]}}
+        }))
+        .expect("spec");
+        LivekitFamily::translate(&spec, ProviderType::Livekit, "ns", "out", MARKER)
+    }
+
+    #[test]
+    fn only_a_trunk_with_this_objects_marker_shares_its_key() {
+        let d = desired();
+        let ours = outbound("ST_ours", &model::metadata(MARKER, Direction::Outbound));
+        let foreign = outbound("ST_foreign", &model::metadata("op:ffffffffffff", Direction::Outbound));
+        let twin = outbound("ST_twin", "");
+        let other_twin = outbound("ST_twin2", "");
+        let wrong_way = Trunk::Inbound(SipInboundTrunkInfo {
+            sip_trunk_id: "ST_in".into(),
+            metadata: model::metadata(MARKER, Direction::Inbound),
+            ..Default::default()
+        });
+        assert_eq!(ours.natural_key(), d.natural_key());
+        for t in [&foreign, &twin, &wrong_way] {
+            assert_ne!(t.natural_key(), d.natural_key(), "{t:?}");
+        }
+        assert_ne!(twin.natural_key(), other_twin.natural_key(), "unmarked trunks never share a key");
+        // Without our trunk, nothing is found however alike the others are.
+        let idx = TrunkIndex::new(vec![foreign, twin, other_twin, wrong_way]);
+        let key = d.natural_key();
+        let obs = idx.find(&MatchInput {
+            recorded_id: None,
+            marker: MARKER,
+            natural_key: &key,
+            pending_create_key: Some(&key),
+        });
+        assert!(obs.keyed.is_none() && obs.intended.is_none(), "{obs:?}");
+    }
+
+    #[test]
+    fn a_rotation_is_the_password_alone_and_a_direction_change_is_refused() {
+        let d = desired();
+        let have = match &d {
+            Desired::Outbound(o) => Trunk::Outbound(o.create_body(None)),
+            Desired::Inbound(_) => panic!("outbound expected"),
+        };
+        let none = d.diff(&have, None).expect("same family");
+        assert!(none.is_empty(), "{none:?}");
+        let rotated = d.diff(&have, Some(SecretString::from("new-pass-77"))).expect("same family");
+        assert_eq!(rotated.fields(), vec!["auth_password"]);
+        let inbound = Trunk::Inbound(SipInboundTrunkInfo { sip_trunk_id: "ST_x".into(), ..Default::default() });
+        assert_eq!(d.diff(&inbound, None), Some(Change::WrongDirection(Direction::Inbound)));
+    }
+
+    #[test]
+    fn livekit_settings_only_on_livekit_providers_and_vice_versa() {
+        let spec = |v: serde_json::Value| -> SipTrunkSpec { serde_json::from_value(v).expect("spec") };
+        let mut paths = Vec::new();
+        let lk = spec(serde_json::json!({
+            "providerRef": {"name": "p"}, "sipAddress": "sip.example", "phoneNumber": "+14155550100",
+            "auth": {"username": "u", "passwordSecretRef": {"name": "s"}}
+        }));
+        validate(&lk, &mut |p, _| paths.push(p.to_string()));
+        assert!(
+            paths.contains(&"spec.livekit".to_string()) && paths.contains(&"spec.sipAddress".to_string()),
+            "{paths:?}"
+        );
     }
 }
