@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::controller;
 use crate::crd::SipTrunk;
+use crate::emulator::livekit::{LiveKitConfig, LiveKitEmulator};
 use crate::emulator::{EmulatorConfig, Flavor, ProviderEmulator};
 use crate::kubeemu::{EmulatorOptions, KubeEmulator};
 use crate::runner::{Instance, RunOptions};
@@ -26,6 +27,9 @@ pub const EMBEDDED_EXAMPLES: &[(&str, &str)] = &[
     ("bolna-dids/trunk.yaml", include_str!("../examples/bolna-dids/trunk.yaml")),
     ("bolna-dids/trunk-tls-credentials.yaml", include_str!("../examples/bolna-dids/trunk-tls-credentials.yaml")),
     ("cluster-provider/trunk.yaml", include_str!("../examples/cluster-provider/trunk.yaml")),
+    ("livekit/provider.yaml", include_str!("../examples/livekit/provider.yaml")),
+    ("livekit/trunk-inbound.yaml", include_str!("../examples/livekit/trunk-inbound.yaml")),
+    ("livekit/trunk-outbound.yaml", include_str!("../examples/livekit/trunk-outbound.yaml")),
 ];
 
 /// Options of the demo.
@@ -102,29 +106,39 @@ fn api_resource(doc: &Value) -> Option<(ApiResource, bool)> {
     Some((ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural), namespaced))
 }
 
-/// Points every provider object at the local emulator of its type and registers its token there.
-fn wire_providers(docs: &mut [Value], emulators: &BTreeMap<&'static str, ProviderEmulator>) {
+/// Points every provider object at the local emulator of its type and registers its token (a
+/// LiveKit provider: its API key and secret) there.
+fn wire_providers(docs: &mut [Value], emulators: &BTreeMap<&'static str, ProviderEmulator>, livekit: &LiveKitEmulator) {
     let secrets: Vec<Value> = docs.iter().filter(|d| d["kind"] == "Secret").cloned().collect();
     for d in docs.iter_mut().filter(|d| d["kind"] == "SipProvider" || d["kind"] == "ClusterSipProvider") {
         let Some(t) = d["spec"]["type"].as_str().map(str::to_string) else { continue };
+        if t == "livekit" {
+            if let (Some(key), Some(secret)) = (d["spec"]["apiKey"].as_str(), token_of(d, &secrets)) {
+                livekit.add_key(key, &secret);
+            }
+            d["spec"]["baseUrl"] = json!(livekit.base_url());
+            d["spec"]["allowInsecureHttp"] = json!(true);
+            continue;
+        }
         let Some(emu) = emulators.get(t.as_str()) else { continue };
-        let r = &d["spec"]["apiTokenSecretRef"];
-        let ns =
-            r["namespace"].as_str().or_else(|| d["metadata"]["namespace"].as_str()).unwrap_or("default").to_string();
-        let name = r["name"].as_str().unwrap_or_default().to_string();
-        let key = r["key"].as_str().unwrap_or("token").to_string();
-        let token = secrets
-            .iter()
-            .find(|s| {
-                s["metadata"]["name"] == name.as_str() && s["metadata"]["namespace"].as_str().unwrap_or("default") == ns
-            })
-            .and_then(|s| s["stringData"][&key].as_str().map(str::to_string));
-        if let Some(tok) = token {
+        if let Some(tok) = token_of(d, &secrets) {
             emu.add_token(&tok, None);
         }
         d["spec"]["baseUrl"] = json!(emu.base_url());
         d["spec"]["allowInsecureHttp"] = json!(true);
     }
+}
+
+/// The token (stringData) of the Secret a provider object references, when it is among `secrets`.
+fn token_of(provider: &Value, secrets: &[Value]) -> Option<String> {
+    let r = &provider["spec"]["apiTokenSecretRef"];
+    let ns = r["namespace"].as_str().or_else(|| provider["metadata"]["namespace"].as_str()).unwrap_or("default");
+    let name = r["name"].as_str().unwrap_or_default();
+    let key = r["key"].as_str().unwrap_or("token");
+    secrets
+        .iter()
+        .find(|s| s["metadata"]["name"] == name && s["metadata"]["namespace"].as_str().unwrap_or("default") == ns)
+        .and_then(|s| s["stringData"][key].as_str().map(str::to_string))
 }
 
 async fn apply_all(client: &Client, docs: &[Value]) -> Result<(), String> {
@@ -205,7 +219,10 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
             .map_err(|e| format!("cannot start the {name} emulator: {e}"))?;
         emulators.insert(name, emu);
     }
-    wire_providers(&mut docs, &emulators);
+    let livekit = LiveKitEmulator::start(LiveKitConfig::default())
+        .await
+        .map_err(|e| format!("cannot start the livekit emulator: {e}"))?;
+    wire_providers(&mut docs, &emulators, &livekit);
     let client = kube.client().map_err(|e| format!("client: {e}"))?;
     println!("Kubernetes API (emulated): {}", kube.url());
     for (name, emu) in &emulators {
@@ -215,6 +232,12 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
             emu_root(emu)
         );
     }
+    println!(
+        "{:<9} provider (emulated): {}   stored trunks: {}/_emulator/livekit",
+        "livekit",
+        livekit.base_url(),
+        livekit.base_url()
+    );
     let instance = Instance::start(
         client.clone(),
         RunOptions {
@@ -275,6 +298,10 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
                 emu_root(emu)
             );
         }
+        println!(
+            "  curl -s {}/_emulator/livekit   # livekit: trunks and dispatch rules, passwords only as hashes",
+            livekit.base_url()
+        );
         println!("Ctrl-C stops it.");
         crate::runner::shutdown_signal().await;
     }
@@ -282,6 +309,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
     for (_, emu) in emulators {
         emu.shutdown().await;
     }
+    livekit.shutdown().await;
     kube.shutdown().await;
     result
 }

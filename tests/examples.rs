@@ -255,7 +255,7 @@ fn the_controller_accepts_every_trunk_for_its_provider_type() {
             seen.insert(ty.as_str());
         }
     }
-    assert_eq!(seen, BTreeSet::from(["autocalls", "famulor", "bolna"]));
+    assert_eq!(seen, BTreeSet::from(["autocalls", "famulor", "bolna", "livekit"]));
 }
 
 #[test]
@@ -314,6 +314,19 @@ async fn plan_over_all_examples_creates_every_trunk_and_writes_nothing() {
         overrides.insert(flavor.as_str().to_string(), emu.base_url());
         emulators.push(emu);
     }
+    // The LiveKit project of the examples: the provider's apiKey with its Secret's placeholder.
+    let livekit = siptrunk_operator::emulator::livekit::LiveKitEmulator::start(Default::default()).await.unwrap();
+    for p in docs.iter().filter(|d| d.kind() == "SipProvider" && d.value["spec"]["type"] == "livekit") {
+        let secret = docs
+            .iter()
+            .find(|s| {
+                s.kind() == "Secret" && s.value["metadata"]["name"] == p.value["spec"]["apiTokenSecretRef"]["name"]
+            })
+            .and_then(|s| s.value["stringData"]["token"].as_str())
+            .expect("the livekit example's Secret");
+        livekit.add_key(p.value["spec"]["apiKey"].as_str().expect("apiKey"), secret);
+    }
+    overrides.insert("livekit".to_string(), livekit.base_url());
     let opts = plan::Options {
         paths: vec![root().join("examples")],
         namespace: "default".into(),
@@ -336,4 +349,10 @@ async fn plan_over_all_examples_creates_every_trunk_and_writes_nothing() {
         let calls = emu.calls();
         assert_eq!(calls.total(), calls.method("GET"), "{} received a write: {calls:?}", emu.flavor());
     }
+    let lk_calls = livekit.calls();
+    assert!(lk_calls.keys().any(|k| k.contains("/ListSIPInboundTrunk 200")), "livekit was listed: {lk_calls:?}");
+    assert!(
+        lk_calls.keys().all(|k| k.contains("/ListSIP")),
+        "livekit received something other than a list: {lk_calls:?}"
+    );
 }

@@ -88,8 +88,8 @@ pub struct Options {
 pub fn parse_override(s: &str) -> Result<(String, String), String> {
     let (t, url) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected TYPE=URL"))?;
     let t = t.trim().to_ascii_lowercase();
-    if !["autocalls", "famulor", "bolna"].contains(&t.as_str()) {
-        return Err(format!("{t:?}: TYPE must be autocalls, famulor or bolna"));
+    if !["autocalls", "famulor", "bolna", "livekit"].contains(&t.as_str()) {
+        return Err(format!("{t:?}: TYPE must be autocalls, famulor, bolna or livekit"));
     }
     Ok((t, url.trim().trim_end_matches('/').to_string()))
 }
@@ -180,7 +180,7 @@ pub struct TrunkPlan {
     pub source: String,
     /// `SipProvider/<name>` or `ClusterSipProvider/<name>`.
     pub provider: String,
-    /// autocalls, famulor or bolna, once the provider is known.
+    /// autocalls, famulor, bolna or livekit, once the provider is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_type: Option<ProviderType>,
     /// What the operator would do.

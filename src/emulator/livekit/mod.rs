@@ -157,6 +157,11 @@ impl LiveKitEmulator {
         lock(&self.shared.keys).clone()
     }
 
+    /// Accept this key and secret too (all keys share the one project).
+    pub fn add_key(&self, key: &str, secret: &str) {
+        lock(&self.shared.keys).insert(key.to_string(), secret.to_string());
+    }
+
     /// Stop accepting a key (its tokens are refused as `unauthenticated`).
     pub fn revoke_key(&self, key: &str) {
         lock(&self.shared.keys).remove(key);
