@@ -11,6 +11,7 @@ use siptrunk_operator::emulator::Hostile;
 use siptrunk_operator::emulator::livekit::{LiveKitConfig, LiveKitEmulator};
 use siptrunk_operator::metrics::Metrics;
 use siptrunk_operator::provider::ProviderError;
+use siptrunk_operator::provider::list::ListBudget;
 use siptrunk_operator::provider::livekit::auth;
 use siptrunk_operator::provider::livekit::wire::*;
 use siptrunk_operator::provider::livekit::{Client, Config, TrunkScope};
@@ -184,6 +185,30 @@ async fn full_lists_follow_pages() {
     let mut ids: Vec<_> = all.iter().map(|t| t.sip_trunk_id.clone()).collect();
     ids.dedup();
     assert_eq!(ids.len(), 7, "no duplicates");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn full_lists_stay_within_the_list_budget() {
+    let emu = emulator().await;
+    let c = client(&emu);
+    for i in 0..7 {
+        c.create_inbound(inbound(&format!("+1510555{i:04}"))).await.expect("create");
+    }
+    let mut cfg = config(&emu, SECRET);
+    cfg.page_size = 3;
+    cfg.list_budget = ListBudget { max_bytes: 1 << 20, max_items: 5 };
+    let few = Client::new(cfg.clone(), Arc::new(Metrics::default())).expect("client");
+    let err = few.list_inbound().await.expect_err("over the item budget");
+    assert!(matches!(err, ProviderError::TooLarge(_)), "{err}");
+    assert!(err.to_string().contains("more than 5 items"), "{err}");
+    cfg.list_budget = ListBudget { max_bytes: 200, max_items: 100 };
+    let small = Client::new(cfg.clone(), Arc::new(Metrics::default())).expect("client");
+    let err = small.list_inbound().await.expect_err("over the byte budget");
+    assert!(err.to_string().contains("more than 200 bytes"), "{err}");
+    cfg.list_budget = ListBudget::default();
+    let enough = Client::new(cfg, Arc::new(Metrics::default())).expect("client");
+    assert_eq!(enough.list_inbound().await.expect("within budget").len(), 7);
     emu.shutdown().await;
 }
 

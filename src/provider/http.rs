@@ -146,6 +146,43 @@ impl ListUsage {
     pub fn new(budget: ListBudget) -> Self {
         ListUsage { budget, bytes: 0, items: 0 }
     }
+
+    /// Response bytes the list may still read.
+    pub fn bytes_left(&self) -> usize {
+        self.budget.max_bytes.saturating_sub(self.bytes)
+    }
+
+    /// Counts one page read with [`HttpClient::post_bytes`] within `bytes_left`: `page` is its
+    /// result (a body over the limit is the list budget's error) and `items` counts its items once
+    /// decoded.
+    pub fn count_page<T>(
+        &mut self,
+        page: Result<Vec<u8>, ProviderError>,
+        decode: impl FnOnce(&[u8]) -> Result<T, ProviderError>,
+        items: impl FnOnce(&T) -> usize,
+    ) -> Result<T, ProviderError> {
+        let bytes = match page {
+            Err(ProviderError::TooLarge(_)) => {
+                return Err(list_too_large(format!("more than {} bytes", self.budget.max_bytes)));
+            }
+            other => other?,
+        };
+        self.bytes += bytes.len();
+        let value = decode(&bytes)?;
+        self.items += items(&value);
+        if self.items > self.budget.max_items {
+            return Err(list_too_large(format!("more than {} items", self.budget.max_items)));
+        }
+        Ok(value)
+    }
+}
+
+/// The error of a list beyond its budget.
+fn list_too_large(what: String) -> ProviderError {
+    ProviderError::TooLarge(format!(
+        "the account's trunk list is larger than the list budget ({what}; spec.listBudget raises it, up to its \
+         maximum)"
+    ))
 }
 
 /// A successful response: status and parsed JSON body (Null when empty).
@@ -232,9 +269,9 @@ impl HttpClient {
         }
     }
 
-    /// POSTs raw bytes of `content_type` and returns the raw 2xx body, or the classified error
-    /// with the account's secret, the request's token and `secrets` (the passwords inside the
-    /// body) removed.
+    /// POSTs raw bytes of `content_type` and returns the raw 2xx body (at most `limit` bytes,
+    /// else `TooLarge`), or the classified error with the account's secret, the request's token
+    /// and `secrets` (the passwords inside the body) removed.
     pub async fn post_bytes(
         &self,
         path: &str,
@@ -242,11 +279,12 @@ impl HttpClient {
         body: Vec<u8>,
         endpoint: &'static str,
         secrets: &[&str],
+        limit: usize,
     ) -> Result<Vec<u8>, ProviderError> {
         let auth = self.authorization();
         let mut all = vec![self.cfg.token.expose_secret(), auth.expose_secret()];
         all.extend(secrets.iter().copied().filter(|s| !s.is_empty()));
-        self.send_value(Method::POST, path, Some(Body::Raw(content_type, body)), &auth, endpoint, MAX_BODY_BYTES)
+        self.send_value(Method::POST, path, Some(Body::Raw(content_type, body)), &auth, endpoint, limit)
             .await
             .map(|(_, bytes)| bytes)
             .map_err(|e| e.redacted(&all))
@@ -291,12 +329,7 @@ impl HttpClient {
         usage: &mut ListUsage,
     ) -> Result<Page<T>, ProviderError> {
         let limit = usage.budget.max_bytes.saturating_sub(usage.bytes);
-        let too_large = |what: String| {
-            ProviderError::TooLarge(format!(
-                "the account's trunk list is larger than the list budget ({what}; spec.listBudget raises it, \
-                 up to its maximum)"
-            ))
-        };
+        let too_large = list_too_large;
         let (_, bytes) = match self.send_limited::<()>(Method::GET, path, None, "list", limit).await {
             Err(ProviderError::TooLarge(_)) => {
                 return Err(too_large(format!("more than {} bytes", usage.budget.max_bytes)));

@@ -8,7 +8,7 @@ use super::wire::rpc::*;
 use super::wire::*;
 use crate::metrics::Metrics;
 use crate::provider::error::ProviderError;
-use crate::provider::http::HttpClient;
+use crate::provider::http::{HttpClient, ListUsage};
 
 /// Items per page of a full list.
 pub const DEFAULT_PAGE_SIZE: i32 = 500;
@@ -45,12 +45,21 @@ impl Client {
         self.t.http()
     }
 
-    /// Every inbound trunk of the project, page by page (see `Pages`).
+    /// Every inbound trunk of the project, page by page (see `Pages`), within the account's list
+    /// budget.
     pub async fn list_inbound(&self) -> Result<Vec<SipInboundTrunkInfo>, ProviderError> {
+        self.list_inbound_within(&mut ListUsage::new(self.http().list_budget())).await
+    }
+
+    /// `list_inbound` within what is left of `usage`.
+    pub async fn list_inbound_within(&self, usage: &mut ListUsage) -> Result<Vec<SipInboundTrunkInfo>, ProviderError> {
         let mut pages = Pages::new(self.t.page_size());
         while let Some(page) = pages.next_request() {
             let req = ListSipTrunkRequest { page: Some(page), ..Default::default() };
-            let r: ListSipInboundTrunkResponse = self.t.call("ListSIPInboundTrunk", "list", &req, &[]).await?;
+            let r: ListSipInboundTrunkResponse = self
+                .t
+                .list_page("ListSIPInboundTrunk", &req, usage, |r: &ListSipInboundTrunkResponse| r.items.len())
+                .await?;
             pages.take(r.items, |t| &t.sip_trunk_id)?;
         }
         Ok(pages.into_items())
@@ -91,12 +100,23 @@ impl Client {
         self.t.call("UpdateSIPInboundTrunk", "update", &req, &[&password]).await
     }
 
-    /// Every outbound trunk of the project, page by page.
+    /// Every outbound trunk of the project, page by page, within the account's list budget.
     pub async fn list_outbound(&self) -> Result<Vec<SipOutboundTrunkInfo>, ProviderError> {
+        self.list_outbound_within(&mut ListUsage::new(self.http().list_budget())).await
+    }
+
+    /// `list_outbound` within what is left of `usage`.
+    pub async fn list_outbound_within(
+        &self,
+        usage: &mut ListUsage,
+    ) -> Result<Vec<SipOutboundTrunkInfo>, ProviderError> {
         let mut pages = Pages::new(self.t.page_size());
         while let Some(page) = pages.next_request() {
             let req = ListSipTrunkRequest { page: Some(page), ..Default::default() };
-            let r: ListSipOutboundTrunkResponse = self.t.call("ListSIPOutboundTrunk", "list", &req, &[]).await?;
+            let r: ListSipOutboundTrunkResponse = self
+                .t
+                .list_page("ListSIPOutboundTrunk", &req, usage, |r: &ListSipOutboundTrunkResponse| r.items.len())
+                .await?;
             pages.take(r.items, |t| &t.sip_trunk_id)?;
         }
         Ok(pages.into_items())

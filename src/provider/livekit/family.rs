@@ -22,7 +22,7 @@ use crate::crd::{AuthType, ProviderType, SipTrunkSpec};
 use crate::model::{Applied, DesiredTrunk, MarkerState, RemoteTrunk, TrunkChange};
 use crate::provider::error::ProviderError;
 use crate::provider::family::{Capabilities, Family, FieldSink};
-use crate::provider::http::HttpClient;
+use crate::provider::http::{HttpClient, ListUsage};
 use crate::provider::list::Skipped;
 
 /// LiveKit SIP.
@@ -289,8 +289,11 @@ impl Family for LivekitFamily {
     }
 
     async fn list(client: &Client) -> Result<(Vec<Trunk>, Vec<Skipped>), ProviderError> {
-        let mut all: Vec<Trunk> = client.list_inbound().await?.into_iter().map(Trunk::Inbound).collect();
-        all.extend(client.list_outbound().await?.into_iter().map(Trunk::Outbound));
+        // One budget for both lists: together they are the account's trunk list.
+        let mut usage = ListUsage::new(client.http().list_budget());
+        let mut all: Vec<Trunk> =
+            client.list_inbound_within(&mut usage).await?.into_iter().map(Trunk::Inbound).collect();
+        all.extend(client.list_outbound_within(&mut usage).await?.into_iter().map(Trunk::Outbound));
         Ok((all, Vec::new()))
     }
 

@@ -14,7 +14,7 @@ use super::auth;
 use crate::crd::ProviderType;
 use crate::metrics::Metrics;
 use crate::provider::error::ProviderError;
-use crate::provider::http::{Authorize, ClientConfig, HttpClient, MAX_RETRY_AFTER};
+use crate::provider::http::{Authorize, ClientConfig, HttpClient, ListUsage, MAX_BODY_BYTES, MAX_RETRY_AFTER};
 use crate::provider::list::{self, ListBudget};
 
 /// Metric label of the family.
@@ -45,6 +45,8 @@ pub struct Config {
     pub allow_insecure_http: bool,
     /// Items per page of a full list.
     pub page_size: i32,
+    /// The most one full list (inbound and outbound together) may cost.
+    pub list_budget: ListBudget,
 }
 
 impl Config {
@@ -61,6 +63,7 @@ impl Config {
             ca_bundle: None,
             allow_insecure_http: false,
             page_size: super::client::DEFAULT_PAGE_SIZE,
+            list_budget: ListBudget::default(),
         }
     }
 }
@@ -100,7 +103,7 @@ impl Config {
             burst: self.burst,
             ca_bundle: self.ca_bundle.clone(),
             allow_insecure_http: self.allow_insecure_http,
-            list_budget: ListBudget::default(),
+            list_budget: self.list_budget,
             api_key: Some(self.api_key.clone()),
         }
     }
@@ -151,12 +154,39 @@ impl Transport {
         req: &Req,
         passwords: &[&str],
     ) -> Result<Resp, ProviderError> {
-        let path = format!("/twirp/{SERVICE}/{method}");
-        let bytes =
-            self.http.post_bytes(&path, "application/protobuf", req.encode_to_vec(), endpoint, passwords).await?;
-        Resp::decode(bytes.as_slice())
-            .map_err(|e| ProviderError::Protocol(format!("{method} response is not a protobuf message ({e})")))
+        let bytes = self.post(method, endpoint, req, passwords, MAX_BODY_BYTES).await?;
+        decode(method, &bytes)
     }
+
+    /// One page of a full list, read within what is left of the list's budget (bytes and items,
+    /// across the pages of both trunk kinds).
+    pub async fn list_page<Req: prost::Message, Resp: prost::Message + Default>(
+        &self,
+        method: &'static str,
+        req: &Req,
+        usage: &mut ListUsage,
+        items: impl FnOnce(&Resp) -> usize,
+    ) -> Result<Resp, ProviderError> {
+        let page = self.post(method, "list", req, &[], usage.bytes_left()).await;
+        usage.count_page(page, |b| decode(method, b), items)
+    }
+
+    async fn post<Req: prost::Message>(
+        &self,
+        method: &'static str,
+        endpoint: &'static str,
+        req: &Req,
+        passwords: &[&str],
+        limit: usize,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let path = format!("/twirp/{SERVICE}/{method}");
+        self.http.post_bytes(&path, "application/protobuf", req.encode_to_vec(), endpoint, passwords, limit).await
+    }
+}
+
+fn decode<Resp: prost::Message + Default>(method: &str, bytes: &[u8]) -> Result<Resp, ProviderError> {
+    Resp::decode(bytes)
+        .map_err(|e| ProviderError::Protocol(format!("{method} response is not a protobuf message ({e})")))
 }
 
 /// Maps a Twirp error response onto `ProviderError`: by the Twirp `code` when the body is the
