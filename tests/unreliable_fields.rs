@@ -8,6 +8,11 @@ use builders::{autocalls_spec, bolna_spec, desired_autocalls, desired_bolna, set
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use siptrunk_operator::model::{self, Applied, Desired, Held, Remote, Shown, TrunkIndex, autocalls, bolna};
+use siptrunk_operator::provider::Family;
+
+/// The classification each family declares through the family trait.
+const AUTOCALLS_FIELDS: &[model::Field] = <siptrunk_operator::provider::autocalls::AutocallsFamily as Family>::FIELDS;
+const BOLNA_FIELDS: &[model::Field] = <siptrunk_operator::provider::bolna::BolnaFamily as Family>::FIELDS;
 
 fn applied(pairs: &[(&str, &str)]) -> Applied {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -189,9 +194,9 @@ fn every_field_an_update_can_send_is_classified() {
         country_code: Some(String::new()),
         outbound_proxy: Some(false),
     };
-    let ac = wire(autocalls::FIELDS);
+    let ac = wire(AUTOCALLS_FIELDS);
     for f in full_ac.changed_fields() {
-        let class = autocalls::FIELDS.iter().find(|c| c.wire == f).unwrap_or_else(|| panic!("{f} unclassified"));
+        let class = AUTOCALLS_FIELDS.iter().find(|c| c.wire == f).unwrap_or_else(|| panic!("{f} unclassified"));
         assert!(class.on_update, "{f} is sent in updates");
     }
     assert!(ac.contains(&"sip_trunk_type"));
@@ -217,7 +222,7 @@ fn every_field_an_update_can_send_is_classified() {
         remove_numbers: vec![],
     };
     for f in full_b.changed_fields() {
-        let class = bolna::FIELDS.iter().find(|c| c.wire == f).unwrap_or_else(|| panic!("{f} unclassified"));
+        let class = BOLNA_FIELDS.iter().find(|c| c.wire == f).unwrap_or_else(|| panic!("{f} unclassified"));
         assert!(class.on_update, "{f} is sent in updates");
     }
 }
@@ -227,17 +232,17 @@ fn unreliably_visible_fields_are_the_documented_ones() {
     let of = |fields: &[model::Field], shown: Shown| -> Vec<&'static str> {
         fields.iter().filter(|f| f.shown == shown).map(|f| f.wire).collect()
     };
-    assert_eq!(of(autocalls::FIELDS, Shown::Unreliable), ["nickname"]);
-    assert_eq!(of(autocalls::FIELDS, Shown::WriteOnly), ["sip_trunk_type", "sip_password"]);
+    assert_eq!(of(AUTOCALLS_FIELDS, Shown::Unreliable), ["nickname"]);
+    assert_eq!(of(AUTOCALLS_FIELDS, Shown::WriteOnly), ["sip_trunk_type", "sip_password"]);
     assert_eq!(
-        of(bolna::FIELDS, Shown::Unreliable),
+        of(BOLNA_FIELDS, Shown::Unreliable),
         ["auth_type", "transport", "media_encryption", "media_encryption_optimistic"]
     );
-    assert_eq!(of(bolna::FIELDS, Shown::WriteOnly), ["auth_password"]);
+    assert_eq!(of(BOLNA_FIELDS, Shown::WriteOnly), ["auth_password"]);
     // Every recorded field is an unreliably visible one.
     let d = desired_bolna(srtp_spec(), "carrier-a");
     for k in bolna::applied_record(&d).keys() {
-        assert!(of(bolna::FIELDS, Shown::Unreliable).contains(&k.as_str()), "{k}");
+        assert!(of(BOLNA_FIELDS, Shown::Unreliable).contains(&k.as_str()), "{k}");
     }
 }
 
@@ -260,11 +265,11 @@ fn bolna_create_sends_only_fields_the_create_page_documents() {
     let pw = Some(SecretString::from("pw-create".to_string()));
     let body = serde_json::to_value(bolna::CreateBody::new(&d, pw)).unwrap();
     assert!(body.get("is_active").is_none(), "is_active is not on the create page: {body}");
-    let documented: Vec<&str> = bolna::FIELDS.iter().filter(|f| f.on_create).map(|f| f.wire).collect();
+    let documented: Vec<&str> = BOLNA_FIELDS.iter().filter(|f| f.on_create).map(|f| f.wire).collect();
     for k in keys(&body) {
         assert!(documented.contains(&k.as_str()), "{k} is not a documented create field");
     }
-    let undocumented: Vec<&str> = bolna::FIELDS.iter().filter(|f| !f.on_create).map(|f| f.wire).collect();
+    let undocumented: Vec<&str> = BOLNA_FIELDS.iter().filter(|f| !f.on_create).map(|f| f.wire).collect();
     assert_eq!(undocumented, ["is_active"]);
 }
 
@@ -272,7 +277,7 @@ fn bolna_create_sends_only_fields_the_create_page_documents() {
 fn autocalls_create_sends_only_documented_fields() {
     let d = desired_autocalls(autocalls_spec(), "main-line");
     let pw = SecretString::from("pw-create".to_string());
-    let documented: Vec<&str> = autocalls::FIELDS.iter().filter(|f| f.on_create).map(|f| f.wire).collect();
+    let documented: Vec<&str> = AUTOCALLS_FIELDS.iter().filter(|f| f.on_create).map(|f| f.wire).collect();
     for famulor in [false, true] {
         let body = serde_json::to_value(autocalls::CreateBody::new(&d, &pw, !famulor)).unwrap();
         for k in keys(&body) {

@@ -44,6 +44,11 @@ pub trait Family: Send + Sync + Sized + 'static {
     /// The client of one account.
     type Client: Send + Sync + 'static;
 
+    /// Every field the family writes, with how the provider shows it back (visible, write-only,
+    /// unreliably visible) and where it can be set. tests/unreliable_fields.rs checks it against
+    /// every field the family's creates and updates can send.
+    const FIELDS: &'static [model::Field];
+
     /// What the provider of type `provider` (a configuration of this family) can do.
     fn capabilities(provider: ProviderType) -> Capabilities;
 

@@ -27,6 +27,8 @@ impl Family for AutocallsFamily {
     type Change = wire::Update;
     type Client = Client;
 
+    const FIELDS: &'static [crate::model::Field] = diff::FIELDS;
+
     fn capabilities(provider: ProviderType) -> Capabilities {
         Capabilities {
             nickname_in_trunk_writes: provider != ProviderType::Famulor,

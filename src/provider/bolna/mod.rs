@@ -26,6 +26,8 @@ impl Family for BolnaFamily {
     type Change = wire::Change;
     type Client = Client;
 
+    const FIELDS: &'static [crate::model::Field] = diff::FIELDS;
+
     fn capabilities(_provider: ProviderType) -> Capabilities {
         Capabilities { nickname_in_trunk_writes: false, dids: true, cidr_allow_list: true, ids_only_on_get: false }
     }

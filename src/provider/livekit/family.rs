@@ -19,7 +19,7 @@ use super::model::{self, Desired, Direction, Inbound};
 use super::wire::{SipInboundTrunkInfo, SipInboundTrunkUpdate, SipOutboundTrunkInfo, SipOutboundTrunkUpdate};
 use crate::controller::validate::shown;
 use crate::crd::{AuthType, ProviderType, SipTrunkSpec};
-use crate::model::{Applied, DesiredTrunk, MarkerState, RemoteTrunk, TrunkChange};
+use crate::model::{Applied, DesiredTrunk, Field, MarkerState, RemoteTrunk, Shown, TrunkChange};
 use crate::provider::error::ProviderError;
 use crate::provider::family::{Capabilities, Family, FieldSink};
 use crate::provider::http::{HttpClient, ListUsage};
@@ -27,6 +27,23 @@ use crate::provider::list::Skipped;
 
 /// LiveKit SIP.
 pub struct LivekitFamily;
+
+/// Every field the operator writes on a LiveKit trunk (inbound and outbound together). LiveKit
+/// returns every one of them on reads; the password is compared through its keyed hash only, so it
+/// is classified write-only, like on the other families.
+pub const FIELDS: &[Field] = &[
+    Field { wire: "name", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "metadata", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "numbers", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "allowed_addresses", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "allowed_numbers", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "address", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "transport", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "destination_country", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "auth_username", shown: Shown::Visible, on_create: true, on_update: true },
+    Field { wire: "auth_password", shown: Shown::WriteOnly, on_create: true, on_update: true },
+    Field { wire: "media_encryption", shown: Shown::Visible, on_create: true, on_update: true },
+];
 
 /// A LiveKit trunk as the server returns it: inbound or outbound.
 #[derive(Clone, Debug, PartialEq)]
@@ -233,6 +250,8 @@ impl Family for LivekitFamily {
     type Change = Change;
     type Client = Client;
 
+    const FIELDS: &'static [Field] = FIELDS;
+
     fn capabilities(_provider: ProviderType) -> Capabilities {
         Capabilities { nickname_in_trunk_writes: false, dids: false, cidr_allow_list: true, ids_only_on_get: false }
     }
@@ -419,6 +438,42 @@ mod tests {
         assert_eq!(rotated.fields(), vec!["auth_password"]);
         let inbound = Trunk::Inbound(SipInboundTrunkInfo { sip_trunk_id: "ST_x".into(), ..Default::default() });
         assert_eq!(d.diff(&inbound, None), Some(Change::WrongDirection(Direction::Inbound)));
+    }
+
+    #[test]
+    fn every_field_an_update_can_send_is_classified() {
+        let set = Some(super::super::wire::ListUpdate::set(vec![]));
+        let inbound = SipInboundTrunkUpdate {
+            numbers: set.clone(),
+            allowed_addresses: set.clone(),
+            allowed_numbers: set.clone(),
+            auth_username: Some(String::new()),
+            auth_password: Some(String::new()),
+            name: Some(String::new()),
+            metadata: Some(String::new()),
+            media_encryption: Some(0),
+            // Not managed by the operator (never sent).
+            ..Default::default()
+        };
+        let outbound = SipOutboundTrunkUpdate {
+            address: Some(String::new()),
+            transport: Some(0),
+            destination_country: Some(String::new()),
+            numbers: set,
+            auth_username: Some(String::new()),
+            auth_password: Some(String::new()),
+            name: Some(String::new()),
+            metadata: Some(String::new()),
+            media_encryption: Some(0),
+            ..Default::default()
+        };
+        for f in Change::Inbound(inbound).fields().into_iter().chain(Change::Outbound(outbound).fields()) {
+            let class = FIELDS.iter().find(|c| c.wire == f).unwrap_or_else(|| panic!("{f} unclassified"));
+            assert!(class.on_update, "{f}");
+        }
+        let write_only: Vec<_> = FIELDS.iter().filter(|f| f.shown == Shown::WriteOnly).map(|f| f.wire).collect();
+        assert_eq!(write_only, ["auth_password"]);
+        assert!(FIELDS.iter().all(|f| f.shown != Shown::Unreliable), "LiveKit shows every field it stores");
     }
 
     #[test]
