@@ -120,11 +120,14 @@ async fn schema_and_cel_cases_are_refused_by_the_api_server_with_422() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_cases_are_invalid_spec_naming_the_field_without_provider_calls() {
     let env = Env::start(Flavor::Autocalls).await;
-    for t in [ProviderType::Autocalls, ProviderType::Famulor, ProviderType::Bolna] {
+    for t in [ProviderType::Autocalls, ProviderType::Famulor, ProviderType::Bolna, ProviderType::Livekit] {
         let api: Api<siptrunk_operator::crd::SipProvider> = Api::namespaced(env.client.clone(), &env.ns);
-        let obj = json!({"apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipProvider", "metadata": {"name": format!("p-{}", t.as_str())},
+        let mut obj = json!({"apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipProvider", "metadata": {"name": format!("p-{}", t.as_str())},
             "spec": {"type": t.as_str(), "apiTokenSecretRef": {"name": "provider-token", "key": "token"},
                      "baseUrl": env.provider.base_url(), "allowInsecureHttp": true}});
+        if t == ProviderType::Livekit {
+            obj["spec"]["apiKey"] = json!("APIcorpus");
+        }
         api.patch(&format!("p-{}", t.as_str()), &PatchParams::apply("e2e").force(), &Patch::Apply(&obj))
             .await
             .expect("provider");

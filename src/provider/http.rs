@@ -256,11 +256,6 @@ impl HttpClient {
         self.cfg.api_key.as_deref()
     }
 
-    /// The base URL of the account.
-    pub fn base_url(&self) -> &str {
-        &self.cfg.base_url
-    }
-
     /// The Authorization (Bearer) value of one request.
     fn authorization(&self) -> SecretString {
         match &self.authorize {

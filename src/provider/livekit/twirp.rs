@@ -17,9 +17,6 @@ use crate::provider::error::ProviderError;
 use crate::provider::http::{Authorize, ClientConfig, HttpClient, ListUsage, MAX_BODY_BYTES, MAX_RETRY_AFTER};
 use crate::provider::list::{self, ListBudget};
 
-/// Metric label of the family.
-pub const PROVIDER_LABEL: &str = "livekit";
-
 /// Twirp service path of the SIP API.
 pub const SERVICE: &str = "livekit.SIP";
 
