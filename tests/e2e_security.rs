@@ -412,3 +412,70 @@ async fn a_provider_that_never_answers_is_unavailable_after_the_request_timeout(
     println!("TRANSPORT silent provider: ProviderUnavailable after {:.1}s with requestTimeout 1s", took.as_secs_f64());
     env.stop().await;
 }
+
+/// The LiveKit family: the API secret signs a JWT per request and never travels; a create refused
+/// with an echo of the request (the Authorization header with that JWT, and the protobuf body with
+/// the password) and a rotation refused the same way leave no password, no API secret and no
+/// token in logs at TRACE, Events, status or metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn livekit_secrets_never_appear_in_logs_events_status_or_metrics() {
+    use common::livekit::{LkEnv, lk_trunk};
+    let logs_at_start = log_buffer().lock().map(|b| b.len()).unwrap_or(0);
+    let env = LkEnv::start().await;
+    let (pw1, pw2) = ("LK1-e2e-Vb6nQ2xT8rW3", "LK2-e2e-Jd4kP9sM1zE7");
+    let mut seen = Vec::<String>::new();
+
+    env.lk.faults().hostile_next(
+        "POST /twirp/livekit.SIP/CreateSIPInboundTrunk",
+        1,
+        Hostile::EchoRequest { status: 400 },
+    );
+    env.put_secret("sec-sip", "password", pw1).await;
+    env.apply(&lk_trunk("sec", true, &["+14155550177"])).await.expect("apply");
+    let got = env.wait_reason("sec", "ProviderRejected").await;
+    assert!(
+        ready_message(&got).contains("[redacted]"),
+        "the echo reached the condition, redacted: {}",
+        ready_message(&got)
+    );
+    seen.push(serde_json::to_string(&got).unwrap_or_default());
+    let mut t = lk_trunk("sec", true, &["+14155550177"]);
+    merge(&mut t, json!({"spec": {"displayName": "LK secure"}}));
+    env.apply(&t).await.expect("apply");
+    let got = env.wait_ready("sec").await;
+    seen.push(serde_json::to_string(&got).unwrap_or_default());
+    let id = got.status.as_ref().and_then(|s| s.trunk_id.clone()).expect("trunk id");
+
+    env.lk.faults().hostile_next(
+        "POST /twirp/livekit.SIP/UpdateSIPInboundTrunk",
+        1,
+        Hostile::EchoRequest { status: 400 },
+    );
+    env.put_secret("sec-sip", "password", pw2).await;
+    let got = env.wait_reason("sec", "ProviderRejected").await;
+    seen.push(serde_json::to_string(&got).unwrap_or_default());
+    merge(&mut t, json!({"spec": {"displayName": "LK secure 2"}}));
+    env.apply(&t).await.expect("apply");
+    let rotated = wait_until(DEADLINE, || async { env.lk.password_matches(&id, pw2) }, |ok| *ok).await;
+    assert!(rotated.is_some(), "the rotated password reached LiveKit");
+    let got = env.wait_ready("sec").await;
+    seen.push(serde_json::to_string(&got).unwrap_or_default());
+
+    let metrics = env.metrics();
+    let events = env.events_for("sec").await;
+    assert!(!events.is_empty(), "the flow published Events");
+    env.delete("sec").await;
+    env.wait_gone("sec").await;
+    let secret = env.secret.clone();
+    env.stop().await;
+
+    let logs = captured();
+    let logs = &logs[logs_at_start.min(logs.len())..];
+    assert!(logs.contains("TRACE") && logs.len() > 10_000, "TRACE logs were captured ({} bytes)", logs.len());
+    // Every JWT starts with the base64 of `{"alg":` or `{"typ":`.
+    let secrets = [secret.as_str(), pw1, pw2, "eyJhbGciOi", "eyJ0eXAiOi"];
+    assert_clean("logs", logs, &secrets);
+    assert_clean("events", &serde_json::to_string(&events).unwrap_or_default(), &secrets);
+    assert_clean("status", &seen.join("\n"), &secrets);
+    assert_clean("metrics", &metrics, &secrets);
+}

@@ -63,6 +63,11 @@ impl LkEnv {
         self.controller = Some(Instance::start(self.client.clone(), opts));
     }
 
+    /// The controller's metrics text.
+    pub fn metrics(&self) -> String {
+        self.controller.as_ref().map(|c| c.metrics.encode()).unwrap_or_default()
+    }
+
     /// Aborts the controller mid-flight, like a crash.
     pub fn kill_controller(&mut self) {
         if let Some(c) = self.controller.take() {
