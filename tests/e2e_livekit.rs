@@ -413,3 +413,74 @@ async fn the_livekit_provider_reports_its_token_health_and_trunk_count() {
     assert!(healthy.is_some(), "provider status: {:?}", api.get(common::PROVIDER).await.ok().and_then(|p| p.status));
     env.stop().await;
 }
+
+/// Crash safety without a natural key, under load: 12 trunks (6 inbound, 6 outbound) while 10 % of
+/// all LiveKit calls fail with 503 and 30 % of creates are committed with their answer lost. Every
+/// trunk converges, exactly one LiveKit trunk exists per SipTrunk (found again by its marker), and
+/// each carries its own object's marker. (A reconcile makes up to three calls — both lists and the
+/// create — so the deadline allows for many failed reconciles in a row at the 8 s retry cap.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_and_lost_create_answers_never_duplicate_a_livekit_trunk() {
+    let env = started().await;
+    let faults = env.lk.faults();
+    for kind in ["Inbound", "Outbound"] {
+        faults.drop_share_after_commit(&format!("POST /twirp/livekit.SIP/CreateSIP{kind}Trunk"), 0.3);
+    }
+    faults.fail_share("*", 0.1, 503);
+    let names: Vec<(String, bool)> = (0..12).map(|i| (format!("t{i:02}"), i % 2 == 0)).collect();
+    for (i, (name, inbound)) in names.iter().enumerate() {
+        env.put_secret(&format!("{name}-sip"), "password", &format!("Pass-{i:04}-x")).await;
+        let number = format!("+1415555{:04}", 1000 + i);
+        env.apply(&lk_trunk(name, *inbound, &[number.as_str()])).await.expect("apply");
+    }
+    let ready = |t: &SipTrunk| {
+        t.status.as_ref().is_some_and(|s| {
+            s.observed_generation == t.metadata.generation
+                && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+    };
+    let converged = wait_until(
+        std::time::Duration::from_secs(120),
+        || async { env.trunks().list(&Default::default()).await.map(|l| l.items).unwrap_or_default() },
+        |ts: &Vec<SipTrunk>| ts.len() == 12 && ts.iter().all(ready),
+    )
+    .await;
+    let Some(trunks) = converged else {
+        let ts = env.trunks().list(&Default::default()).await.map(|l| l.items).unwrap_or_default();
+        let stuck: Vec<String> = ts
+            .iter()
+            .filter(|t| !ready(t))
+            .map(|t| format!("{:?}", t.status.as_ref().map(|s| &s.conditions)))
+            .collect();
+        panic!("not converged within 120 s: {stuck:#?}");
+    };
+    let mut ids: Vec<String> = trunks.iter().map(trunk_id).collect();
+    faults.clear();
+    let (inb, out) = env.remote();
+    assert_eq!((inb.len(), out.len()), (6, 6), "one LiveKit trunk per SipTrunk: {inb:?} {out:?}");
+    let mut markers: Vec<String> = inb
+        .iter()
+        .chain(out.iter())
+        .map(|t| {
+            let m = t["metadata"].as_str().unwrap_or_default();
+            m.split_whitespace().find_map(|w| w.strip_prefix("key=")).unwrap_or_default().to_string()
+        })
+        .collect();
+    markers.sort();
+    markers.dedup();
+    assert_eq!(markers.len(), 12, "every trunk carries its own object's marker: {markers:?}");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 12, "every SipTrunk records its own id");
+    let failed: u64 = env
+        .metrics()
+        .lines()
+        .filter(|l| l.starts_with("siptrunk_provider_calls_total") && l.contains("provider=\"livekit\""))
+        .filter(|l| l.contains("status=\"503\"") || l.contains("status=\"error\""))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .map(|v| v as u64)
+        .sum();
+    assert!(failed > 0, "the faults fired");
+    eprintln!("livekit faults: 12 trunks converged, {failed} failed calls, 0 duplicates");
+    env.stop().await;
+}

@@ -48,6 +48,9 @@ pub fn test_config(ns: &str, concurrency: u16) -> controller::Config {
         namespace: Some(ns.to_string()),
         concurrency,
         egress: siptrunk_operator::provider::egress::EgressPolicy::loopback(),
+        // Retries double from 1 s up to this: a test that injects failures converges within its
+        // deadline whatever the dice (the default 5 min cap suits production, not a 30 s wait).
+        max_backoff: Duration::from_secs(8),
         ..controller::Config::default()
     }
 }
