@@ -58,13 +58,13 @@ pub struct BenchOptions {
     pub p2_burst: u32,
     /// P3 samples per run.
     pub p3_samples: usize,
-    /// P4 trunks (and Secrets).
-    pub p4_n: usize,
+    /// P4 sizes: trunks (and Secrets), each measured `runs` times (the table shows medians).
+    pub p4_sizes: Vec<usize>,
     /// P4 drift interval; the controller runs one more interval after convergence.
     pub p4_drift: Duration,
     /// P5 samples per run.
     pub p5_samples: usize,
-    /// Runs of P2, P3 and P5 (the table shows the median of the runs).
+    /// Runs of P2, P3, P4 and P5 (the table shows the median of the runs).
     pub runs: usize,
     /// The operator binary for P4 (None: P4 is skipped).
     pub operator_binary: Option<PathBuf>,
@@ -87,7 +87,7 @@ impl BenchOptions {
             p2_rate: 100,
             p2_burst: 5,
             p3_samples: 200,
-            p4_n: 10_000,
+            p4_sizes: vec![1_000, 5_000, 10_000],
             p4_drift: Duration::from_secs(10),
             p5_samples: 50,
             runs: 3,
@@ -107,7 +107,7 @@ impl BenchOptions {
             p2_n: 100,
             p2_rate: 100,
             p3_samples: 20,
-            p4_n: 200,
+            p4_sizes: vec![200],
             p4_drift: Duration::from_secs(2),
             p5_samples: 10,
             runs: 1,
@@ -233,8 +233,8 @@ pub struct Report {
     pub p2: Vec<P2Run>,
     /// P3 runs.
     pub p3: Vec<Latencies>,
-    /// P4.
-    pub p4: Option<P4Result>,
+    /// P4 runs, by size in `p4_sizes` order.
+    pub p4: Vec<P4Result>,
     /// P5 runs.
     pub p5: Vec<Latencies>,
     /// I1 runs.
@@ -358,15 +358,24 @@ pub async fn run(opts: BenchOptions) -> Result<Report, String> {
     if opts.wants("p4") {
         match &opts.operator_binary {
             Some(bin) => {
-                opts.say(format!("P4: N={} with the controller as a child process", opts.p4_n));
-                let r = p4(&opts, bin.clone()).await?;
-                opts.say(format!(
-                    "P4: VmHWM {:.1} MiB, VmRSS {:.1} MiB, converged in {:.1}s",
-                    r.vm_hwm as f64 / 1048576.0,
-                    r.vm_rss as f64 / 1048576.0,
-                    r.converge.as_secs_f64()
-                ));
-                rep.p4 = Some(r);
+                for &n in &opts.p4_sizes {
+                    for i in 0..opts.runs {
+                        opts.say(format!(
+                            "P4: run {}/{}: N={n} with the controller as a child process",
+                            i + 1,
+                            opts.runs
+                        ));
+                        let r = p4(&opts, bin.clone(), n).await?;
+                        opts.say(format!(
+                            "P4: VmHWM {:.1} MiB ({:.0} bytes per trunk), VmRSS {:.1} MiB, converged in {:.1}s",
+                            mib(r.vm_hwm),
+                            r.vm_hwm as f64 / n.max(1) as f64,
+                            mib(r.vm_rss),
+                            r.converge.as_secs_f64()
+                        ));
+                        rep.p4.push(r);
+                    }
+                }
             }
             None => opts.say("P4: skipped (no operator binary)"),
         }
@@ -401,6 +410,63 @@ pub async fn run(opts: BenchOptions) -> Result<Report, String> {
     rep.rows = rows(&opts, &rep);
     rep.rows.extend(isolation::rows(&rep.isolation, &rep.hostile_list));
     Ok(rep)
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1048576.0
+}
+
+/// The median of `v` (the lower one of an even count); 0 when empty.
+fn median_u64(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0)
+}
+
+/// P4 rows: one per size, the median of its runs, with bytes per trunk (peak / N) and, from the
+/// second size on, per added trunk (the slope from the previous size's median).
+fn p4_rows(opts: &BenchOptions, runs: &[P4Result]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut prev: Option<(usize, u64)> = None;
+    for &n in &opts.p4_sizes {
+        let of_n: Vec<&P4Result> = runs.iter().filter(|r| r.n == n).collect();
+        if of_n.is_empty() {
+            continue;
+        }
+        let hwm = median_u64(of_n.iter().map(|r| r.vm_hwm).collect());
+        let rss = median_u64(of_n.iter().map(|r| r.vm_rss).collect());
+        let all: Vec<String> = of_n.iter().map(|r| format!("{:.1}", mib(r.vm_hwm))).collect();
+        let mut result = format!(
+            "{:.1} MiB = {:.0} B/trunk (runs {} MiB; end RSS {:.1} MiB)",
+            mib(hwm),
+            hwm as f64 / n.max(1) as f64,
+            all.join(" / "),
+            mib(rss)
+        );
+        if let Some((pn, ph)) = prev.filter(|(pn, _)| n > *pn) {
+            let _ =
+                write!(result, ", {:.0} B per trunk added since N={pn}", (hwm as f64 - ph as f64) / (n - pn) as f64);
+        }
+        rows.push(Row {
+            id: "P4",
+            measure: format!("controller peak RSS (VmHWM), {n} SipTrunks + Secrets"),
+            result,
+            target: "< 64 MiB at 10,000".into(),
+            runs: of_n.len().to_string(),
+            verdict: if n == 10_000 { verdict(hwm < 64 * 1024 * 1024) } else { "n/a" },
+        });
+        prev = Some((n, hwm));
+    }
+    if rows.is_empty() && opts.wants("p4") {
+        rows.push(Row {
+            id: "P4",
+            measure: "controller peak RSS (VmHWM)".into(),
+            result: "not measured (no operator binary)".into(),
+            target: "< 64 MiB".into(),
+            runs: "0".into(),
+            verdict: "n/a",
+        });
+    }
+    rows
 }
 
 fn rows(opts: &BenchOptions, rep: &Report) -> Vec<Row> {
@@ -444,25 +510,7 @@ fn rows(opts: &BenchOptions, rep: &Report) -> Vec<Row> {
             verdict: verdict(p50 < Duration::from_millis(50) && p99 < Duration::from_millis(250)),
         });
     }
-    match &rep.p4 {
-        Some(r) => rows.push(Row {
-            id: "P4",
-            measure: format!("controller peak RSS (VmHWM), {} SipTrunks + Secrets", r.n),
-            result: format!("{:.1} MiB (end RSS {:.1} MiB)", r.vm_hwm as f64 / 1048576.0, r.vm_rss as f64 / 1048576.0),
-            target: "< 64 MiB".into(),
-            runs: "1".into(),
-            verdict: verdict(r.vm_hwm < 64 * 1024 * 1024),
-        }),
-        None if opts.wants("p4") => rows.push(Row {
-            id: "P4",
-            measure: "controller peak RSS (VmHWM)".into(),
-            result: "not measured (no operator binary)".into(),
-            target: "< 64 MiB".into(),
-            runs: "0".into(),
-            verdict: "n/a",
-        }),
-        None => {}
-    }
+    rows.extend(p4_rows(opts, &rep.p4));
     if !rep.p5.is_empty() {
         let p50 = median_d(rep.p5.iter().map(|l| l.quantile(0.5)).collect());
         let p99 = median_d(rep.p5.iter().map(|l| l.quantile(0.99)).collect());
@@ -890,8 +938,7 @@ async fn p3_p5(opts: &BenchOptions) -> Result<(Latencies, Latencies), String> {
     Ok((p3, p5))
 }
 
-async fn p4(opts: &BenchOptions, bin: PathBuf) -> Result<P4Result, String> {
-    let n = opts.p4_n;
+async fn p4(opts: &BenchOptions, bin: PathBuf, n: usize) -> Result<P4Result, String> {
     let world = World::start(None).await?;
     let drift = opts.p4_drift;
     world.put_provider(drift, 100_000, 1_000).await?;

@@ -23,7 +23,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{Future, FutureExt, StreamExt};
+use futures::{Future, FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
@@ -334,7 +334,8 @@ pub async fn run(
         })
         .inspect(mark_synced(&sync, Cache::Trunks))
         .applied_objects()
-        .predicate_filter(trunk_predicate, kube::runtime::utils::PredicateConfig::default());
+        .predicate_filter(trunk_predicate, kube::runtime::utils::PredicateConfig::default())
+        .map_ok(projection::trigger_only);
 
     let shutdown = shutdown.shared();
     let key = loop {

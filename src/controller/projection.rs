@@ -27,9 +27,21 @@ pub fn strip_trunk(t: &mut SipTrunk) {
     }
 }
 
+/// What of a SipTrunk event reaches kube-runtime's trigger, below the cache and the predicate
+/// (the reconcile reads the cached copy, never this one): the trigger copies resourceVersion and
+/// uid into the `ObjectRef` of every scheduled request (kept for each trunk's next drift check),
+/// where nothing reads them.
+pub fn trigger_only(mut t: SipTrunk) -> SipTrunk {
+    t.metadata.resource_version = None;
+    t.metadata.uid = None;
+    t
+}
+
 /// Strips a cached Secret's metadata (the watch carries no data at all): only name, namespace,
-/// uid, resourceVersion, finalizers and deletionTimestamp stay.
+/// uid, resourceVersion, finalizers and deletionTimestamp stay (not even the per-object copy of
+/// apiVersion/kind).
 pub fn strip_secret(meta: &mut PartialObjectMeta<Secret>) {
+    meta.types = None;
     let m = &mut meta.metadata;
     m.managed_fields = None;
     m.annotations = None;
@@ -76,5 +88,41 @@ mod tests {
         assert_eq!(kept, ["siptrunk.dev/paused"]);
         assert!(m.labels.is_none() && m.managed_fields.is_none() && m.owner_references.is_none());
         assert!(serde_json::to_vec(&t).expect("json").len() < 600, "the big fields are gone");
+    }
+
+    #[test]
+    fn a_cached_secret_keeps_names_versions_and_finalizers_only() {
+        let mut m: PartialObjectMeta<Secret> = serde_json::from_value(serde_json::json!({
+            "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+            "metadata": {
+                "name": "s", "namespace": "n", "resourceVersion": "4", "uid": "u",
+                "finalizers": ["siptrunk.dev/in-use"],
+                "labels": {"a": "b"}, "annotations": {"c": "d"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
+            }
+        }))
+        .expect("secret metadata");
+        strip_secret(&mut m);
+        assert!(m.types.is_none());
+        let x = &m.metadata;
+        assert_eq!(
+            (x.name.as_deref(), x.namespace.as_deref(), x.resource_version.as_deref()),
+            (Some("s"), Some("n"), Some("4"))
+        );
+        assert_eq!(x.finalizers.as_deref(), Some(&["siptrunk.dev/in-use".to_string()][..]));
+        assert!(x.labels.is_none() && x.annotations.is_none() && x.managed_fields.is_none());
+    }
+
+    #[test]
+    fn a_trigger_carries_no_version_or_uid() {
+        let t: SipTrunk = serde_json::from_value(serde_json::json!({
+            "apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipTrunk",
+            "metadata": {"name": "a", "namespace": "n", "resourceVersion": "9", "uid": "u", "generation": 2},
+            "spec": {"providerRef": {"kind": "SipProvider", "name": "p"}, "auth": {"type": "credentials", "username": "u"}}
+        }))
+        .expect("trunk");
+        let t = trigger_only(t);
+        assert!(t.metadata.resource_version.is_none() && t.metadata.uid.is_none());
+        assert_eq!((t.metadata.name.as_deref(), t.metadata.namespace.as_deref()), (Some("a"), Some("n")));
     }
 }
