@@ -458,11 +458,17 @@ async fn cleanup(rule: &SipDispatchRule, ctx: &DispatchContext) -> Result<Action
     if rule.spec.deletion_policy == DeletionPolicy::Orphan {
         return Ok(Action::await_change());
     }
+    // Nothing was ever sent (no id, no create intent): nothing to delete, and no provider to ask
+    // (it may be of another type, or gone).
+    let status = rule.status.as_ref();
+    if status.is_none_or(|s| s.rule_id.is_none() && s.create_intent.is_none()) {
+        return Ok(Action::await_change());
+    }
     let ns = rule.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let provider = provider_of(rule, &ns, &ctx.base)?;
     let (account, _turn) = account(&provider, ctx).await?;
     let marker = ctx.base.marker_key.marker(&ns, &rule.name_any());
-    let hint = rule.status.as_ref().and_then(|s| s.rule_id.as_deref());
+    let hint = status.and_then(|s| s.rule_id.as_deref());
     delete_owned(&account.client, hint, &marker).await?;
     publish(ctx, rule, EventType::Normal, "Deleted", "dispatch rule deleted at LiveKit").await;
     Ok(Action::await_change())
