@@ -285,8 +285,22 @@ async fn a_lost_create_answer_is_adopted_and_deletion_removes_the_rule() {
 async fn when_every_referenced_trunk_is_gone_the_rule_is_deleted_not_emptied() {
     let env = started().await;
     inbound(&env, "in", "+14155550100").await;
-    apply_rule(&env, &rule("support", &["in"], json!({}))).await;
+    let other = inbound(&env, "in-b", "+14155550101").await;
+    apply_rule(&env, &rule("support", &["in", "in-b"], json!({}))).await;
     wait_rule(&env, "support", "Ready", ready).await;
+    // One referenced trunk goes: its id is dropped, the rule serves the other and says so.
+    env.delete("in-b").await;
+    env.wait_gone("in-b").await;
+    let r = wait_reason(&env, "support", "TrunkNotReady").await;
+    assert!(format!("{:?}", r.status).contains("in-b does not exist"), "{:?}", r.status);
+    let dropped = wait_until(
+        DEADLINE,
+        || async { remote_rules(&env) },
+        |r| r.len() == 1 && !trunk_ids(&r[0]).contains(&other) && !trunk_ids(&r[0]).is_empty(),
+    )
+    .await;
+    assert!(dropped.is_some(), "the deleted trunk's id is dropped: {:?}", remote_rules(&env));
+    // The last one goes: the rule is deleted at LiveKit, never left with an empty list.
     env.delete("in").await;
     env.wait_gone("in").await;
     let r = wait_rule(&env, "support", "rule removed", |r| {

@@ -217,6 +217,14 @@ async fn apply(rule: &SipDispatchRule, ctx: &DispatchContext, api: &Api<SipDispa
     };
     work.observed_generation = generation;
     work.conditions = status::conditions(&prev.conditions, &outcome.health, generation);
+    if outcome.health == Health::InSync {
+        // The shared wording speaks of a trunk.
+        for c in &mut work.conditions {
+            c.message =
+                if c.type_ == "Ready" { "LiveKit holds exactly this rule" } else { "no drift at the last check" }
+                    .to_string();
+        }
+    }
     publish_transition(ctx, rule, &prev, &outcome.health).await;
     write_status(api, rule, &work).await?;
     if let Some(e) = err {
@@ -253,8 +261,9 @@ fn provider_of(rule: &SipDispatchRule, ns: &str, ctx: &Context) -> Result<Resolv
 /// What the trunk references resolved to.
 #[derive(Debug, PartialEq)]
 pub enum Trunks {
-    /// Every referenced SipTrunk is Ready with an inbound LiveKit trunk: (SipTrunk name, id).
-    Ready(Vec<(String, String)>),
+    /// Every referenced SipTrunk that exists is Ready with an inbound LiveKit trunk: (SipTrunk
+    /// name, id); and what is said of those that do not exist (their ids are dropped).
+    Ready(Vec<(String, String)>, Vec<String>),
     /// Some are not (yet): why, naming them.
     Waiting(String),
     /// None of the referenced SipTrunks exists (any more): which.
@@ -265,13 +274,12 @@ pub enum Trunks {
 pub fn resolve_trunks(rule: &SipDispatchRule, ns: &str, trunks: &Store<SipTrunk>) -> Trunks {
     let mut ready = Vec::new();
     let mut waiting = Vec::new();
-    let mut gone = 0;
+    let mut gone = Vec::new();
     for r in &rule.spec.trunk_refs {
         let Some(t) =
             trunks.get(&ObjectRef::new(&r.name).within(ns)).filter(|t| t.metadata.deletion_timestamp.is_none())
         else {
-            gone += 1;
-            waiting.push(format!("SipTrunk {ns}/{} does not exist", r.name));
+            gone.push(format!("SipTrunk {ns}/{} does not exist", r.name));
             continue;
         };
         let id = t.status.as_ref().and_then(|s| s.trunk_id.clone()).filter(|i| !i.is_empty());
@@ -288,11 +296,12 @@ pub fn resolve_trunks(rule: &SipDispatchRule, ns: &str, trunks: &Store<SipTrunk>
             waiting.push(format!("SipTrunk {} has no status.trunkId yet", r.name));
         }
     }
-    if !rule.spec.trunk_refs.is_empty() && gone == rule.spec.trunk_refs.len() {
-        Trunks::AllGone(waiting.join("; "))
+    if !rule.spec.trunk_refs.is_empty() && gone.len() == rule.spec.trunk_refs.len() {
+        Trunks::AllGone(gone.join("; "))
     } else if waiting.is_empty() {
-        Trunks::Ready(ready)
+        Trunks::Ready(ready, gone)
     } else {
+        waiting.extend(gone);
         Trunks::Waiting(waiting.join("; "))
     }
 }
@@ -313,10 +322,13 @@ async fn run(
              so the rule would take calls of other tenants' trunks; name this namespace's SipTrunks in trunkRefs",
         ));
     }
-    let resolved =
-        if rule.spec.all_trunks { Trunks::Ready(Vec::new()) } else { resolve_trunks(rule, &ns, &ctx.trunks) };
-    let pairs = match resolved {
-        Trunks::Ready(p) => p,
+    let resolved = if rule.spec.all_trunks {
+        Trunks::Ready(Vec::new(), Vec::new())
+    } else {
+        resolve_trunks(rule, &ns, &ctx.trunks)
+    };
+    let (pairs, gone) = match resolved {
+        Trunks::Ready(p, gone) => (p, gone),
         Trunks::Waiting(why) => {
             return Ok(Outcome {
                 health: Health::Progressing { reason: "TrunkNotReady", message: why },
@@ -407,6 +419,14 @@ async fn run(
                 }
             }
         }
+    }
+    if !gone.is_empty() {
+        // Deleted SipTrunks are dropped from the rule (it serves the others) and reported.
+        let message = format!("{}; the rule serves the other referenced trunks", gone.join("; "));
+        return Ok(Outcome {
+            health: Health::Progressing { reason: "TrunkNotReady", message },
+            requeue: WAIT_INTERVAL,
+        });
     }
     Ok(Outcome { health: Health::InSync, requeue: account.drift_interval })
 }
