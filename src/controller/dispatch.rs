@@ -177,7 +177,8 @@ async fn reconcile_inner(rule: Arc<SipDispatchRule>, ctx: Arc<DispatchContext>) 
     }
 }
 
-/// Transient errors back off per rule; permanent ones wait for a change.
+/// Transient errors back off per rule; permanent ones are looked at again after `WAIT_INTERVAL`
+/// (rules are few, and a token Secret that appears does not wake them).
 pub fn error_policy(rule: Arc<SipDispatchRule>, err: &Error, ctx: Arc<DispatchContext>) -> Action {
     match err {
         Error::Provider(ProviderError::Deferred { retry_after }) => Action::requeue(*retry_after),
@@ -185,7 +186,7 @@ pub fn error_policy(rule: Arc<SipDispatchRule>, err: &Error, ctx: Arc<DispatchCo
             Action::requeue((*d).max(ctx.next_backoff(&rule)))
         }
         e if e.is_transient() => Action::requeue(ctx.next_backoff(&rule)),
-        _ => Action::await_change(),
+        _ => Action::requeue(WAIT_INTERVAL),
     }
 }
 
