@@ -538,3 +538,86 @@ async fn publish_transition(ctx: &DispatchContext, rule: &SipDispatchRule, prev:
     let type_ = if warning { EventType::Warning } else { EventType::Normal };
     publish(ctx, rule, type_, reason, &message).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::reflector;
+    use kube::runtime::watcher::Event as W;
+    use serde_json::json;
+
+    fn trunk(name: &str, provider: &str, inbound: bool, ready: bool, id: Option<&str>) -> SipTrunk {
+        let block = if inbound {
+            json!({"inbound": {"numbers": ["+14155550100"]}})
+        } else {
+            json!({"outbound": {"address": "sip.carrier.example", "numbers": ["+14155550100"]}})
+        };
+        let mut status = json!({"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" },
+            "reason": "x", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]});
+        if let Some(id) = id {
+            status["trunkId"] = json!(id);
+        }
+        serde_json::from_value(json!({
+            "apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipTrunk",
+            "metadata": {"name": name, "namespace": "team", "generation": 1},
+            "spec": {"providerRef": {"kind": "SipProvider", "name": provider},
+                     "auth": {"type": "credentials", "username": "u"}, "livekit": block},
+            "status": status
+        }))
+        .expect("trunk")
+    }
+
+    fn rule(ns: &str, names: &[&str]) -> SipDispatchRule {
+        let refs: Vec<_> = names.iter().map(|n| json!({"name": n})).collect();
+        serde_json::from_value(json!({
+            "apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipDispatchRule",
+            "metadata": {"name": "r", "namespace": ns},
+            "spec": {"providerRef": {"name": "lk"}, "trunkRefs": refs, "rule": {"direct": {"roomName": "x"}}}
+        }))
+        .expect("rule")
+    }
+
+    #[test]
+    fn trunk_refs_resolve_in_the_own_namespace_to_ready_inbound_trunks_of_the_same_provider() {
+        let (store, mut w) = reflector::store::<SipTrunk>();
+        for t in [
+            trunk("a", "lk", true, true, Some("ST_a")),
+            trunk("b", "lk", true, true, Some("ST_b")),
+            trunk("out", "lk", false, true, Some("ST_o")),
+            trunk("slow", "lk", true, false, None),
+            trunk("noid", "lk", true, true, None),
+            trunk("other", "lk2", true, true, Some("ST_x")),
+        ] {
+            w.apply_watcher_event(&W::Apply(t));
+        }
+        let ready = |names: &[&str]| resolve_trunks(&rule("team", names), "team", &store);
+        assert_eq!(
+            ready(&["a", "b"]),
+            Trunks::Ready(vec![("a".into(), "ST_a".into()), ("b".into(), "ST_b".into())], vec![])
+        );
+        assert!(matches!(ready(&["a", "gone"]), Trunks::Ready(p, g) if p.len() == 1 && g[0].contains("team/gone")));
+        assert!(matches!(ready(&["gone"]), Trunks::AllGone(m) if m.contains("team/gone does not exist")));
+        for (bad, says) in [
+            ("out", "no livekit.inbound"),
+            ("slow", "not Ready"),
+            ("noid", "no status.trunkId"),
+            ("other", "another provider"),
+        ] {
+            match ready(&["a", bad]) {
+                Trunks::Waiting(m) => assert!(m.contains(says) && m.contains(bad), "{bad}: {m}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        // The same names from another namespace resolve to nothing.
+        assert!(matches!(resolve_trunks(&rule("elsewhere", &["a"]), "elsewhere", &store), Trunks::AllGone(_)));
+    }
+
+    #[test]
+    fn a_trunk_event_wakes_only_the_rules_naming_it_in_its_namespace() {
+        let (rules, mut w) = reflector::store::<SipDispatchRule>();
+        w.apply_watcher_event(&W::Apply(rule("team", &["a"])));
+        assert_eq!(rules_naming(&rules, "team", "a").len(), 1);
+        assert!(rules_naming(&rules, "team", "b").is_empty());
+        assert!(rules_naming(&rules, "other", "a").is_empty());
+    }
+}
