@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::controller;
 use crate::crd::SipTrunk;
+use crate::crd::dispatch::SipDispatchRule;
 use crate::emulator::livekit::{LiveKitConfig, LiveKitEmulator};
 use crate::emulator::{EmulatorConfig, Flavor, ProviderEmulator};
 use crate::kubeemu::{EmulatorOptions, KubeEmulator};
@@ -30,6 +31,7 @@ pub const EMBEDDED_EXAMPLES: &[(&str, &str)] = &[
     ("livekit/provider.yaml", include_str!("../examples/livekit/provider.yaml")),
     ("livekit/trunk-inbound.yaml", include_str!("../examples/livekit/trunk-inbound.yaml")),
     ("livekit/trunk-outbound.yaml", include_str!("../examples/livekit/trunk-outbound.yaml")),
+    ("livekit/sip-dispatch-rule.yaml", include_str!("../examples/livekit/sip-dispatch-rule.yaml")),
 ];
 
 /// Options of the demo.
@@ -101,6 +103,7 @@ fn api_resource(doc: &Value) -> Option<(ApiResource, bool)> {
         "SipProvider" => ("sipproviders", true),
         "ClusterSipProvider" => ("clustersipproviders", false),
         "SipTrunk" => ("siptrunks", true),
+        "SipDispatchRule" => ("sipdispatchrules", true),
         _ => return None,
     };
     Some((ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural), namespaced))
@@ -256,17 +259,25 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
     let expected = docs.iter().filter(|d| d["kind"] == "SipTrunk").count();
     println!("\napplied {} objects ({} SipTrunks); waiting for them to converge\n", docs.len(), expected);
     let api: Api<SipTrunk> = Api::all(client.clone());
+    let rules_api: Api<SipDispatchRule> = Api::all(client.clone());
+    let rules_expected = docs.iter().filter(|d| d["kind"] == "SipDispatchRule").count();
     let start = Instant::now();
     let mut progress = Progress::default();
     let result = loop {
         let list = api.list(&Default::default()).await.map_err(|e| format!("list: {e}"))?;
         let ready = list.items.iter().filter(|t| is_ready(t)).count();
+        let rules = rules_api.list(&Default::default()).await.map_err(|e| format!("list: {e}"))?;
+        let rules_ready = rules.items.iter().filter(|r| rule_ready(r)).count();
         if let Some(line) = progress.observe(ready, expected, start.elapsed()) {
             println!("{line}");
         }
-        if ready == expected && expected > 0 {
+        if ready == expected && expected > 0 && rules_ready == rules_expected {
             println!("\n{}", table(&list.items));
-            println!("all {expected} trunks are Ready in {:.2}s", start.elapsed().as_secs_f64());
+            println!("{}", rule_table(&rules.items));
+            println!(
+                "all {expected} trunks are Ready in {:.2}s (and {rules_expected} dispatch rules)",
+                start.elapsed().as_secs_f64()
+            );
             break Ok(());
         }
         if start.elapsed() > opts.timeout {
@@ -276,6 +287,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
                 .iter()
                 .filter(|t| !is_ready(t))
                 .map(|t| format!("{}: {}", t.name_any(), ready_message(t)))
+                .chain(rules.items.iter().filter(|r| !rule_ready(r)).map(|r| format!("rule {}", r.name_any())))
                 .collect();
             break Err(format!("not all trunks became Ready within {:?}: {}", opts.timeout, stuck.join("; ")));
         }
@@ -316,6 +328,33 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
 
 fn emu_root(emu: &ProviderEmulator) -> String {
     format!("http://{}", emu.addr())
+}
+
+fn rule_ready(r: &SipDispatchRule) -> bool {
+    let s = r.status.clone().unwrap_or_default();
+    controller::status::ready_for(&s.conditions, r.metadata.generation)
+}
+
+/// The dispatch rules: name, LiveKit id, the trunk ids they serve, Ready.
+pub fn rule_table(rules: &[SipDispatchRule]) -> String {
+    let mut rows: Vec<String> = rules
+        .iter()
+        .map(|r| {
+            let s = r.status.clone().unwrap_or_default();
+            let ready = s.conditions.iter().find(|c| c.type_ == "Ready");
+            format!(
+                "{:<28} {:<26} {:<6} {:<16} {}",
+                format!("{}/{}", r.namespace().unwrap_or_default(), r.name_any()),
+                s.rule_id.unwrap_or_else(|| "-".into()),
+                ready.map(|c| c.status.as_str()).unwrap_or("-"),
+                ready.map(|c| c.reason.as_str()).unwrap_or("-"),
+                s.trunk_ids.join(",")
+            )
+        })
+        .collect();
+    rows.sort();
+    let header = format!("{:<28} {:<26} {:<6} {:<16} TRUNK IDS", "DISPATCH RULE", "RULE ID", "READY", "REASON");
+    std::iter::once(header).chain(rows).collect::<Vec<_>>().join("\n")
 }
 
 fn is_ready(t: &SipTrunk) -> bool {

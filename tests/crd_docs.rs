@@ -203,9 +203,9 @@ fn every_printer_column_reads_a_field_the_schema_has_and_says_what_it_shows() {
 }
 
 #[test]
-fn the_three_kinds_share_a_category_and_have_short_names() {
+fn the_four_kinds_share_a_category_and_have_short_names() {
     let all = crds();
-    assert_eq!(all.len(), 3);
+    assert_eq!(all.len(), 4);
     let mut shared: Option<BTreeSet<String>> = None;
     for c in &all {
         let names = &c["spec"]["names"];
@@ -217,7 +217,7 @@ fn the_three_kinds_share_a_category_and_have_short_names() {
         });
         assert!(names["shortNames"].as_array().is_some_and(|a| !a.is_empty()), "{} has a short name", names["kind"]);
     }
-    assert!(shared.unwrap().contains("siptrunk-operator"), "`kubectl get siptrunk-operator` lists all three kinds");
+    assert!(shared.unwrap().contains("siptrunk-operator"), "`kubectl get siptrunk-operator` lists all four kinds");
 }
 
 /// Every description string of a CRD, with its JSON path.

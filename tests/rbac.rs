@@ -261,6 +261,31 @@ async fn observe(namespace: Option<&str>) -> BTreeSet<Call> {
         w.wait_provider_ready("clustersipproviders", None, "shared").await;
     }
 
+    // A SipDispatchRule (here on a provider that is not livekit: finalizer, status, Event, and
+    // a deletion that releases the finalizer without a provider call).
+    let rules: Api<siptrunk_operator::crd::dispatch::SipDispatchRule> = Api::namespaced(w.client.clone(), WATCHED);
+    w.apply(
+        "sipdispatchrules",
+        json!({"kind": "SipDispatchRule", "metadata": {"name": "support", "namespace": WATCHED}, "spec": {
+            "providerRef": {"name": "prov"}, "trunkRefs": [{"name": "main"}], "rule": {"direct": {"roomName": "lobby"}}
+        }}),
+    )
+    .await;
+    let refused = wait_until(
+        DEADLINE,
+        || async { rules.get_opt("support").await.ok().flatten() },
+        |r| {
+            r.as_ref()
+                .and_then(|r| r.status.as_ref())
+                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.reason == "ProviderNotLiveKit"))
+        },
+    )
+    .await;
+    assert!(refused.is_some(), "the rule was not reconciled");
+    rules.delete("support", &DeleteParams::default()).await.expect("delete rule");
+    let gone = wait_until(DEADLINE, || async { rules.get_opt("support").await.ok().flatten().is_none() }, |g| *g).await;
+    assert!(gone.is_some(), "the rule was not deleted");
+
     // Delete behind the finalizer: the remote trunk goes, then the object.
     w.trunks().delete("main", &DeleteParams::default()).await.expect("delete");
     let api = w.trunks();

@@ -1,9 +1,11 @@
 //! The SipTrunk controller: shared context, watches (trunks, providers, Secrets) and the
-//! kube-runtime `Controller` that drives `reconcile`.
+//! kube-runtime `Controller` that drives `reconcile`; the SipDispatchRule controller
+//! (`dispatch`) runs beside it on the same context and trunk cache.
 
 pub mod accounts;
 mod create;
 pub mod deref;
+pub mod dispatch;
 pub mod error;
 pub mod events;
 pub mod in_use;
@@ -288,11 +290,18 @@ pub async fn run(
     let (secret_meta, secrets_w) = reflector::store::<PartialObjectMeta<Secret>>();
     let (trunks, trunks_w) = reflector::store();
     let secrets = SecretReader::new(client.clone(), secret_meta);
+    let rules_api: Api<crate::crd::dispatch::SipDispatchRule> = match &cfg.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (rules, rules_w) = reflector::store();
+    let (wake_rules, rules_woken) = futures::channel::mpsc::unbounded();
 
     let provider_stream = watcher(providers_api, watcher_config(None))
         .default_backoff()
         .modify(|p: &mut SipProvider| p.managed_fields_mut().clear())
         .reflect(providers_w)
+        .inspect(dispatch::wake_rules_of_provider(rules.clone(), wake_rules.clone(), ProviderKind::SipProvider))
         .inspect(mark_synced(&sync, Cache::Providers))
         .applied_objects()
         .predicate_filter(provider_predicate, kube::runtime::utils::PredicateConfig::default());
@@ -300,6 +309,7 @@ pub async fn run(
         .default_backoff()
         .modify(|p: &mut ClusterSipProvider| p.managed_fields_mut().clear())
         .reflect(cluster_w)
+        .inspect(dispatch::wake_rules_of_provider(rules.clone(), wake_rules.clone(), ProviderKind::ClusterSipProvider))
         .inspect(mark_synced(&sync, Cache::ClusterProviders))
         .applied_objects()
         .predicate_filter(provider_predicate, kube::runtime::utils::PredicateConfig::default());
@@ -332,10 +342,30 @@ pub async fn run(
                 idx.apply_event(ev);
             }
         })
+        .inspect(dispatch::wake_rules(rules.clone(), wake_rules))
         .inspect(mark_synced(&sync, Cache::Trunks))
         .applied_objects()
         .predicate_filter(trunk_predicate, kube::runtime::utils::PredicateConfig::default())
         .map_ok(projection::trigger_only);
+
+    // Rules start once every cache a rule reconcile reads (trunks included) has synced: an
+    // unsynced trunk cache would make referenced trunks look gone.
+    let gate = sync.clone();
+    let rule_stream = watcher(rules_api, watcher_config(cfg.label_selector.as_deref()))
+        .default_backoff()
+        .modify(|r: &mut crate::crd::dispatch::SipDispatchRule| r.managed_fields_mut().clear())
+        .then(move |ev| {
+            let gate = gate.clone();
+            async move {
+                if matches!(ev, Ok(watcher::Event::InitDone)) {
+                    gate.wait(startup::ALL).await;
+                }
+                ev
+            }
+        })
+        .reflect(rules_w)
+        .applied_objects()
+        .predicate_filter(dispatch::predicate, kube::runtime::utils::PredicateConfig::default());
 
     let shutdown = shutdown.shared();
     let key = loop {
@@ -459,6 +489,18 @@ pub async fn run(
             }
         }
     }));
+    let rule_controller = Controller::for_stream(rule_stream, rules)
+        .with_config(ControllerConfig::default().concurrency(cfg.concurrency).debounce(Duration::from_millis(5)))
+        .reconcile_on(rules_woken)
+        .graceful_shutdown_on(shutdown.clone());
+    let dispatch_ctx = Arc::new(dispatch::DispatchContext::new(ctx.clone(), trunks.clone()));
+    let drive_rules =
+        rule_controller.run(dispatch::reconcile, dispatch::error_policy, dispatch_ctx).for_each(|res| async move {
+            match res {
+                Ok(_) | Err(kube::runtime::controller::Error::ReconcilerFailed(..)) => {}
+                Err(other) => warn!(error = %other, "dispatch rule controller error"),
+            }
+        });
     let drive = controller.run(traced::reconcile, reconcile::error_policy, ctx.clone()).for_each(|res| async move {
         match res {
             // Logged inside the reconcile's span, with its namespace, name and id.
@@ -475,6 +517,7 @@ pub async fn run(
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         }
     };
+    let drive = futures::future::join(drive, drive_rules);
     tokio::select! {
         _ = drive => {}
         _ = deadline => warn!("controller did not stop gracefully in time; dropping running reconciles"),

@@ -87,7 +87,7 @@ pub struct SipDispatchRuleSpec {
 /// A SipTrunk in the rule's namespace.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 pub struct TrunkRef {
-    /// The SipTrunk's name.
+    /// The name of a SipTrunk in this rule's namespace (a rule cannot name another namespace's trunks).
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }
@@ -115,7 +115,7 @@ pub struct DispatchRuleSpec {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectRule {
-    /// The room.
+    /// The name of the room every call of this rule joins.
     #[schemars(length(min = 1, max = 128))]
     pub room_name: String,
 }
@@ -147,16 +147,21 @@ pub struct CalleeRule {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SipDispatchRuleStatus {
-    /// LiveKit's `SDR_` id.
+    /// The `SDR_` id LiveKit gave this rule (empty until it was created).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_id: Option<String>,
     /// The inbound trunk ids the rule serves, resolved from trunkRefs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trunk_ids: Vec<String>,
+    /// Write-ahead record of a create sent whose answer was not seen yet (RFC 3339 time): while
+    /// set, the rule is looked for by its marker before any new create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_intent: Option<String>,
     /// The generation the conditions describe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready, Reconciling, Stalled.
+    /// Ready (LiveKit holds exactly this rule), Reconciling (waiting for trunks or retrying) and
+    /// Stalled (waiting for a change of the spec or of a referenced object).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

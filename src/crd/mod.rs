@@ -19,7 +19,10 @@ pub const VERSION: &str = "v1alpha1";
 
 /// The CRDs this operator owns, in install order.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![SipProvider::crd(), ClusterSipProvider::crd(), SipTrunk::crd()].into_iter().map(explainable).collect()
+    vec![SipProvider::crd(), ClusterSipProvider::crd(), SipTrunk::crd(), dispatch::SipDispatchRule::crd()]
+        .into_iter()
+        .map(explainable)
+        .collect()
 }
 
 /// Descriptions as `kubectl explain` should show them: doc-comment line breaks joined (explain

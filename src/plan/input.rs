@@ -35,6 +35,9 @@ pub struct Input {
     pub providers: Vec<SipProvider>,
     /// Cluster-wide provider accounts.
     pub cluster_providers: Vec<ClusterSipProvider>,
+    /// SipDispatchRules with their file: checked against the schema and CEL rules (their
+    /// LiveKit calls are not planned yet).
+    pub dispatch_rules: Vec<(crate::crd::dispatch::SipDispatchRule, String)>,
     /// Secrets (token and password values; never printed).
     pub secrets: Vec<Secret>,
     /// Documents that could not be read or would be refused.
@@ -109,7 +112,7 @@ fn add(input: &mut Input, schemas: &Schemas, mut v: Value, source: &str, namespa
     let kind = v["kind"].as_str().unwrap_or_default().to_string();
     let name = v["metadata"]["name"].as_str().unwrap_or_default().to_string();
     let api_version = v["apiVersion"].as_str().unwrap_or_default().to_string();
-    let namespaced = matches!(kind.as_str(), "SipTrunk" | "SipProvider" | "Secret");
+    let namespaced = matches!(kind.as_str(), "SipTrunk" | "SipProvider" | "SipDispatchRule" | "Secret");
     if namespaced && v["metadata"]["namespace"].as_str().is_none_or(str::is_empty) {
         v["metadata"]["namespace"] = Value::String(namespace.to_string());
     }
@@ -140,6 +143,7 @@ fn add(input: &mut Input, schemas: &Schemas, mut v: Value, source: &str, namespa
         let parsed = match kind.as_str() {
             "SipTrunk" => serde_json::from_value(v).map(|t| input.trunks.push((t, source.to_string()))),
             "SipProvider" => serde_json::from_value(v).map(|p| input.providers.push(p)),
+            "SipDispatchRule" => serde_json::from_value(v).map(|r| input.dispatch_rules.push((r, source.to_string()))),
             _ => serde_json::from_value(v).map(|p| input.cluster_providers.push(p)),
         };
         if let Err(e) = parsed {

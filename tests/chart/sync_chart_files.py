@@ -16,6 +16,9 @@ ARGOCD_KEYS = {
     "resource.customizations.health.siptrunk.dev_SipTrunk": "argocd-health-siptrunk.lua",
     "resource.customizations.health.siptrunk.dev_SipProvider": "argocd-health-sipprovider.lua",
     "resource.customizations.health.siptrunk.dev_ClusterSipProvider": "argocd-health-sipprovider.lua",
+    # A SipDispatchRule's status has the SipTrunk's shape (Ready/Reconciling/Stalled,
+    # observedGeneration): the same rules apply.
+    "resource.customizations.health.siptrunk.dev_SipDispatchRule": "argocd-health-siptrunk.lua",
 }
 
 HEADER = """\

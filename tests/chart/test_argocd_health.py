@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from chartlib import CHART_DIR
+from sync_chart_files import ARGOCD_KEYS
 
 LUA = shutil.which("lua5.4")
 pytestmark = pytest.mark.skipif(
@@ -126,6 +127,50 @@ TRUNK_CASES = {
 @pytest.mark.parametrize("case", list(TRUNK_CASES))
 def test_siptrunk_health(case, tmp_path):
     obj, want_status, want_message = TRUNK_CASES[case]
+    status, message = health(TRUNK_SCRIPT, obj, tmp_path)
+    assert (status, want_message in message) == (want_status, True), f"{case}: got {status!r} {message!r}"
+
+
+def dispatch_rule(conditions=None, generation=3, observed=3, status=True):
+    obj = trunk(conditions, generation, observed, status=status)
+    obj["kind"] = "SipDispatchRule"
+    obj["spec"] = {"providerRef": {"name": "livekit-prod"}, "trunkRefs": [{"name": "main-line"}],
+                   "rule": {"individual": {"roomPrefix": "call-"}}}
+    return obj
+
+
+# Conditions as src/controller/dispatch.rs writes them (status::conditions: Stalled or
+# Reconciling beside a False Ready).
+DISPATCH_CASES = {
+    "ready": (dispatch_rule([cond("Ready", "True", "Synced", "the provider holds exactly this trunk"), SYNCED]),
+              "Healthy", "Synced"),
+    "generation ahead": (dispatch_rule([READY], generation=4, observed=3), "Progressing", "generation 4"),
+    "no status": (dispatch_rule(status=False), "Progressing", "waiting for the operator"),
+    "waiting for its trunk": (dispatch_rule([cond("Ready", "False", "TrunkNotReady", "SipTrunk main-line is not Ready"),
+                                             cond("Reconciling", "True", "TrunkNotReady", "SipTrunk main-line is not Ready")]),
+                              "Progressing", "TrunkNotReady: SipTrunk main-line is not Ready"),
+    "forged trunk id": (dispatch_rule([cond("Ready", "False", "TrunkNotOwned", "ST_x is not this SipTrunk's"),
+                                       cond("Stalled", "True", "TrunkNotOwned", "ST_x is not this SipTrunk's")]),
+                        "Degraded", "TrunkNotOwned"),
+    "allTrunks on a ClusterSipProvider": (dispatch_rule([cond("Ready", "False", "AllTrunksRefused"),
+                                                         cond("Stalled", "True", "AllTrunksRefused", "shared")]),
+                                          "Degraded", "AllTrunksRefused"),
+    "provider not livekit": (dispatch_rule([cond("Ready", "False", "ProviderNotLiveKit"),
+                                            cond("Stalled", "True", "ProviderNotLiveKit", "not a livekit provider")]),
+                             "Degraded", "ProviderNotLiveKit"),
+    "provider unavailable": (dispatch_rule([cond("Ready", "False", "ProviderUnavailable"),
+                                            cond("Reconciling", "True", "ProviderUnavailable", "HTTP 503")]),
+                             "Progressing", "ProviderUnavailable: HTTP 503"),
+}
+
+
+def test_sipdispatchrule_uses_the_siptrunk_script():
+    assert ARGOCD_KEYS["resource.customizations.health.siptrunk.dev_SipDispatchRule"] == TRUNK_SCRIPT.name
+
+
+@pytest.mark.parametrize("case", list(DISPATCH_CASES))
+def test_sipdispatchrule_health(case, tmp_path):
+    obj, want_status, want_message = DISPATCH_CASES[case]
     status, message = health(TRUNK_SCRIPT, obj, tmp_path)
     assert (status, want_message in message) == (want_status, True), f"{case}: got {status!r} {message!r}"
 

@@ -199,7 +199,7 @@ def test_install_dry_run_client(tmp_path):
         release = cfg.install(str(CHART_DIR), RELEASE, {}, dry_run="client", namespace=RELEASE_NS)
     assert "rollout status deployment/" + FULLNAME in release["notes"]
     kinds = [d["kind"] for d in yaml.safe_load_all(release["manifest"]) if d]
-    assert kinds.count("CustomResourceDefinition") == 3
+    assert kinds.count("CustomResourceDefinition") == 4
     assert kinds.index("CustomResourceDefinition") < kinds.index("Deployment"), "CRDs must be applied first"
 
 
@@ -326,7 +326,7 @@ def test_default_deployment():
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == sorted(
         ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "CustomResourceDefinition",
-         "CustomResourceDefinition", "Deployment", "Role", "Role", "RoleBinding", "RoleBinding", "Service",
+         "CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "Role", "Role", "RoleBinding", "RoleBinding", "Service",
          "ServiceAccount"]
     )
     svc = one(objects, "Service")
@@ -493,7 +493,7 @@ def test_chart_crd_copy_equals_crds_dir():
 
 def test_rendered_crds_equal_the_source_plus_labels():
     source = {d["metadata"]["name"]: d for d in yaml.safe_load_all(CRD_SOURCE.read_text()) if d}
-    assert {d["spec"]["names"]["kind"] for d in source.values()} == {"SipTrunk", "SipProvider", "ClusterSipProvider"}
+    assert {d["spec"]["names"]["kind"] for d in source.values()} == {"SipTrunk", "SipProvider", "ClusterSipProvider", "SipDispatchRule"}
     rendered = {d["metadata"]["name"]: d for d in by_kind(render(), "CustomResourceDefinition")}
     assert rendered.keys() == source.keys()
     for name, crd in rendered.items():

@@ -12,6 +12,9 @@ roles: every call is granted, every grant is used. Change both together.
                            sipproviders                 list watch patch
                                                         (patch: the in-use finalizer)
                            sipproviders/status          patch   (server-side apply)
+                           sipdispatchrules             list watch patch
+                                                        (patch: the finalizer, by JSON patch)
+                           sipdispatchrules/status      patch   (server-side apply)
                            clustersipproviders          list watch
                            clustersipproviders/status   patch   (cluster mode only: a namespaced
                                                         instance sees only some of its trunks)
@@ -32,7 +35,7 @@ roles: every call is granted, every grant is used. Change both together.
 Not granted, because no call needs them: get on anything but the Lease and
 referenced Secrets (every other read comes from the watch caches), update/delete
 on SipTrunks, and
-siptrunks/finalizers, which the OwnerReferencesPermissionEnforcement admission
+siptrunks/finalizers (nor sipdispatchrules/finalizers), which the OwnerReferencesPermissionEnforcement admission
 plugin checks only when an object names a SipTrunk as an owner with
 blockOwnerDeletion; the operator creates no such objects (Events point at
 their trunk through `regarding`, not ownerReferences).
@@ -45,6 +48,12 @@ their trunk through `regarding`, not ownerReferences).
   verbs: ["list", "watch", "patch"]
 - apiGroups: ["siptrunk.dev"]
   resources: ["siptrunks/status"]
+  verbs: ["patch"]
+- apiGroups: ["siptrunk.dev"]
+  resources: ["sipdispatchrules"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["siptrunk.dev"]
+  resources: ["sipdispatchrules/status"]
   verbs: ["patch"]
 - apiGroups: ["siptrunk.dev"]
   resources: ["sipproviders"]

@@ -225,6 +225,23 @@ impl Client {
         self.t.call("UpdateSIPDispatchRule", "update", &req, &[&pin]).await
     }
 
+    /// Replaces the whole rule (the only way to change fields the `update` form lacks). An
+    /// empty `trunk_ids` is refused with `TrunkScope::Listed`, as on create.
+    pub async fn replace_dispatch_rule(
+        &self,
+        id: &str,
+        rule: SipDispatchRuleInfo,
+        scope: TrunkScope,
+    ) -> Result<SipDispatchRuleInfo, ProviderError> {
+        check_scope(&rule.trunk_ids, scope)?;
+        let pin = rule_pin(rule.rule.as_ref());
+        let req = UpdateSipDispatchRuleRequest {
+            sip_dispatch_rule_id: id.to_string(),
+            action: Some(UpdateDispatchAction::Replace(rule)),
+        };
+        self.t.call("UpdateSIPDispatchRule", "update", &req, &[&pin]).await
+    }
+
     /// Deletes a dispatch rule.
     pub async fn delete_dispatch_rule(&self, id: &str) -> Result<SipDispatchRuleInfo, ProviderError> {
         let req = DispatchRuleIdRequest { sip_dispatch_rule_id: id.to_string() };

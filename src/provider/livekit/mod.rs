@@ -2,7 +2,7 @@
 //! Twirp protocol over the account's shared HTTP client (`twirp`), the trunk/dispatch-rule
 //! operations (`client`), the pure translation and partial updates (`model`), the family
 //! implementation the controller uses (`family`), and the pure dispatch-rule side (`dispatch`,
-//! not yet wired into a controller).
+//! which `controller::dispatch` drives).
 
 pub mod auth;
 pub mod client;
