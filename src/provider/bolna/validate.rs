@@ -7,17 +7,8 @@ use crate::provider::family::FieldSink;
 
 /// Reports every bolna problem of `spec` through `err`.
 pub fn validate(spec: &SipTrunkSpec, err: FieldSink<'_>) {
-    for (set, path) in [
-        (spec.sip_address.is_some(), "spec.sipAddress"),
-        (spec.phone_number.is_some(), "spec.phoneNumber"),
-        (spec.number_type.is_some(), "spec.numberType"),
-        (spec.calling_format.is_some(), "spec.callingFormat"),
-        (spec.country_code.is_some(), "spec.countryCode"),
-        (spec.outbound_proxy.is_some(), "spec.outboundProxy"),
-    ] {
-        if set {
-            err(path, "is an autocalls/famulor setting; bolna trunks use spec.bolna (gateways, phoneNumbers)".into());
-        }
+    for path in crate::provider::autocalls::validate::own_settings(spec) {
+        err(path, "is an autocalls/famulor setting; bolna trunks use spec.bolna (gateways, phoneNumbers)".into());
     }
     if spec.livekit.is_some() {
         err("spec.livekit", "LiveKit settings cannot be used on a provider of type bolna; remove spec.livekit".into());

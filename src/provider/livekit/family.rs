@@ -182,17 +182,8 @@ pub fn validate(spec: &SipTrunkSpec, err: FieldSink<'_>) {
     if spec.bolna.is_some() {
         err("spec.bolna", "bolna settings cannot be used on a provider of type livekit; remove spec.bolna".into());
     }
-    for (set, path) in [
-        (spec.sip_address.is_some(), "spec.sipAddress"),
-        (spec.phone_number.is_some(), "spec.phoneNumber"),
-        (spec.number_type.is_some(), "spec.numberType"),
-        (spec.calling_format.is_some(), "spec.callingFormat"),
-        (spec.country_code.is_some(), "spec.countryCode"),
-        (spec.outbound_proxy.is_some(), "spec.outboundProxy"),
-    ] {
-        if set {
-            err(path, "is for autocalls/famulor trunks; a LiveKit trunk is described in spec.livekit".into());
-        }
+    for path in crate::provider::autocalls::validate::own_settings(spec) {
+        err(path, "is for autocalls/famulor trunks; a LiveKit trunk is described in spec.livekit".into());
     }
     let Some(block) = &spec.livekit else {
         err("spec.livekit", "is required on a provider of type livekit (inbound or outbound)".into());
