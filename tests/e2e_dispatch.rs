@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+use common::Cluster;
 use common::livekit::{LkEnv, lk_trunk};
 use common::{DEADLINE, PROVIDER, wait_until};
 use kube::Api;

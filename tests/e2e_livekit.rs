@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+use common::Cluster;
 use common::livekit::{LkEnv, lk_trunk};
 use common::{merge, wait_until};
 use serde_json::json;

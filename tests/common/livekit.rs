@@ -10,14 +10,14 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use siptrunk_operator::crd::{SipProvider, SipTrunk};
+use siptrunk_operator::crd::SipProvider;
 use siptrunk_operator::emulator::livekit::{LiveKitConfig, LiveKitEmulator};
 use siptrunk_operator::kubeemu::KubeEmulator;
 use siptrunk_operator::metrics::Metrics;
 use siptrunk_operator::provider::livekit::{Client as LkClient, Config as LkConfig};
 use siptrunk_operator::runner::{Instance, RunOptions};
 
-use super::{DEADLINE, PROVIDER, is_ready, kube_client, merge, ready_reason, test_config, wait_until};
+use super::{Cluster, DEADLINE, PROVIDER, kube_client, merge, test_config, wait_until};
 
 /// The emulated project's API key.
 pub const KEY: &str = "APIe2eKey";
@@ -35,6 +35,16 @@ pub struct LkEnv {
     /// The project's API secret.
     pub secret: String,
     controller: Option<Instance>,
+}
+
+impl Cluster for LkEnv {
+    fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn namespace(&self) -> &str {
+        &self.ns
+    }
 }
 
 impl LkEnv {
@@ -84,18 +94,6 @@ impl LkEnv {
         LkClient::new(cfg, Arc::new(Metrics::default())).expect("project client")
     }
 
-    /// Creates or replaces a Secret with one key.
-    pub async fn put_secret(&self, name: &str, key: &str, value: &str) {
-        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(self.client.clone(), &self.ns);
-        let s: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": name, "namespace": self.ns},
-            "data": {key: super::b64(value)}
-        }))
-        .expect("secret");
-        api.patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(&s)).await.expect("apply secret");
-    }
-
     /// Applies the test SipProvider (type livekit), merging `extra` into its spec.
     pub async fn apply_provider(&self, extra: Value) {
         let mut spec = json!({
@@ -111,71 +109,6 @@ impl LkEnv {
         let api: Api<SipProvider> = Api::namespaced(self.client.clone(), &self.ns);
         let obj = json!({"apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipProvider", "metadata": {"name": PROVIDER}, "spec": spec});
         api.patch(PROVIDER, &PatchParams::apply("e2e").force(), &Patch::Apply(&obj)).await.expect("apply provider");
-    }
-
-    /// SipTrunks of the test namespace.
-    pub fn trunks(&self) -> Api<SipTrunk> {
-        Api::namespaced(self.client.clone(), &self.ns)
-    }
-
-    /// Server-side applies a SipTrunk.
-    pub async fn apply(&self, trunk: &Value) -> Result<SipTrunk, kube::Error> {
-        let name = trunk["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        self.trunks().patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(trunk)).await
-    }
-
-    /// Deletes a SipTrunk.
-    pub async fn delete(&self, name: &str) {
-        self.trunks().delete(name, &Default::default()).await.expect("delete trunk");
-    }
-
-    /// Waits until the trunk satisfies `pred`; panics with `what` and the last status at the deadline.
-    pub async fn wait_for(&self, name: &str, what: &str, pred: impl Fn(&SipTrunk) -> bool) -> SipTrunk {
-        let api = self.trunks();
-        let mut last = None;
-        let ok = wait_until(
-            DEADLINE,
-            || {
-                let api = api.clone();
-                let name = name.to_string();
-                async move { api.get_opt(&name).await.ok().flatten() }
-            },
-            |t: &Option<SipTrunk>| {
-                last = t.clone();
-                t.as_ref().is_some_and(&pred)
-            },
-        )
-        .await;
-        match ok {
-            Some(Some(t)) => t,
-            _ => panic!("timed out waiting for {name}: {what}; last status: {:?}", last.and_then(|t| t.status)),
-        }
-    }
-
-    /// Waits for Ready=True at the current generation.
-    pub async fn wait_ready(&self, name: &str) -> SipTrunk {
-        self.wait_for(name, "Ready=True at its generation", is_ready).await
-    }
-
-    /// Waits for Ready=False with `reason`.
-    pub async fn wait_reason(&self, name: &str, reason: &str) -> SipTrunk {
-        self.wait_for(name, &format!("Ready reason {reason}"), |t| ready_reason(t).as_deref() == Some(reason)).await
-    }
-
-    /// Waits until the object is gone.
-    pub async fn wait_gone(&self, name: &str) {
-        let api = self.trunks();
-        let gone = wait_until(
-            DEADLINE,
-            || {
-                let api = api.clone();
-                let name = name.to_string();
-                async move { api.get_opt(&name).await.ok().flatten().is_none() }
-            },
-            |g| *g,
-        )
-        .await;
-        assert!(gone.is_some(), "timed out waiting for {name} to disappear");
     }
 
     /// Inbound and outbound trunks at LiveKit (passwords only as hashes).
@@ -201,13 +134,6 @@ impl LkEnv {
     pub async fn wait_calls(&self, method: &str, at_least: u64) {
         let got = wait_until(DEADLINE, || async { self.calls(method) }, |n| *n >= at_least).await;
         assert!(got.is_some(), "timed out waiting for {at_least} calls of {method}; have {}", self.calls(method));
-    }
-
-    /// Events (events.k8s.io/v1) about the named object in the test namespace.
-    pub async fn events_for(&self, name: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
-        let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &self.ns);
-        let list = api.list(&Default::default()).await.expect("list events");
-        list.items.into_iter().filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)).collect()
     }
 
     /// Tears down.

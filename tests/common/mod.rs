@@ -83,6 +83,116 @@ async fn kube_client() -> (Client, Option<KubeEmulator>) {
     (emu.client().expect("client"), Some(emu))
 }
 
+/// The Kubernetes side of a test world — its namespace's SipTrunks, Secrets and Events — shared by
+/// the harness of every provider emulator ([`Env`], [`livekit::LkEnv`]).
+#[allow(async_fn_in_trait)]
+pub trait Cluster {
+    /// Kubernetes client (emulated or real).
+    fn client(&self) -> &Client;
+
+    /// The test namespace.
+    fn namespace(&self) -> &str;
+
+    /// SipTrunks of the test namespace.
+    fn trunks(&self) -> Api<SipTrunk> {
+        Api::namespaced(self.client().clone(), self.namespace())
+    }
+
+    /// Creates or replaces a Secret with one key.
+    async fn put_secret(&self, name: &str, key: &str, value: &str) {
+        let api: Api<Secret> = Api::namespaced(self.client().clone(), self.namespace());
+        let s: Secret = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": self.namespace()},
+            "data": {key: b64(value)}
+        }))
+        .expect("secret");
+        api.patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(&s)).await.expect("apply secret");
+    }
+
+    /// Server-side applies a SipTrunk (as a GitOps tool would).
+    async fn apply(&self, trunk: &Value) -> Result<SipTrunk, kube::Error> {
+        let name = trunk["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        self.trunks().patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(trunk)).await
+    }
+
+    /// Deletes a SipTrunk.
+    async fn delete(&self, name: &str) {
+        self.trunks().delete(name, &DeleteParams::default()).await.expect("delete trunk");
+    }
+
+    /// Waits until the trunk satisfies `pred`; panics with `what` and the last status at the deadline.
+    async fn wait_for(&self, name: &str, what: &str, pred: impl Fn(&SipTrunk) -> bool) -> SipTrunk {
+        let api = self.trunks();
+        let mut last = None;
+        let ok = wait_until(
+            DEADLINE,
+            || {
+                let api = api.clone();
+                let name = name.to_string();
+                async move { api.get_opt(&name).await.ok().flatten() }
+            },
+            |t: &Option<SipTrunk>| {
+                last = t.clone();
+                t.as_ref().is_some_and(&pred)
+            },
+        )
+        .await;
+        match ok {
+            Some(Some(t)) => t,
+            _ => panic!("timed out waiting for {name}: {what}; last status: {:?}", last.and_then(|t| t.status)),
+        }
+    }
+
+    /// Waits for Ready=True at the current generation.
+    async fn wait_ready(&self, name: &str) -> SipTrunk {
+        self.wait_for(name, "Ready=True at its generation", is_ready).await
+    }
+
+    /// Waits for Ready=False with `reason`.
+    async fn wait_reason(&self, name: &str, reason: &str) -> SipTrunk {
+        self.wait_for(name, &format!("Ready reason {reason}"), |t| ready_reason(t).as_deref() == Some(reason)).await
+    }
+
+    /// Waits until the object is gone.
+    async fn wait_gone(&self, name: &str) {
+        let api = self.trunks();
+        let gone = wait_until(
+            DEADLINE,
+            || {
+                let api = api.clone();
+                let name = name.to_string();
+                async move { api.get_opt(&name).await.ok().flatten().is_none() }
+            },
+            |g| *g,
+        )
+        .await;
+        assert!(gone.is_some(), "timed out waiting for {name} to disappear");
+    }
+
+    /// Events (events.k8s.io/v1) about the named object in the test namespace.
+    async fn events_for(&self, name: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
+        let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client().clone(), self.namespace());
+        let list = api.list(&Default::default()).await.expect("list events");
+        list.items.into_iter().filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)).collect()
+    }
+
+    /// Events about `name` with this reason.
+    async fn events_with_reason(&self, name: &str, reason: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
+        self.events_for(name).await.into_iter().filter(|e| e.reason.as_deref() == Some(reason)).collect()
+    }
+}
+
+impl Cluster for Env {
+    fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn namespace(&self) -> &str {
+        &self.ns
+    }
+}
+
 impl Env {
     /// A world with default provider behaviour and a running controller.
     pub async fn start(flavor: Flavor) -> Env {
@@ -142,23 +252,6 @@ impl Env {
         self.controller.as_ref().map(|c| c.metrics.encode()).unwrap_or_default()
     }
 
-    /// SipTrunks of the test namespace.
-    pub fn trunks(&self) -> Api<SipTrunk> {
-        Api::namespaced(self.client.clone(), &self.ns)
-    }
-
-    /// Creates or replaces a Secret with one key.
-    pub async fn put_secret(&self, name: &str, key: &str, value: &str) {
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
-        let s: Secret = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": name, "namespace": self.ns},
-            "data": {key: b64(value)}
-        }))
-        .expect("secret");
-        api.patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(&s)).await.expect("apply secret");
-    }
-
     /// Deletes a Secret.
     pub async fn delete_secret(&self, name: &str) {
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
@@ -199,66 +292,6 @@ impl Env {
         )
         .await;
         assert!(seen.is_some(), "the controller did not observe the new SipProvider generation within 30 s");
-    }
-
-    /// Server-side applies a SipTrunk (as a GitOps tool would).
-    pub async fn apply(&self, trunk: &Value) -> Result<SipTrunk, kube::Error> {
-        let name = trunk["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        self.trunks().patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(trunk)).await
-    }
-
-    /// Deletes a SipTrunk.
-    pub async fn delete(&self, name: &str) {
-        self.trunks().delete(name, &DeleteParams::default()).await.expect("delete trunk");
-    }
-
-    /// Waits until the trunk satisfies `pred`; panics with `what` and the last status at the deadline.
-    pub async fn wait_for(&self, name: &str, what: &str, pred: impl Fn(&SipTrunk) -> bool) -> SipTrunk {
-        let api = self.trunks();
-        let mut last = None;
-        let ok = wait_until(
-            DEADLINE,
-            || {
-                let api = api.clone();
-                let name = name.to_string();
-                async move { api.get_opt(&name).await.ok().flatten() }
-            },
-            |t: &Option<SipTrunk>| {
-                last = t.clone();
-                t.as_ref().is_some_and(&pred)
-            },
-        )
-        .await;
-        match ok {
-            Some(Some(t)) => t,
-            _ => panic!("timed out waiting for {name}: {what}; last status: {:?}", last.and_then(|t| t.status)),
-        }
-    }
-
-    /// Waits for Ready=True at the current generation.
-    pub async fn wait_ready(&self, name: &str) -> SipTrunk {
-        self.wait_for(name, "Ready=True at its generation", is_ready).await
-    }
-
-    /// Waits for Ready=False with `reason`.
-    pub async fn wait_reason(&self, name: &str, reason: &str) -> SipTrunk {
-        self.wait_for(name, &format!("Ready reason {reason}"), |t| ready_reason(t).as_deref() == Some(reason)).await
-    }
-
-    /// Waits until the object is gone.
-    pub async fn wait_gone(&self, name: &str) {
-        let api = self.trunks();
-        let gone = wait_until(
-            DEADLINE,
-            || {
-                let api = api.clone();
-                let name = name.to_string();
-                async move { api.get_opt(&name).await.ok().flatten().is_none() }
-            },
-            |g| *g,
-        )
-        .await;
-        assert!(gone.is_some(), "timed out waiting for {name} to disappear");
     }
 
     /// Stored trunks at the provider.
@@ -500,18 +533,6 @@ impl Env {
         let r = self.remote();
         assert_eq!(r.len(), 1, "exactly one trunk at the provider: {r:?}");
         r[0].clone()
-    }
-
-    /// Events (events.k8s.io/v1) about the named object in the test namespace.
-    pub async fn events_for(&self, name: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
-        let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &self.ns);
-        let list = api.list(&Default::default()).await.expect("list events");
-        list.items.into_iter().filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)).collect()
-    }
-
-    /// Events about `name` with this reason.
-    pub async fn events_with_reason(&self, name: &str, reason: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
-        self.events_for(name).await.into_iter().filter(|e| e.reason.as_deref() == Some(reason)).collect()
     }
 }
 
