@@ -274,8 +274,9 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
         if ready == expected && expected > 0 && rules_ready == rules_expected {
             println!("\n{}", table(&list.items));
             println!("{}", rule_table(&rules.items));
+            let rules_word = if rules_expected == 1 { "dispatch rule" } else { "dispatch rules" };
             println!(
-                "all {expected} trunks are Ready in {:.2}s (and {rules_expected} dispatch rules)",
+                "all {expected} trunks are Ready in {:.2}s (and {rules_expected} {rules_word})",
                 start.elapsed().as_secs_f64()
             );
             break Ok(());
