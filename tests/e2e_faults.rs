@@ -377,9 +377,20 @@ async fn conflicts_on_30_percent_of_writes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_killed_at_random_points_and_restarted() {
+    killed_and_restarted(Flavor::Autocalls).await;
+}
+
+/// bolna's creates carry the marker and write no intent ahead: a kill between a committed create
+/// and its status write leaves nothing recorded, and the marker alone must prevent a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_killed_at_random_points_and_restarted_bolna() {
+    killed_and_restarted(Flavor::Bolna).await;
+}
+
+async fn killed_and_restarted(flavor: Flavor) {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(24);
-    let mut run = Run::new("restart-x4", Flavor::Autocalls, 20, 24, json!({})).await;
+    let mut run = Run::new("restart-x4", flavor, 20, 24, json!({})).await;
     // Creates take 50 ms, so kills land while writes are in flight.
     run.env.provider.faults().set_latency(Duration::from_millis(50));
     run.go();

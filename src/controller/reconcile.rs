@@ -426,14 +426,20 @@ async fn create<F: Family>(
     status: &mut SipTrunkStatus,
 ) -> Result<Observed<F>, Error> {
     let cred_hash = want.credentials_hash.map(str::to_string);
-    // Write-ahead intent: if the create's response is lost, the next reconcile adopts.
+    // The create intent: if the create's response is lost, the next reconcile adopts. Where the
+    // create may leave the trunk without our marker (autocalls, famulor) it is written ahead;
+    // where the create carries the marker the provider always shows (bolna, LiveKit), a trunk
+    // whose answer was lost is ours by its marker alone, and the intent is only recorded with
+    // this reconcile's status (an outcome left unknown keeps it) — one write less per create.
     status.create_intent = Some(CreateIntent {
         natural_key: desired.natural_key(),
         credentials_hash: cred_hash.clone(),
         started_at: want.now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     });
     status.trunk_id = None;
-    status::write(api, trunk, status.clone()).await?;
+    if !F::capabilities(account.http().provider()).marker_in_create {
+        status::write(api, trunk, status.clone()).await?;
+    }
     match F::create(&account.client, desired, password).await {
         Ok((created, follow_up)) => {
             account.upsert(created.clone()).await;
@@ -575,8 +581,7 @@ async fn cleanup(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result
 async fn delete_remote(trunk: &SipTrunk, ctx: &Context, ns: &str, name: &str) -> Result<Option<String>, Error> {
     let status = trunk.status.clone().unwrap_or_default();
     if status.trunk_id.is_none() && status.create_intent.is_none() {
-        // Never created (or never recorded and never attempted): nothing to delete.
-        return Ok(None);
+        return delete_unrecorded(trunk, ctx, &status, ns, name).await;
     }
     if paused(trunk) {
         return Err(Error::blocked(
@@ -597,6 +602,43 @@ async fn delete_remote(trunk: &SipTrunk, ctx: &Context, ns: &str, name: &str) ->
         let _turn = account.admit().await?;
         delete_in::<F>(&account, ctx, &status, ns, name).await
     })
+}
+
+/// Deletion of a trunk status records neither an id nor a create intent of. Where creates
+/// write their intent ahead (autocalls, famulor), nothing was sent. Where the create carries the
+/// marker and writes no intent ahead (bolna, LiveKit), a create whose answer a crash or a failed
+/// status write lost may exist: it is looked up by our marker. An account that cannot be asked for
+/// good (no provider, no token, refused credentials) cannot hold such a trunk of ours either, so
+/// deletion is not held up by it; a transient failure is retried.
+async fn delete_unrecorded(
+    trunk: &SipTrunk,
+    ctx: &Context,
+    status: &SipTrunkStatus,
+    ns: &str,
+    name: &str,
+) -> Result<Option<String>, Error> {
+    if paused(trunk) || trunk.spec.observe_only {
+        return Ok(None);
+    }
+    let Ok(provider) = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers) else {
+        return Ok(None);
+    };
+    let result = with_family!(provider.type_, F => {
+        if !F::capabilities(provider.type_).marker_in_create {
+            return Ok(None);
+        }
+        let token = deref::read_token(&provider, &ctx.secrets).await?;
+        let account = ctx.accounts.get::<F>(&provider, token, &ctx.metrics)?;
+        let _turn = account.admit().await?;
+        delete_in::<F>(&account, ctx, status, ns, name).await
+    });
+    match result {
+        Err(e) if !e.is_transient() && !matches!(e, Error::Provider(ProviderError::Deferred { .. })) => {
+            info!(reason = e.reason(), "no unrecorded create to look for: the account cannot be asked");
+            Ok(None)
+        }
+        other => other,
+    }
 }
 
 /// The guarded delete of one family's trunk.

@@ -28,6 +28,12 @@ pub struct Capabilities {
     /// List items lack ids only a single-trunk read returns (autocalls internal trunk ids,
     /// trap 2): a trunk about to be written is read once when status has none.
     pub ids_only_on_get: bool,
+    /// The create request itself carries the ownership marker, in a field the provider always
+    /// shows back (bolna `description`, LiveKit `metadata`): a trunk whose create answer was lost
+    /// is recognised by the marker alone, so the create needs no write-ahead intent in status
+    /// (one Kubernetes write less per created trunk). autocalls may drop the nickname of a create
+    /// (older API revision) and famulor sets it by a follow-up call: they write the intent first.
+    pub marker_in_create: bool,
 }
 
 /// Who reports an error about one spec field: its path and what is wrong.
@@ -159,6 +165,8 @@ mod tests {
         assert_eq!(Capabilities { nickname_in_trunk_writes: true, ..famulor }, autocalls);
         assert!(autocalls.ids_only_on_get && !autocalls.dids && !autocalls.cidr_allow_list);
         assert!(bolna.dids && bolna.cidr_allow_list && !bolna.ids_only_on_get && !bolna.nickname_in_trunk_writes);
+        assert!(bolna.marker_in_create && !autocalls.marker_in_create && !famulor.marker_in_create);
+        assert!(caps(ProviderType::Livekit).marker_in_create);
         let rate = |t| with_family!(t, F => F::default_rate(t));
         assert_eq!(rate(ProviderType::Autocalls), (1.0, 5));
         assert_eq!(rate(ProviderType::Famulor), (1.6, 4));

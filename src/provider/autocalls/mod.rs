@@ -35,6 +35,7 @@ impl Family for AutocallsFamily {
             dids: false,
             cidr_allow_list: false,
             ids_only_on_get: true,
+            marker_in_create: false,
         }
     }
 

@@ -29,7 +29,13 @@ impl Family for BolnaFamily {
     const FIELDS: &'static [crate::model::Field] = diff::FIELDS;
 
     fn capabilities(_provider: ProviderType) -> Capabilities {
-        Capabilities { nickname_in_trunk_writes: false, dids: true, cidr_allow_list: true, ids_only_on_get: false }
+        Capabilities {
+            nickname_in_trunk_writes: false,
+            dids: true,
+            cidr_allow_list: true,
+            ids_only_on_get: false,
+            marker_in_create: true,
+        }
     }
 
     /// bolna allows 1000/min per organisation; the operator takes 80% of it to leave room for

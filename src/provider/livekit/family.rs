@@ -244,7 +244,13 @@ impl Family for LivekitFamily {
     const FIELDS: &'static [Field] = FIELDS;
 
     fn capabilities(_provider: ProviderType) -> Capabilities {
-        Capabilities { nickname_in_trunk_writes: false, dids: false, cidr_allow_list: true, ids_only_on_get: false }
+        Capabilities {
+            nickname_in_trunk_writes: false,
+            dids: false,
+            cidr_allow_list: true,
+            ids_only_on_get: false,
+            marker_in_create: true,
+        }
     }
 
     /// LiveKit Cloud publishes about 1000 requests/min per project for the server API (not
