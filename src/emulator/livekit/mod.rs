@@ -200,6 +200,30 @@ impl LiveKitEmulator {
             || p.outbound().any(|t| t.sip_trunk_id == id && t.auth_password == password)
     }
 
+    /// Forgets the call counts and the recorded updates.
+    pub fn reset_calls(&self) {
+        lock(&self.shared.calls).clear();
+        lock(&self.shared.updates).clear();
+    }
+
+    /// Stores a trunk made by someone else (inbound when `inbound`), without validation: fields
+    /// as in `snapshot` (wire names, enums by name or number), missing ones empty. Returns its id.
+    pub fn seed_trunk(&self, inbound: bool, trunk: serde_json::Value) -> Result<String, String> {
+        lock(&self.shared.project).seed_trunk(inbound, trunk).map_err(|e| e.msg)
+    }
+
+    /// Someone edits a trunk (either kind) at LiveKit: the fields of `patch` (wire names) replace
+    /// the stored ones, without validation; neither counted as a call nor recorded in `updates`.
+    pub fn edit_trunk(&self, id: &str, patch: serde_json::Value) -> Result<(), String> {
+        lock(&self.shared.project).edit_trunk(id, &patch).map_err(|e| e.msg)
+    }
+
+    /// Someone deletes a trunk (either kind) at LiveKit; false when there was none.
+    pub fn remove_trunk(&self, id: &str) -> bool {
+        let req = crate::provider::livekit::wire::rpc::TrunkIdRequest { sip_trunk_id: id.to_string() };
+        lock(&self.shared.project).delete_trunk(req).is_ok()
+    }
+
     /// Stops the server and waits for it, at most two seconds.
     pub async fn shutdown(self) {
         let (stop, task) = {
@@ -325,6 +349,12 @@ async fn handle(s: &Shared, endpoint: &str, method: &str, headers: &HeaderMap, b
             )
                 .into_response(),
         ),
+        // The body quoted as an escaped string (a protobuf body's text survives as is, so a
+        // password `Pa"ss\word` comes back as `Pa\"ss\\word`).
+        Some(Action::Hostile(Hostile::EchoBody { status })) => {
+            let msg = format!("invalid request body: {:?}", String::from_utf8_lossy(&body));
+            Some(twirp_error(&TwirpError { code: code_for_status(status), msg }))
+        }
         Some(Action::Hostile(Hostile::EchoRequest { status })) => {
             let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
             let msg = format!("bad request: authorization={auth} body={}", String::from_utf8_lossy(&body));
