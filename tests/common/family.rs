@@ -343,6 +343,14 @@ impl World {
         }
     }
 
+    /// The call counts as text, for failure messages.
+    pub fn calls_text(&self) -> String {
+        match self {
+            World::Api(e) => e.provider.calls().to_json().to_string(),
+            World::Lk(e) => format!("{:?}", e.lk.calls()),
+        }
+    }
+
     /// All provider calls.
     pub fn total_calls(&self) -> u64 {
         match self {
