@@ -280,9 +280,11 @@ fn twirp_error(e: &TwirpError) -> Response {
     (status, axum::Json(serde_json::json!({"code": e.code, "msg": e.msg}))).into_response()
 }
 
+/// The Twirp code nearest to an HTTP status the fault knobs ask for (Twirp has no 422: a
+/// request the server refuses as invalid is `invalid_argument`, answered 400).
 fn code_for_status(status: u16) -> &'static str {
     match status {
-        400 => "invalid_argument",
+        400 | 422 => "invalid_argument",
         401 => "unauthenticated",
         403 => "permission_denied",
         404 => "not_found",
@@ -349,10 +351,11 @@ async fn handle(s: &Shared, endpoint: &str, method: &str, headers: &HeaderMap, b
             )
                 .into_response(),
         ),
-        // The body quoted as an escaped string (a protobuf body's text survives as is, so a
-        // password `Pa"ss\word` comes back as `Pa\"ss\\word`).
+        // A validation error quoting the request's password first (escaped, so `Pa"ss\word`
+        // comes back as `Pa\"ss\\word`), then the whole body the same way.
         Some(Action::Hostile(Hostile::EchoBody { status })) => {
-            let msg = format!("invalid request body: {:?}", String::from_utf8_lossy(&body));
+            let pw = password_of(method, format, &body).unwrap_or_default();
+            let msg = format!("auth_password {pw:?} is not allowed; request {:?}", String::from_utf8_lossy(&body));
             Some(twirp_error(&TwirpError { code: code_for_status(status), msg }))
         }
         Some(Action::Hostile(Hostile::EchoRequest { status })) => {
@@ -432,6 +435,31 @@ fn update_of(method: &str, format: Format, body: &[u8]) -> Option<Update> {
             ]);
             Some(Update { trunk_id: r.sip_trunk_id, fields })
         }
+        _ => None,
+    }
+}
+
+/// The SIP password a trunk create or update carries, if any.
+fn password_of(method: &str, format: Format, body: &[u8]) -> Option<String> {
+    use crate::provider::livekit::wire::rpc::{
+        CreateSipInboundTrunkRequest, CreateSipOutboundTrunkRequest, UpdateInboundAction, UpdateOutboundAction,
+        UpdateSipInboundTrunkRequest, UpdateSipOutboundTrunkRequest,
+    };
+    match method {
+        "CreateSIPInboundTrunk" => {
+            decode::<CreateSipInboundTrunkRequest>(format, body).ok()?.trunk.map(|t| t.auth_password)
+        }
+        "CreateSIPOutboundTrunk" => {
+            decode::<CreateSipOutboundTrunkRequest>(format, body).ok()?.trunk.map(|t| t.auth_password)
+        }
+        "UpdateSIPInboundTrunk" => match decode::<UpdateSipInboundTrunkRequest>(format, body).ok()?.action? {
+            UpdateInboundAction::Update(u) => u.auth_password,
+            UpdateInboundAction::Replace(t) => Some(t.auth_password),
+        },
+        "UpdateSIPOutboundTrunk" => match decode::<UpdateSipOutboundTrunkRequest>(format, body).ok()?.action? {
+            UpdateOutboundAction::Update(u) => u.auth_password,
+            UpdateOutboundAction::Replace(t) => Some(t.auth_password),
+        },
         _ => None,
     }
 }
