@@ -309,6 +309,14 @@ impl World {
         }
     }
 
+    /// Calls of one endpoint answered with `status`.
+    pub fn endpoint_calls_with(&self, endpoint: &str, status: u16) -> u64 {
+        match self {
+            World::Api(e) => e.provider.calls().get(endpoint, status),
+            World::Lk(e) => e.lk.calls().get(&format!("{endpoint} {status}")).copied().unwrap_or_default(),
+        }
+    }
+
     /// Calls of one endpoint whose connection was dropped after the commit.
     pub fn dropped_calls(&self, endpoint: &str) -> u64 {
         match self {
