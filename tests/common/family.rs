@@ -414,33 +414,6 @@ impl World {
         }
     }
 
-    /// Someone changes the carrier address of trunk `id` at the provider to `rogue.example`
-    /// (autocalls/famulor `sip_address`, bolna the gateway, LiveKit `address`).
-    pub fn drift_address(&self, id: &str) {
-        match self {
-            World::Api(e) => {
-                let patch = match e.flavor {
-                    Flavor::Autocalls | Flavor::Famulor => json!({"sip_address": "rogue.example"}),
-                    Flavor::Bolna => {
-                        json!({"gateways": [{"gateway_address": "rogue.example", "port": 5060, "priority": 1}]})
-                    }
-                };
-                e.provider.edit_trunk(&e.token, id, patch);
-            }
-            World::Lk(e) => e.lk.edit_trunk(id, json!({"address": "rogue.example"})).expect("edit at LiveKit"),
-        }
-    }
-
-    /// The carrier address a remote trunk points at (see [`World::drift_address`]).
-    pub fn address_of(&self, r: &Value) -> String {
-        let v = match self.family() {
-            Family::Autocalls | Family::Famulor => &r["sip_address"],
-            Family::Bolna => &r["gateways"][0]["gateway_address"],
-            Family::Livekit => &r["address"],
-        };
-        v.as_str().unwrap_or_default().to_string()
-    }
-
     /// Makes `other` a second credential of the same account, so the current one can be revoked
     /// later without losing the trunks. LiveKit: nothing yet (a key has one secret; see
     /// [`World::revoke_credential`]).

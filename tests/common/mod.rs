@@ -6,6 +6,7 @@
 pub mod family;
 pub mod livekit;
 
+#[allow(unused_imports)]
 pub use family::{Family, World};
 
 use std::collections::BTreeMap;
