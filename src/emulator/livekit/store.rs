@@ -544,6 +544,28 @@ mod tests {
     }
 
     #[test]
+    fn seeded_and_edited_trunks_skip_validation_and_keep_their_id() {
+        let mut p = Project::new(1);
+        let id = p
+            .seed_trunk(
+                false,
+                serde_json::json!({"name": "by hand", "address": "sip:not-valid", "transport": "SIP_TRANSPORT_UDP"}),
+            )
+            .expect("seeded");
+        let t = p.outbound().next().cloned().expect("stored");
+        assert_eq!((t.sip_trunk_id.as_str(), t.address.as_str()), (id.as_str(), "sip:not-valid"));
+        assert_eq!(t.transport, SipTransport::Udp as i32);
+        p.edit_trunk(&id, &serde_json::json!({"address": "rogue.example", "sip_trunk_id": "ST_other"}))
+            .expect("edited");
+        let t = p.outbound().next().cloned().expect("stored");
+        assert_eq!(
+            (t.sip_trunk_id.as_str(), t.address.as_str(), t.name.as_str()),
+            (id.as_str(), "rogue.example", "by hand")
+        );
+        assert_eq!(p.edit_trunk("ST_missing", &serde_json::json!({})).expect_err("missing").code, "not_found");
+    }
+
+    #[test]
     fn a_list_update_mixing_set_and_add_is_refused() {
         let mut p = Project::new(1);
         let t = p.create_inbound(inbound(&["+1"])).expect("created");
