@@ -19,16 +19,16 @@ use siptrunk_operator::emulator::{Behaviour, EmulatorConfig, Flavor};
 // Helpers
 
 /// Puts `<name>-sip`, applies `trunk(flavor, name, n)` merged with `extra`, waits for Ready.
-async fn ready_trunk(env: &Env, name: &str, n: u32, extra: Value) -> SipTrunk {
+async fn ready_trunk(env: &World, name: &str, n: u32, extra: Value) -> SipTrunk {
     env.put_secret(&format!("{name}-sip"), "password", &format!("pw-{name}-1")).await;
-    let mut t = trunk(env.flavor, name, n);
+    let mut t = trunk(env.family(), name, n);
     merge(&mut t, extra);
     env.apply(&t).await.expect("apply");
     env.wait_ready(name).await
 }
 
 /// The trunk JSON with `extra` merged in.
-fn trunk_with(flavor: Flavor, name: &str, n: u32, extra: Value) -> Value {
+fn trunk_with(flavor: Family, name: &str, n: u32, extra: Value) -> Value {
     let mut t = trunk(flavor, name, n);
     merge(&mut t, extra);
     t
@@ -39,48 +39,46 @@ fn trunk_id(t: &SipTrunk) -> String {
 }
 
 /// A spec change of one field that is not part of the natural key: autocalls/famulor calling
-/// format, bolna the gateway port. Returns the patch and the provider field name.
-fn one_field_change(flavor: Flavor) -> (Value, &'static str) {
+/// format, bolna the gateway port, LiveKit the transport. Returns the patch and the provider
+/// field name.
+fn one_field_change(flavor: Family) -> (Value, &'static str) {
     match flavor {
-        Flavor::Autocalls | Flavor::Famulor => (json!({"spec": {"callingFormat": "national"}}), "sip_calling_format"),
-        Flavor::Bolna => (
+        Family::Autocalls | Family::Famulor => (json!({"spec": {"callingFormat": "national"}}), "sip_calling_format"),
+        Family::Bolna => (
             json!({"spec": {"bolna": {"gateways": [{"address": "sbc1.carrier.example", "port": 5080, "priority": 1}]}}}),
             "gateways",
         ),
+        Family::Livekit => (json!({"spec": {"livekit": {"outbound": {"transport": "udp"}}}}), "transport"),
     }
 }
 
 /// Whether the stored remote trunk shows `one_field_change` applied.
-fn shows_change(flavor: Flavor, r: &Value) -> bool {
+fn shows_change(flavor: Family, r: &Value) -> bool {
     match flavor {
-        Flavor::Autocalls | Flavor::Famulor => r["sip_calling_format"] == "national",
-        Flavor::Bolna => r["gateways"][0]["port"] == 5080,
+        Family::Autocalls | Family::Famulor => r["sip_calling_format"] == "national",
+        Family::Bolna => r["gateways"][0]["port"] == 5080,
+        Family::Livekit => r["transport"] == "SIP_TRANSPORT_UDP",
     }
 }
 
 /// A pre-existing trunk, made by a human, with the natural key `trunk(flavor, name, n)` would have.
-fn seed_twin(env: &Env, name: &str, n: u32) -> String {
-    let seed = match env.flavor {
-        Flavor::Autocalls | Flavor::Famulor => json!({
+fn seed_twin(env: &World, name: &str, n: u32) -> String {
+    let seed = match env.family() {
+        Family::Autocalls | Family::Famulor => json!({
             "phone_number": format!("+1415555{n:04}"),
             "sip_username": format!("user{n:04}"),
             "sip_address": "sip.carrier.example",
             "nickname": "Made by hand",
         }),
-        Flavor::Bolna => json!({"name": format!("{}-{name}", env.ns), "description": "made by hand"}),
+        Family::Bolna => json!({"name": format!("{}-{name}", env.ns()), "description": "made by hand"}),
+        Family::Livekit => unreachable!("LiveKit trunks have no natural key"),
     };
-    env.provider.seed_trunk(&env.token, seed)
-}
-
-/// Whether a stored remote trunk carries an ownership marker.
-fn carries_marker(r: &Value) -> bool {
-    r["nickname"].as_str().is_some_and(|n| n.contains("op:"))
-        || r["description"].as_str().is_some_and(|d| d.contains("key=op:"))
+    env.api().provider.seed_trunk(env.token(), seed)
 }
 
 /// Asserts that the provider counts no new call of `endpoint` during `window` (a permanent
 /// error must wait for a change: the first backoff retry would come within 1.5 s).
-async fn assert_no_calls_during(env: &Env, endpoint: &str, window: Duration) {
+async fn assert_no_calls_during(env: &World, endpoint: &str, window: Duration) {
     let before = env.endpoint_calls(endpoint);
     let changed = wait_until(window, || async { env.endpoint_calls(endpoint) }, |n| *n != before).await;
     assert!(changed.is_none(), "{endpoint} was called again without any change: {before} -> {:?}", changed);
@@ -106,16 +104,16 @@ each_flavor! {
     spec_change_sends_only_the_changed_field => spec_change_updates_one_field;
 }
 
-async fn drift_is_corrected(flavor: Flavor) {
-    let env = Env::start(flavor).await;
+async fn drift_is_corrected(flavor: Family) {
+    let env = World::start(flavor).await;
     let before = ready_trunk(&env, "drift", 11, json!({"spec": {"driftCheckInterval": "1s"}})).await;
     let id = trunk_id(&before);
     match flavor {
-        Flavor::Autocalls | Flavor::Famulor => {
-            env.provider.edit_trunk(&env.token, &id, json!({"sip_address": "rogue.example"}));
+        Family::Autocalls | Family::Famulor => {
+            env.api().provider.edit_trunk(env.token(), &id, json!({"sip_address": "rogue.example"}));
             env.wait_remote("sip_address corrected", |r| r.len() == 1 && r[0]["sip_address"] == "sip.carrier.example")
                 .await;
-            let s = env.provider.trunk_stats(&env.token, &id).expect("stats");
+            let s = env.api().provider.trunk_stats(env.token(), &id).expect("stats");
             assert_eq!(s.updates, 1, "one update corrects the drift: {s:?}");
             assert_eq!(s.outbound_reprovisions, 1, "the address re-provisions the outbound trunk: {s:?}");
             assert_eq!(s.inbound_reprovisions, 0, "nothing that re-provisions the inbound trunk was sent: {s:?}");
@@ -130,35 +128,61 @@ async fn drift_is_corrected(flavor: Flavor) {
             assert_ne!(a.outbound_trunk_id, b.outbound_trunk_id, "the outbound trunk was re-provisioned");
             assert_eq!(a.inbound_trunk_id, b.inbound_trunk_id, "the inbound trunk was not");
         }
-        Flavor::Bolna => {
+        Family::Bolna => {
             let rogue = json!({"gateways": [{"gateway_address": "rogue.example", "port": 5060, "priority": 1}]});
-            env.provider.edit_trunk(&env.token, &id, rogue);
+            env.api().provider.edit_trunk(env.token(), &id, rogue);
             env.wait_remote("gateways corrected", |r| {
                 r.len() == 1 && r[0]["gateways"][0]["gateway_address"] == "sbc1.carrier.example"
             })
             .await;
-            let s = env.provider.trunk_stats(&env.token, &id).expect("stats");
+            let s = env.writes_to(&id);
             assert_eq!(s.updates, 1, "one PATCH corrects the drift: {s:?}");
             assert_eq!(s.password_writes, 0, "the unchanged password was not sent: {s:?}");
-            assert_eq!(env.calls("POST", "/numbers") + env.calls("DELETE", "/numbers"), 0, "the DIDs were not touched");
+            let dids = env.api().calls("POST", "/numbers") + env.api().calls("DELETE", "/numbers");
+            assert_eq!(dids, 0, "the DIDs were not touched");
+        }
+        Family::Livekit => {
+            // The address and the caller ids (a list: LiveKit's update form sets it whole).
+            let rogue = json!({"address": "rogue.example", "numbers": ["+14155559999"]});
+            env.lk().lk.edit_trunk(&id, rogue).expect("edit at LiveKit");
+            env.wait_remote("address and numbers corrected", |r| {
+                r.len() == 1 && r[0]["address"] == "sip.carrier.example" && r[0]["numbers"] == json!(["+14155570011"])
+            })
+            .await;
+            let s = env.writes_to(&id);
+            assert_eq!(s.updates, 1, "one update corrects the drift: {s:?}");
+            assert_eq!(s.password_writes, 0, "the unchanged password was not sent: {s:?}");
+            let mut sent = env.lk().lk.updates().last().map(|u| u.fields.clone()).unwrap_or_default();
+            sent.sort();
+            assert_eq!(sent, ["address", "numbers"], "only the drifted fields are sent");
+            assert_eq!(env.endpoint_calls(&create_endpoint(flavor)), 1, "updated in place, never re-created");
         }
     }
     env.stop().await;
 }
 
-async fn spec_change_updates_one_field(flavor: Flavor) {
-    let env = Env::start(flavor).await;
+async fn spec_change_updates_one_field(flavor: Family) {
+    let env = World::start(flavor).await;
     let before = ready_trunk(&env, "edit", 12, json!({})).await;
     let id = trunk_id(&before);
     let (change, _) = one_field_change(flavor);
     env.apply(&trunk_with(flavor, "edit", 12, change)).await.expect("apply");
     env.wait_ready("edit").await;
     assert!(shows_change(flavor, &env.only_remote()), "the provider holds the new value: {:?}", env.only_remote());
-    let s = env.provider.trunk_stats(&env.token, &id).expect("stats");
+    let s = env.writes_to(&id);
     assert_eq!(s.updates, 1, "{s:?}");
     assert_eq!(s.password_writes, 0, "{s:?}");
-    // The emulator re-provisions for every sent field that affects a voice trunk, even unchanged.
-    assert_eq!((s.inbound_reprovisions, s.outbound_reprovisions), (0, 0), "only the calling format was sent: {s:?}");
+    match &env {
+        // The emulator re-provisions for every sent field that affects a voice trunk, even unchanged.
+        World::Api(e) => {
+            let s = e.provider.trunk_stats(&e.token, &id).expect("stats");
+            assert_eq!((s.inbound_reprovisions, s.outbound_reprovisions), (0, 0), "only the one field was sent: {s:?}");
+        }
+        World::Lk(e) => {
+            let sent: Vec<_> = e.lk.updates().into_iter().map(|u| u.fields).collect();
+            assert_eq!(sent, [vec!["transport"]], "only the transport was sent");
+        }
+    }
     assert_eq!(env.events_with_reason("edit", "Updated").await.len(), 1, "one Updated event");
     env.stop().await;
 }
@@ -171,8 +195,8 @@ each_flavor! {
     unchanged_password_is_never_resent_by_drift_checks => unchanged_password_not_resent;
 }
 
-async fn rotated_password_sent_once(flavor: Flavor) {
-    let env = Env::start(flavor).await;
+async fn rotated_password_sent_once(flavor: Family) {
+    let env = World::start(flavor).await;
     // Default drift interval (5 min): only the Secret watch can wake the trunk in time.
     let before = ready_trunk(&env, "rot", 13, json!({})).await;
     let id = trunk_id(&before);
@@ -183,21 +207,25 @@ async fn rotated_password_sent_once(flavor: Flavor) {
             is_ready(t) && t.status.as_ref().and_then(|s| s.credentials_hash.clone()) != hash_before
         })
         .await;
-    assert!(env.provider.password_matches(&env.token, &id, "rotated-secret-2"), "the provider has the new password");
+    assert!(env.password_matches(&id, "rotated-secret-2"), "the provider has the new password");
     assert_eq!(trunk_id(&after), id, "updated in place");
-    let s = env.provider.trunk_stats(&env.token, &id).expect("stats");
+    let s = env.writes_to(&id);
     assert_eq!(s.password_writes, 1, "the new password was sent exactly once: {s:?}");
+    if let World::Lk(e) = &env {
+        let sent: Vec<_> = e.lk.updates().into_iter().map(|u| u.fields).collect();
+        assert_eq!(sent, [vec!["auth_password"]], "the password goes alone, in the update form");
+    }
     env.stop().await;
 }
 
-async fn unchanged_password_not_resent(flavor: Flavor) {
-    let env = Env::start(flavor).await;
+async fn unchanged_password_not_resent(flavor: Family) {
+    let env = World::start(flavor).await;
     let t = ready_trunk(&env, "steady", 14, json!({"spec": {"driftCheckInterval": "1s"}})).await;
     let id = trunk_id(&t);
     let list = list_endpoint(flavor);
     let lists = env.endpoint_calls(&list);
     env.wait_endpoint_calls(&list, lists + 3).await;
-    let s = env.provider.trunk_stats(&env.token, &id).expect("stats");
+    let s = env.writes_to(&id);
     assert_eq!((s.updates, s.password_writes), (0, 0), "three drift checks wrote nothing: {s:?}");
     env.stop().await;
 }
@@ -205,15 +233,20 @@ async fn unchanged_password_not_resent(flavor: Flavor) {
 // ---------------------------------------------------------------------------------------------
 // 3. Ownership and adoption
 
-each_flavor! {
+// These three are about an unmarked trunk with the same natural key; LiveKit trunks have none (an
+// unmarked look-alike is ignored and never adopted there; see e2e_livekit.rs).
+each_api_flavor! {
     unmarked_trunk_with_the_same_natural_key_is_a_conflict_and_nothing_is_created => unmarked_twin_is_conflict;
     setting_adopt_existing_adopts_the_unmarked_trunk_and_marks_it => adopt_existing_adopts;
-    trunk_carrying_our_marker_is_adopted_when_status_was_lost => marker_adopted_after_status_loss;
     twin_made_by_a_human_right_after_the_last_list_is_reported_as_a_conflict_naming_it => twin_after_last_list_is_conflict;
 }
 
-async fn unmarked_twin_is_conflict(flavor: Flavor) {
-    let env = Env::start(flavor).await;
+each_flavor! {
+    trunk_carrying_our_marker_is_adopted_when_status_was_lost => marker_adopted_after_status_loss;
+}
+
+async fn unmarked_twin_is_conflict(flavor: Family) {
+    let env = World::start(flavor).await;
     let seeded = seed_twin(&env, "twin", 21);
     env.put_secret("twin-sip", "password", "pw-twin").await;
     env.apply(&trunk(flavor, "twin", 21)).await.expect("apply");
@@ -234,8 +267,8 @@ async fn unmarked_twin_is_conflict(flavor: Flavor) {
 
 /// The snapshot is younger than the create freshness bound, so the create is tried, answered
 /// 409, and the account listed again to name the trunk.
-async fn twin_after_last_list_is_conflict(flavor: Flavor) {
-    let env = Env::start(flavor).await;
+async fn twin_after_last_list_is_conflict(flavor: Family) {
+    let env = World::start(flavor).await;
     ready_trunk(&env, "first", 24, json!({})).await;
     let seeded = seed_twin(&env, "second", 25);
     env.put_secret("second-sip", "password", "pw-second").await;
@@ -250,24 +283,24 @@ async fn twin_after_last_list_is_conflict(flavor: Flavor) {
 /// Older than 2 s (`CREATE_FRESHNESS`), the drift-window snapshot is not trusted for a create.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_is_decided_on_a_recent_list_not_the_drift_window_snapshot() {
-    let env = Env::start(Flavor::Autocalls).await;
+    let env = World::start(Family::Autocalls).await;
     ready_trunk(&env, "first", 26, json!({})).await;
     let listed = Instant::now();
     let seeded = seed_twin(&env, "second", 27);
     env.put_secret("second-sip", "password", "pw-second").await;
     // The scenario needs a snapshot older than the bound (drift interval 5 min keeps it cached).
     tokio::time::sleep_until((listed + Duration::from_millis(2100)).into()).await;
-    env.provider.reset_calls();
-    env.apply(&trunk(Flavor::Autocalls, "second", 27)).await.expect("apply");
+    env.reset_calls();
+    env.apply(&trunk(Family::Autocalls, "second", 27)).await.expect("apply");
     let t = env.wait_reason("second", "Conflict").await;
     assert!(ready_message(&t).contains(&seeded));
-    assert_eq!(env.endpoint_calls(&create_endpoint(Flavor::Autocalls)), 0, "no create call");
-    assert_eq!(env.endpoint_calls(&list_endpoint(Flavor::Autocalls)), 1, "one fresh list");
+    assert_eq!(env.endpoint_calls(&create_endpoint(Family::Autocalls)), 0, "no create call");
+    assert_eq!(env.endpoint_calls(&list_endpoint(Family::Autocalls)), 1, "one fresh list");
     env.stop().await;
 }
 
-async fn adopt_existing_adopts(flavor: Flavor) {
-    let env = Env::start(flavor).await;
+async fn adopt_existing_adopts(flavor: Family) {
+    let env = World::start(flavor).await;
     let seeded = seed_twin(&env, "adopt", 22);
     env.put_secret("adopt-sip", "password", "pw-adopt").await;
     env.apply(&trunk(flavor, "adopt", 22)).await.expect("apply");
@@ -277,15 +310,15 @@ async fn adopt_existing_adopts(flavor: Flavor) {
     let r = env.only_remote();
     assert_eq!(remote_id(&r), seeded, "the seeded trunk was adopted");
     assert_eq!(trunk_id(&t), seeded);
-    assert!(carries_marker(&r), "the marker is now written: {r:?}");
+    assert!(env.marker_text(&r).contains("op:"), "the marker is now written: {r:?}");
     assert_eq!(env.endpoint_calls(&create_endpoint(flavor)), 0, "no create call");
-    assert!(env.provider.password_matches(&env.token, &seeded, "pw-adopt"), "the Secret's password was applied");
+    assert!(env.password_matches(&seeded, "pw-adopt"), "the Secret's password was applied");
     let status = t.status.expect("status");
-    if flavor != Flavor::Bolna {
+    if flavor != Family::Bolna {
         assert_eq!(status.inbound_trunk_id.as_deref(), r["inbound_trunk_id"].as_str(), "status ids filled");
         assert_eq!(status.outbound_trunk_id.as_deref(), r["outbound_trunk_id"].as_str(), "status ids filled");
     }
-    if flavor == Flavor::Famulor {
+    if flavor == Family::Famulor {
         assert!(
             env.endpoint_calls("PUT /user/phone-numbers/{id}") >= 1,
             "famulor takes the marker through the phone-number endpoint"
@@ -295,8 +328,8 @@ async fn adopt_existing_adopts(flavor: Flavor) {
     env.stop().await;
 }
 
-async fn marker_adopted_after_status_loss(flavor: Flavor) {
-    let env = Env::start(flavor).await;
+async fn marker_adopted_after_status_loss(flavor: Family) {
+    let env = World::start(flavor).await;
     let first = ready_trunk(&env, "again", 23, json!({"spec": {"deletionPolicy": "Orphan"}})).await;
     let id = trunk_id(&first);
     env.delete("again").await;
@@ -324,7 +357,7 @@ each_flavor! {
 /// hung forever in kube-runtime's graceful shutdown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_stopped_right_after_start_stops_promptly() {
-    let mut env = Env::start(Flavor::Autocalls).await;
+    let mut env = World::start(Family::Autocalls).await;
     let stopped = tokio::time::timeout(Duration::from_secs(10), async {
         env.stop_controller().await;
         env.start_controller();
@@ -337,30 +370,30 @@ async fn controller_stopped_right_after_start_stops_promptly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_create_response_and_crashes_never_duplicate_on_famulor_with_invisible_marker() {
-    crash_iterations(Flavor::Famulor, Some(Behaviour { famulor_nickname_in_list: false, ..Behaviour::default() }))
+    crash_iterations(Family::Famulor, Some(Behaviour { famulor_nickname_in_list: false, ..Behaviour::default() }))
         .await;
 }
 
-async fn crashes_never_duplicate(flavor: Flavor) {
+async fn crashes_never_duplicate(flavor: Family) {
     crash_iterations(flavor, None).await;
 }
 
 /// Each iteration: the next create commits and loses its response, and the controller is killed
 /// after a random delay (seeded) and restarted. Every object must end Ready with exactly one
 /// trunk that has the object's password.
-async fn crash_iterations(flavor: Flavor, behaviour: Option<Behaviour>) {
-    let mut env = Env::start(flavor).await;
+async fn crash_iterations(flavor: Family, behaviour: Option<Behaviour>) {
+    let mut env = World::start(flavor).await;
     if let Some(b) = behaviour {
-        env.provider.set_behaviour(b);
+        env.api().provider.set_behaviour(b);
     }
     let mut rng = StdRng::seed_from_u64(0x00c4_a5e5);
-    let create = create_endpoint(flavor);
+    let create = env.create_endpoint();
     let mut killed_before_create = 0;
     for i in 0..CRASH_ITERATIONS {
         let name = format!("crash-{i}");
         env.put_secret(&format!("{name}-sip"), "password", &format!("pw-crash-{i}")).await;
-        if env.provider.faults().armed() == 0 {
-            env.provider.faults().drop_next_after_commit(&create, 1);
+        if env.faults().armed() == 0 {
+            env.faults().drop_next_after_commit(&create, 1);
         }
         env.apply(&trunk(flavor, &name, 100 + i)).await.expect("apply");
         // Not a wait for a state: this places the crash at a random point of the reconcile —
@@ -378,9 +411,9 @@ async fn crash_iterations(flavor: Flavor, behaviour: Option<Behaviour>) {
         let remote = env.remote();
         assert_eq!(remote.len() as u32, i + 1, "iteration {i}: one trunk per object: {remote:?}");
         let id = trunk_id(&t);
-        assert!(env.provider.password_matches(&env.token, &id, &format!("pw-crash-{i}")), "iteration {i}: password");
+        assert!(env.password_matches(&id, &format!("pw-crash-{i}")), "iteration {i}: password");
     }
-    let dropped = env.provider.calls().get(&create, 0);
+    let dropped = env.dropped_calls(&create);
     assert!(dropped >= CRASH_ITERATIONS as u64 / 2, "most iterations lost a create response ({dropped})");
     eprintln!(
         "{flavor}: {CRASH_ITERATIONS} crash iterations, {killed_before_create} killed before the create call, \
@@ -399,13 +432,13 @@ each_flavor! {
     observe_only_stops_all_writes_and_reports_pending_changes_until_turned_off => observe_only_stops_writes;
 }
 
-async fn orphan_leaves_remote(flavor: Flavor) {
-    let env = Env::start(flavor).await;
+async fn orphan_leaves_remote(flavor: Family) {
+    let env = World::start(flavor).await;
     let t = ready_trunk(&env, "keep", 31, json!({"spec": {"deletionPolicy": "Orphan"}})).await;
     env.delete("keep").await;
     env.wait_gone("keep").await;
     assert_eq!(remote_id(&env.only_remote()), trunk_id(&t), "the trunk stays at the provider");
-    assert_eq!(env.calls("DELETE", ""), 0, "no delete call");
+    assert_eq!(env.delete_calls(), 0, "no delete call");
     env.stop().await;
 }
 
@@ -415,16 +448,16 @@ enum Suspend {
     ObserveOnly,
 }
 
-async fn pause_stops_writes(flavor: Flavor) {
+async fn pause_stops_writes(flavor: Family) {
     suspended_writes(flavor, Suspend::Paused).await;
 }
 
-async fn observe_only_stops_writes(flavor: Flavor) {
+async fn observe_only_stops_writes(flavor: Family) {
     suspended_writes(flavor, Suspend::ObserveOnly).await;
 }
 
-async fn suspended_writes(flavor: Flavor, how: Suspend) {
-    let env = Env::start(flavor).await;
+async fn suspended_writes(flavor: Family, how: Suspend) {
+    let env = World::start(flavor).await;
     ready_trunk(&env, "hold", 32, json!({})).await;
     let (change, field) = one_field_change(flavor);
     let (suspend, resume, reason) = match how {
@@ -433,7 +466,7 @@ async fn suspended_writes(flavor: Flavor, how: Suspend) {
             (json!({"spec": {"observeOnly": true}}), json!({"spec": {"observeOnly": false}}), "ObserveOnly")
         }
     };
-    env.provider.reset_calls();
+    env.reset_calls();
     let mut t = trunk_with(flavor, "hold", 32, change.clone());
     merge(&mut t, suspend);
     env.apply(&t).await.expect("apply");
@@ -458,7 +491,7 @@ async fn suspended_writes(flavor: Flavor, how: Suspend) {
 }
 
 /// The API server's message for a refused immutable-field change.
-async fn refused_change(env: &Env, t: &Value) -> String {
+async fn refused_change(env: &World, t: &Value) -> String {
     match env.apply(t).await {
         Err(kube::Error::Api(e)) => {
             assert_eq!(e.code, 422, "refused as invalid: {e:?}");
@@ -470,10 +503,10 @@ async fn refused_change(env: &Env, t: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn number_type_change_is_refused_by_the_api_server_with_advice_to_recreate() {
-    let env = Env::start_with(Flavor::Autocalls, EmulatorConfig::new(Flavor::Autocalls), false).await;
-    env.apply(&trunk(Flavor::Autocalls, "fixed", 33)).await.expect("apply");
+    let env = World::Api(Env::start_with(Flavor::Autocalls, EmulatorConfig::new(Flavor::Autocalls), false).await);
+    env.apply(&trunk(Family::Autocalls, "fixed", 33)).await.expect("apply");
     let msg =
-        refused_change(&env, &trunk_with(Flavor::Autocalls, "fixed", 33, json!({"spec": {"numberType": "extension"}})))
+        refused_change(&env, &trunk_with(Family::Autocalls, "fixed", 33, json!({"spec": {"numberType": "extension"}})))
             .await;
     assert!(msg.contains("numberType") && msg.contains("delete this SipTrunk and create it again"), "{msg}");
     env.stop().await;
@@ -481,9 +514,9 @@ async fn number_type_change_is_refused_by_the_api_server_with_advice_to_recreate
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_ref_change_is_refused_by_the_api_server_with_advice_to_create_a_new_trunk() {
-    let env = Env::start_with(Flavor::Autocalls, EmulatorConfig::new(Flavor::Autocalls), false).await;
-    env.apply(&trunk(Flavor::Autocalls, "bound", 34)).await.expect("apply");
-    let moved = trunk_with(Flavor::Autocalls, "bound", 34, json!({"spec": {"providerRef": {"name": "other-account"}}}));
+    let env = World::Api(Env::start_with(Flavor::Autocalls, EmulatorConfig::new(Flavor::Autocalls), false).await);
+    env.apply(&trunk(Family::Autocalls, "bound", 34)).await.expect("apply");
+    let moved = trunk_with(Family::Autocalls, "bound", 34, json!({"spec": {"providerRef": {"name": "other-account"}}}));
     let msg = refused_change(&env, &moved).await;
     assert!(msg.contains("providerRef") && msg.contains("create a new SipTrunk"), "{msg}");
     env.stop().await;
@@ -497,13 +530,12 @@ each_flavor! {
     provider_422_is_provider_rejected_and_waits_for_a_change => provider_422_waits_for_change;
 }
 
-async fn revoked_token_unauthorized(flavor: Flavor) {
-    let env = Env::start(flavor).await;
+async fn revoked_token_unauthorized(flavor: Family) {
+    let env = World::start(flavor).await;
     // A second key of the same account, for the fix.
-    env.provider.add_token(&env.token, Some("shared"));
-    env.provider.add_token("tok-replacement", Some("shared"));
+    env.share_account("tok-replacement");
     ready_trunk(&env, "auth", 41, json!({})).await;
-    env.provider.revoke_token(&env.token);
+    env.revoke_credential(Some("tok-replacement"));
     let (change, _) = one_field_change(flavor);
     env.apply(&trunk_with(flavor, "auth", 41, change.clone())).await.expect("apply");
     let t = env.wait_reason("auth", "Unauthorized").await;
@@ -516,10 +548,10 @@ async fn revoked_token_unauthorized(flavor: Flavor) {
     env.stop().await;
 }
 
-async fn provider_422_waits_for_change(flavor: Flavor) {
-    let env = Env::start(flavor).await;
+async fn provider_422_waits_for_change(flavor: Family) {
+    let env = World::start(flavor).await;
     let create = create_endpoint(flavor);
-    env.provider.faults().fail_next(&create, 1, 422);
+    env.faults().fail_next(&create, 1, 422);
     env.put_secret("rej-sip", "password", "pw-rej").await;
     env.apply(&trunk(flavor, "rej", 42)).await.expect("apply");
     let t = env.wait_reason("rej", "ProviderRejected").await;
@@ -543,19 +575,19 @@ each_flavor! {
 /// of 2^(k-1) s (exponential backoff from 1 s, jitter 50-150 %). n calls therefore need at least
 /// 0.5·(2^(n-1) − 1) s: 0, 0.5, 1.5, 3.5, 7.5 s for n = 1..5, so at most 4 fit in 6 s.
 /// A fixed short requeue would make hundreds.
-async fn no_hot_loop(flavor: Flavor) {
-    let env = Env::start(flavor).await;
+async fn no_hot_loop(flavor: Family) {
+    let env = World::start(flavor).await;
     env.put_secret("hot-sip", "password", "pw-hot").await;
-    env.provider.faults().fail_share("*", 1.0, 500);
+    env.faults().fail_share("*", 1.0, 500);
     env.apply(&trunk(flavor, "hot", 43)).await.expect("apply");
-    let start = instant_when("the first failing call", || env.provider.total_calls() >= 1).await;
+    let start = instant_when("the first failing call", || env.total_calls() >= 1).await;
     let t = env.wait_reason("hot", "ProviderUnavailable").await;
     assert_eq!(condition(&t, "Reconciling").map(|c| c.status), Some("True".into()), "Reconciling while retrying");
     // Watch the whole window; fail as soon as the bound is exceeded.
     let rest = HOT_LOOP_WINDOW.saturating_sub(start.elapsed());
-    let exceeded = wait_until(rest, || async { env.provider.total_calls() }, |n| *n > 4).await;
+    let exceeded = wait_until(rest, || async { env.total_calls() }, |n| *n > 4).await;
     assert!(exceeded.is_none(), "hot loop: {exceeded:?} calls within {HOT_LOOP_WINDOW:?}");
-    let calls = env.provider.total_calls();
+    let calls = env.total_calls();
     eprintln!("{flavor}: {calls} provider calls in {HOT_LOOP_WINDOW:?} of HTTP 500");
     assert!((2..=4).contains(&calls), "retried with exponential backoff: {calls} calls in {HOT_LOOP_WINDOW:?}");
     env.stop().await;
@@ -563,24 +595,36 @@ async fn no_hot_loop(flavor: Flavor) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_header_is_honoured_before_the_next_call() {
-    retry_after_honoured(Flavor::Bolna, true).await;
+    retry_after_honoured(Family::Bolna, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_header_on_a_livekit_resource_exhausted_is_honoured_before_the_next_call() {
+    retry_after_honoured(Family::Livekit, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_in_the_body_only_is_honoured_before_the_next_call() {
-    retry_after_honoured(Flavor::Autocalls, false).await;
+    retry_after_honoured(Family::Autocalls, false).await;
 }
 
 /// The first list call answers 429 asking for 2 s; the next call comes no earlier (minus the
-/// 5 ms polling granularity of this test, rounded up to 50 ms).
-async fn retry_after_honoured(flavor: Flavor, header: bool) {
-    let env = Env::start(flavor).await;
+/// 5 ms polling granularity of this test, rounded up to 50 ms). (On LiveKit the inbound list
+/// may come before the throttled outbound one: the next call is the first after the 429.)
+async fn retry_after_honoured(flavor: Family, header: bool) {
+    let env = World::start(flavor).await;
     let list = list_endpoint(flavor);
-    env.provider.faults().throttle_next(&list, 1, 2, header);
+    env.faults().throttle_next(&list, 1, 2, header);
     env.put_secret("slow-sip", "password", "pw-slow").await;
     env.apply(&trunk(flavor, "slow", 44)).await.expect("apply");
-    let throttled = instant_when("the 429", || env.provider.calls().get(&list, 429) >= 1).await;
-    let next = instant_when("the next call", || env.provider.total_calls() >= 2).await;
+    let calls_at_429 = std::cell::Cell::new(0);
+    let throttled = instant_when("the 429", || {
+        let hit = env.endpoint_calls_with(&list, 429) >= 1;
+        calls_at_429.set(env.total_calls());
+        hit
+    })
+    .await;
+    let next = instant_when("the next call", || env.total_calls() > calls_at_429.get()).await;
     let gap = next - throttled;
     eprintln!("{flavor}: next call {gap:?} after a 429 asking for 2 s");
     assert!(gap >= Duration::from_millis(1950), "the next call came {gap:?} after the 429");
@@ -595,8 +639,8 @@ each_flavor! {
     drift_checks_without_change_publish_no_event_beyond_the_one_created => quiet_drift_no_events;
 }
 
-async fn quiet_drift_no_events(flavor: Flavor) {
-    let env = Env::start(flavor).await;
+async fn quiet_drift_no_events(flavor: Family) {
+    let env = World::start(flavor).await;
     ready_trunk(&env, "quiet", 51, json!({"spec": {"driftCheckInterval": "1s"}})).await;
     // (Transitions before Ready, e.g. SecretNotFound while the Secret cache warms up, may be there.)
     let summary = |events: Vec<k8s_openapi::api::events::v1::Event>| -> Vec<_> {
@@ -615,10 +659,10 @@ async fn quiet_drift_no_events(flavor: Flavor) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_condition_carries_the_generation_of_each_spec_change() {
-    let env = Env::start(Flavor::Autocalls).await;
+    let env = World::start(Family::Autocalls).await;
     ready_trunk(&env, "gen", 52, json!({})).await;
     for format in ["national", "e164"] {
-        env.apply(&trunk_with(Flavor::Autocalls, "gen", 52, json!({"spec": {"callingFormat": format}})))
+        env.apply(&trunk_with(Family::Autocalls, "gen", 52, json!({"spec": {"callingFormat": format}})))
             .await
             .expect("apply");
         let t = env.wait_ready("gen").await;
@@ -631,10 +675,10 @@ async fn ready_condition_carries_the_generation_of_each_spec_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciling_is_present_only_while_retrying() {
-    let env = Env::start(Flavor::Autocalls).await;
+    let env = World::start(Family::Autocalls).await;
     env.put_secret("retry-sip", "password", "pw-retry").await;
-    env.provider.faults().fail_next("*", 1, 503);
-    env.apply(&trunk(Flavor::Autocalls, "retry", 53)).await.expect("apply");
+    env.faults().fail_next("*", 1, 503);
+    env.apply(&trunk(Family::Autocalls, "retry", 53)).await.expect("apply");
     let t = env.wait_reason("retry", "ProviderUnavailable").await;
     assert_eq!(condition(&t, "Reconciling").map(|c| c.status), Some("True".into()));
     assert!(condition(&t, "Stalled").is_none(), "not Stalled: waiting helps");
@@ -646,8 +690,8 @@ async fn reconciling_is_present_only_while_retrying() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_is_present_only_while_the_user_must_act() {
-    let env = Env::start(Flavor::Autocalls).await;
-    env.apply(&trunk(Flavor::Autocalls, "wait", 54)).await.expect("apply");
+    let env = World::start(Family::Autocalls).await;
+    env.apply(&trunk(Family::Autocalls, "wait", 54)).await.expect("apply");
     let t = env.wait_reason("wait", "SecretNotFound").await;
     assert_eq!(condition(&t, "Stalled").map(|c| c.status), Some("True".into()));
     assert!(condition(&t, "Reconciling").is_none(), "not Reconciling: waiting does not help");

@@ -9,7 +9,6 @@ use common::*;
 use kube::Api;
 use serde_json::json;
 use siptrunk_operator::crd::SipProvider;
-use siptrunk_operator::emulator::Flavor;
 
 each_flavor! {
     provider_status_reports_token_health_and_trunk_count => provider_health;
@@ -26,8 +25,8 @@ fn has_true(p: &SipProvider, type_: &str) -> bool {
     p.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == type_ && c.status == "True"))
 }
 
-async fn wait_provider(env: &Env, what: &str, pred: impl Fn(&SipProvider) -> bool) -> SipProvider {
-    let api: Api<SipProvider> = Api::namespaced(env.client.clone(), &env.ns);
+async fn wait_provider(env: &World, what: &str, pred: impl Fn(&SipProvider) -> bool) -> SipProvider {
+    let api: Api<SipProvider> = Api::namespaced(env.client().clone(), env.ns());
     let mut last = None;
     let got = wait_until(
         DEADLINE,
@@ -62,15 +61,15 @@ fn trunks(p: &SipProvider) -> Option<i64> {
     p.status.as_ref().and_then(|s| s.trunks)
 }
 
-async fn provider_health(flavor: Flavor) {
-    let env = Env::start(flavor).await;
+async fn provider_health(flavor: Family) {
+    let env = World::start(flavor).await;
 
     // No trunk yet: nothing has checked the token, and the status makes no call to find out.
     let p =
         wait_provider(&env, "NotChecked with 0 trunks", |p| reason(p) == "NotChecked" && trunks(p) == Some(0)).await;
     assert_eq!(ready_of(&p).map(|r| r.0).as_deref(), Some("Unknown"));
     assert!(at_generation(&p), "observedGeneration on status and conditions: {:?}", p.status);
-    assert_eq!(env.provider.total_calls(), 0, "provider status adds no provider call");
+    assert_eq!(env.total_calls(), 0, "provider status adds no provider call");
 
     // Trunks list through the account: the token is accepted, they are counted.
     for (name, n) in [("one", 1), ("two", 2)] {
@@ -97,11 +96,11 @@ async fn provider_health(flavor: Flavor) {
     .await;
 
     // The provider revokes the token: the trunks' next list gets 401 and the provider says so.
-    env.provider.revoke_token(&env.token);
+    env.revoke_credential(None);
     let p = wait_provider(&env, "Unauthorized", |p| reason(p) == "Unauthorized").await;
     assert!(has_true(&p, "Stalled"), "a revoked token is for a human to fix: {:?}", p.status);
     let text = serde_json::to_string(&p.status).expect("json");
-    assert!(!text.contains(&env.token), "the token never appears in status");
+    assert!(!text.contains(env.token()), "the token never appears in status");
     assert!(
         p.status.as_ref().and_then(|s| s.last_sync_time.clone()).is_some_and(|t| t >= synced),
         "lastSyncTime keeps the last success"
@@ -116,7 +115,7 @@ async fn provider_health(flavor: Flavor) {
     // A new, valid token in a new Secret (the old one is kept, Terminating, while trunks use
     // it: in-use protection): Ready again.
     let fresh = format!("tok-fresh-{}", rand::random::<u32>());
-    env.provider.add_token(&fresh, None);
+    env.accept_credential(&fresh);
     env.put_secret("provider-token-2", "token", &fresh).await;
     env.apply_provider(json!({"apiTokenSecretRef": {"name": "provider-token-2", "key": "token"}})).await;
     let p = wait_provider(&env, "TokenAccepted again", |p| reason(p) == "TokenAccepted").await;
@@ -134,8 +133,8 @@ async fn provider_health(flavor: Flavor) {
 /// operator retries, nobody has to act) and recovers by itself; a baseUrl the egress policy does
 /// not allow is ProviderConfigInvalid (Stalled: a person must fix it) without a single call to it,
 /// and recovers when the spec is fixed.
-async fn provider_unavailable_and_invalid(flavor: Flavor) {
-    let env = Env::start(flavor).await;
+async fn provider_unavailable_and_invalid(flavor: Family) {
+    let env = World::start(flavor).await;
     env.put_secret("one-sip", "password", "pw-one").await;
     let mut t = trunk(flavor, "one", 1);
     merge(&mut t, json!({"spec": {"driftCheckInterval": "1s"}}));
@@ -143,17 +142,17 @@ async fn provider_unavailable_and_invalid(flavor: Flavor) {
     env.wait_ready("one").await;
     wait_provider(&env, "TokenAccepted", |p| reason(p) == "TokenAccepted").await;
 
-    env.provider.faults().fail_share(&list_endpoint(flavor), 1.0, 503);
+    env.faults().fail_share(&list_endpoint(flavor), 1.0, 503);
     let p = wait_provider(&env, "ProviderUnavailable", |p| reason(p) == "ProviderUnavailable").await;
     assert_eq!(ready_of(&p).map(|r| r.0).as_deref(), Some("False"));
     assert!(has_true(&p, "Reconciling") && !has_true(&p, "Stalled"), "retrying, not stalled: {:?}", p.status);
     assert!(ready_of(&p).is_some_and(|r| r.2.contains("503")), "says what failed: {:?}", ready_of(&p));
-    env.provider.faults().clear();
+    env.faults().clear();
     let p = wait_provider(&env, "TokenAccepted after the outage", |p| reason(p) == "TokenAccepted").await;
     assert!(!has_true(&p, "Reconciling"), "{:?}", p.status);
 
     // A host outside the egress policy (the tests allow loopback only).
-    env.provider.reset_calls();
+    env.reset_calls();
     env.apply_provider(json!({"baseUrl": "https://internal-admin.example.net/api"})).await;
     let p = wait_provider(&env, "ProviderConfigInvalid", |p| reason(p) == "ProviderConfigInvalid" && at_generation(p))
         .await;
@@ -163,7 +162,7 @@ async fn provider_unavailable_and_invalid(flavor: Flavor) {
         "names the refused host: {:?}",
         ready_of(&p)
     );
-    assert_eq!(env.provider.total_calls(), 0, "no call anywhere while the config is invalid");
+    assert_eq!(env.total_calls(), 0, "no call anywhere while the config is invalid");
     env.apply_provider(json!({})).await;
     let p =
         wait_provider(&env, "TokenAccepted after the fix", |p| reason(p) == "TokenAccepted" && at_generation(p)).await;

@@ -73,6 +73,13 @@ impl LkEnv {
         self.controller = Some(Instance::start(self.client.clone(), opts));
     }
 
+    /// Stops the controller gracefully.
+    pub async fn stop_controller(&mut self) {
+        if let Some(c) = self.controller.take() {
+            c.stop().await;
+        }
+    }
+
     /// The controller's metrics text.
     pub fn metrics(&self) -> String {
         self.controller.as_ref().map(|c| c.metrics.encode()).unwrap_or_default()

@@ -3,7 +3,11 @@
 //! builders for SipTrunks and waits on conditions with deadlines.
 #![allow(dead_code)]
 
+pub mod family;
 pub mod livekit;
+
+#[allow(unused_imports)]
+pub use family::{Family, World};
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -55,12 +59,13 @@ pub fn test_config(ns: &str, concurrency: u16) -> controller::Config {
     }
 }
 
-/// The provider type of a flavor.
-pub fn provider_type(f: Flavor) -> ProviderType {
-    match f {
-        Flavor::Autocalls => ProviderType::Autocalls,
-        Flavor::Famulor => ProviderType::Famulor,
-        Flavor::Bolna => ProviderType::Bolna,
+/// The provider type of a family.
+pub fn provider_type(f: impl Into<Family>) -> ProviderType {
+    match f.into() {
+        Family::Autocalls => ProviderType::Autocalls,
+        Family::Famulor => ProviderType::Famulor,
+        Family::Bolna => ProviderType::Bolna,
+        Family::Livekit => ProviderType::Livekit,
     }
 }
 
@@ -416,11 +421,12 @@ pub fn ready_message(t: &SipTrunk) -> String {
         .unwrap_or_default()
 }
 
-/// A valid SipTrunk for a flavor, as JSON (tests tweak it with `merge`). The password Secret
-/// is `<name>-sip` with key `password`.
-pub fn trunk(flavor: Flavor, name: &str, n: u32) -> Value {
-    let spec = match flavor {
-        Flavor::Autocalls | Flavor::Famulor => json!({
+/// A valid SipTrunk for a family, as JSON (tests tweak it with `merge`). The password Secret
+/// is `<name>-sip` with key `password`. On LiveKit it is an outbound trunk (the kind with a
+/// carrier address, like the other families' trunks), caller id `+1415557<n>`.
+pub fn trunk(family: impl Into<Family>, name: &str, n: u32) -> Value {
+    let spec = match family.into() {
+        Family::Autocalls | Family::Famulor => json!({
             "providerRef": {"kind": "SipProvider", "name": PROVIDER},
             "displayName": format!("Line {n}"),
             "phoneNumber": format!("+1415555{:04}", n % 10000),
@@ -430,7 +436,17 @@ pub fn trunk(flavor: Flavor, name: &str, n: u32) -> Value {
             "callingFormat": "+e164",
             "countryCode": "US"
         }),
-        Flavor::Bolna => json!({
+        Family::Livekit => json!({
+            "providerRef": {"kind": "SipProvider", "name": PROVIDER},
+            "displayName": format!("Line {n}"),
+            "auth": {"type": "credentials", "username": format!("user{n:04}"), "passwordSecretRef": {"name": format!("{name}-sip"), "key": "password"}},
+            "livekit": {"outbound": {
+                "address": "sip.carrier.example",
+                "transport": "tls",
+                "numbers": [format!("+1415557{:04}", n % 10000)]
+            }}
+        }),
+        Family::Bolna => json!({
             "providerRef": {"kind": "SipProvider", "name": PROVIDER},
             "displayName": format!("Line {n}"),
             "auth": {"type": "credentials", "username": format!("user{n:04}"), "passwordSecretRef": {"name": format!("{name}-sip"), "key": "password"}},
@@ -466,19 +482,39 @@ pub fn name_of(t: &SipTrunk) -> String {
     t.name_any()
 }
 
-/// Runs one async scenario (`async fn(Flavor)`) for each provider flavor, as separate tests
-/// named `<behaviour>::<flavor>`. Use with `#[macro_use] mod common;`.
+/// Runs one async scenario (`async fn(Family)`) for each provider family — autocalls, famulor,
+/// bolna and LiveKit — as separate tests named `<behaviour>::<family>`; the scenario starts its
+/// [`World`] with `World::start(family)`. Use with `#[macro_use] mod common;`.
 #[allow(unused_macros)]
 macro_rules! each_flavor {
     ($($name:ident => $scenario:path;)*) => {$(
         mod $name {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn autocalls() { $scenario(siptrunk_operator::emulator::Flavor::Autocalls).await }
+            async fn autocalls() { $scenario(crate::common::Family::Autocalls).await }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn famulor() { $scenario(siptrunk_operator::emulator::Flavor::Famulor).await }
+            async fn famulor() { $scenario(crate::common::Family::Famulor).await }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn bolna() { $scenario(siptrunk_operator::emulator::Flavor::Bolna).await }
+            async fn bolna() { $scenario(crate::common::Family::Bolna).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn livekit() { $scenario(crate::common::Family::Livekit).await }
+        }
+    )*};
+}
+
+/// [`each_flavor!`] without LiveKit, for scenarios that cannot apply to it (each use says why):
+/// autocalls, famulor and bolna.
+#[allow(unused_macros)]
+macro_rules! each_api_flavor {
+    ($($name:ident => $scenario:path;)*) => {$(
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn autocalls() { $scenario(crate::common::Family::Autocalls).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn famulor() { $scenario(crate::common::Family::Famulor).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn bolna() { $scenario(crate::common::Family::Bolna).await }
         }
     )*};
 }
@@ -491,17 +527,25 @@ pub fn trunks_route(flavor: Flavor) -> &'static str {
     }
 }
 
-/// The fault selector of the create call of a flavor.
-pub fn create_endpoint(flavor: Flavor) -> String {
-    format!("POST {}", trunks_route(flavor))
+/// The fault selector of the create call of a family (on LiveKit: of the outbound trunk that
+/// [`trunk`] makes there).
+pub fn create_endpoint(family: impl Into<Family>) -> String {
+    match family.into().emulator() {
+        Some(f) => format!("POST {}", trunks_route(f)),
+        None => family::lk_endpoint("CreateSIPOutboundTrunk"),
+    }
 }
 
-/// The fault selector of the list call of a flavor.
-pub fn list_endpoint(flavor: Flavor) -> String {
-    format!("GET {}", trunks_route(flavor))
+/// The fault selector of the list call of a family (on LiveKit: the outbound list).
+pub fn list_endpoint(family: impl Into<Family>) -> String {
+    match family.into().emulator() {
+        Some(f) => format!("GET {}", trunks_route(f)),
+        None => family::lk_endpoint("ListSIPOutboundTrunk"),
+    }
 }
 
-/// A stored remote trunk's id as text (integer on autocalls/famulor, string on bolna).
+/// A stored remote trunk's id as text (integer on autocalls/famulor, string on bolna and on
+/// LiveKit, where [`World::remote`] copies `sip_trunk_id` to `id`).
 pub fn remote_id(r: &Value) -> String {
     r["id"].as_str().map(str::to_string).unwrap_or_else(|| r["id"].to_string())
 }

@@ -200,6 +200,30 @@ impl LiveKitEmulator {
             || p.outbound().any(|t| t.sip_trunk_id == id && t.auth_password == password)
     }
 
+    /// Forgets the call counts and the recorded updates.
+    pub fn reset_calls(&self) {
+        lock(&self.shared.calls).clear();
+        lock(&self.shared.updates).clear();
+    }
+
+    /// Stores a trunk made by someone else (inbound when `inbound`), without validation: fields
+    /// as in `snapshot` (wire names, enums by name or number), missing ones empty. Returns its id.
+    pub fn seed_trunk(&self, inbound: bool, trunk: serde_json::Value) -> Result<String, String> {
+        lock(&self.shared.project).seed_trunk(inbound, trunk).map_err(|e| e.msg)
+    }
+
+    /// Someone edits a trunk (either kind) at LiveKit: the fields of `patch` (wire names) replace
+    /// the stored ones, without validation; neither counted as a call nor recorded in `updates`.
+    pub fn edit_trunk(&self, id: &str, patch: serde_json::Value) -> Result<(), String> {
+        lock(&self.shared.project).edit_trunk(id, &patch).map_err(|e| e.msg)
+    }
+
+    /// Someone deletes a trunk (either kind) at LiveKit; false when there was none.
+    pub fn remove_trunk(&self, id: &str) -> bool {
+        let req = crate::provider::livekit::wire::rpc::TrunkIdRequest { sip_trunk_id: id.to_string() };
+        lock(&self.shared.project).delete_trunk(req).is_ok()
+    }
+
     /// Stops the server and waits for it, at most two seconds.
     pub async fn shutdown(self) {
         let (stop, task) = {
@@ -256,9 +280,11 @@ fn twirp_error(e: &TwirpError) -> Response {
     (status, axum::Json(serde_json::json!({"code": e.code, "msg": e.msg}))).into_response()
 }
 
+/// The Twirp code nearest to an HTTP status the fault knobs ask for (Twirp has no 422: a
+/// request the server refuses as invalid is `invalid_argument`, answered 400).
 fn code_for_status(status: u16) -> &'static str {
     match status {
-        400 => "invalid_argument",
+        400 | 422 => "invalid_argument",
         401 => "unauthenticated",
         403 => "permission_denied",
         404 => "not_found",
@@ -325,6 +351,13 @@ async fn handle(s: &Shared, endpoint: &str, method: &str, headers: &HeaderMap, b
             )
                 .into_response(),
         ),
+        // A validation error quoting the request's password first (escaped, so `Pa"ss\word`
+        // comes back as `Pa\"ss\\word`), then the whole body the same way.
+        Some(Action::Hostile(Hostile::EchoBody { status })) => {
+            let pw = password_of(method, format, &body).unwrap_or_default();
+            let msg = format!("auth_password {pw:?} is not allowed; request {:?}", String::from_utf8_lossy(&body));
+            Some(twirp_error(&TwirpError { code: code_for_status(status), msg }))
+        }
         Some(Action::Hostile(Hostile::EchoRequest { status })) => {
             let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
             let msg = format!("bad request: authorization={auth} body={}", String::from_utf8_lossy(&body));
@@ -402,6 +435,31 @@ fn update_of(method: &str, format: Format, body: &[u8]) -> Option<Update> {
             ]);
             Some(Update { trunk_id: r.sip_trunk_id, fields })
         }
+        _ => None,
+    }
+}
+
+/// The SIP password a trunk create or update carries, if any.
+fn password_of(method: &str, format: Format, body: &[u8]) -> Option<String> {
+    use crate::provider::livekit::wire::rpc::{
+        CreateSipInboundTrunkRequest, CreateSipOutboundTrunkRequest, UpdateInboundAction, UpdateOutboundAction,
+        UpdateSipInboundTrunkRequest, UpdateSipOutboundTrunkRequest,
+    };
+    match method {
+        "CreateSIPInboundTrunk" => {
+            decode::<CreateSipInboundTrunkRequest>(format, body).ok()?.trunk.map(|t| t.auth_password)
+        }
+        "CreateSIPOutboundTrunk" => {
+            decode::<CreateSipOutboundTrunkRequest>(format, body).ok()?.trunk.map(|t| t.auth_password)
+        }
+        "UpdateSIPInboundTrunk" => match decode::<UpdateSipInboundTrunkRequest>(format, body).ok()?.action? {
+            UpdateInboundAction::Update(u) => u.auth_password,
+            UpdateInboundAction::Replace(t) => Some(t.auth_password),
+        },
+        "UpdateSIPOutboundTrunk" => match decode::<UpdateSipOutboundTrunkRequest>(format, body).ok()?.action? {
+            UpdateOutboundAction::Update(u) => u.auth_password,
+            UpdateOutboundAction::Replace(t) => Some(t.auth_password),
+        },
         _ => None,
     }
 }

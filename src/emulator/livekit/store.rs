@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::provider::livekit::wire::rpc::*;
 use crate::provider::livekit::wire::*;
@@ -95,6 +97,45 @@ impl Project {
     /// Dispatch rules.
     pub fn rules(&self) -> impl Iterator<Item = &SipDispatchRuleInfo> {
         self.rules.values()
+    }
+
+    /// Test hook: stores a trunk as someone else made it (at the console or with another tool),
+    /// without validation; inbound when `inbound`. Returns its new `ST_` id.
+    pub fn seed_trunk(&mut self, inbound: bool, trunk: serde_json::Value) -> Result<String, TwirpError> {
+        let id = self.new_id("ST_");
+        let bad = |e: serde_json::Error| invalid(format!("seed trunk: {e}"));
+        if inbound {
+            let t: SipInboundTrunkInfo = serde_json::from_value(trunk).map_err(bad)?;
+            self.inbound.insert(id.clone(), SipInboundTrunkInfo { sip_trunk_id: id.clone(), ..t });
+        } else {
+            let t: SipOutboundTrunkInfo = serde_json::from_value(trunk).map_err(bad)?;
+            self.outbound.insert(id.clone(), SipOutboundTrunkInfo { sip_trunk_id: id.clone(), ..t });
+        }
+        Ok(id)
+    }
+
+    /// Test hook: someone edits the trunk `id` (either kind) behind the operator's back. The
+    /// fields of `patch` (wire names) replace the stored ones, without validation; the id stays.
+    pub fn edit_trunk(&mut self, id: &str, patch: &serde_json::Value) -> Result<(), TwirpError> {
+        fn merged<T: Serialize + DeserializeOwned>(t: &T, patch: &serde_json::Value) -> Result<T, TwirpError> {
+            let mut v = serde_json::to_value(t).map_err(|e| invalid(format!("edit trunk: {e}")))?;
+            if let (Some(m), Some(p)) = (v.as_object_mut(), patch.as_object()) {
+                for (k, x) in p {
+                    m.insert(k.clone(), x.clone());
+                }
+            }
+            serde_json::from_value(v).map_err(|e| invalid(format!("edit trunk: {e}")))
+        }
+        if let Some(t) = self.inbound.get(id) {
+            let n = SipInboundTrunkInfo { sip_trunk_id: id.to_string(), ..merged(t, patch)? };
+            self.inbound.insert(id.to_string(), n);
+        } else if let Some(t) = self.outbound.get(id) {
+            let n = SipOutboundTrunkInfo { sip_trunk_id: id.to_string(), ..merged(t, patch)? };
+            self.outbound.insert(id.to_string(), n);
+        } else {
+            return Err(not_found("SIP trunk", id));
+        }
+        Ok(())
     }
 
     /// `CreateSIPInboundTrunk`.
@@ -500,6 +541,28 @@ mod tests {
         assert_eq!(got.sip_trunk_id, t.sip_trunk_id, "a partial update keeps the id");
         assert_eq!(got.numbers, ["+2", "+3"]);
         assert_eq!((got.auth_username.as_str(), got.auth_password.as_str(), got.name.as_str()), ("u", "new", "in"));
+    }
+
+    #[test]
+    fn seeded_and_edited_trunks_skip_validation_and_keep_their_id() {
+        let mut p = Project::new(1);
+        let id = p
+            .seed_trunk(
+                false,
+                serde_json::json!({"name": "by hand", "address": "sip:not-valid", "transport": "SIP_TRANSPORT_UDP"}),
+            )
+            .expect("seeded");
+        let t = p.outbound().next().cloned().expect("stored");
+        assert_eq!((t.sip_trunk_id.as_str(), t.address.as_str()), (id.as_str(), "sip:not-valid"));
+        assert_eq!(t.transport, SipTransport::Udp as i32);
+        p.edit_trunk(&id, &serde_json::json!({"address": "rogue.example", "sip_trunk_id": "ST_other"}))
+            .expect("edited");
+        let t = p.outbound().next().cloned().expect("stored");
+        assert_eq!(
+            (t.sip_trunk_id.as_str(), t.address.as_str(), t.name.as_str()),
+            (id.as_str(), "rogue.example", "by hand")
+        );
+        assert_eq!(p.edit_trunk("ST_missing", &serde_json::json!({})).expect_err("missing").code, "not_found");
     }
 
     #[test]
