@@ -15,24 +15,43 @@ mod common;
 
 use std::time::Duration;
 
+use common::family::{Family, World};
 use common::*;
-use kube::ResourceExt;
 use kube::api::DeleteParams;
-use siptrunk_operator::emulator::{EmulatorConfig, Flavor};
+use kube::{Api, ResourceExt};
+use siptrunk_operator::crd::SipProvider;
+use siptrunk_operator::kubeemu::KubeEmulator;
+
+fn kube_of(w: &World) -> Option<&KubeEmulator> {
+    match w {
+        World::Api(e) => e.kube.as_ref(),
+        World::Lk(e) => e.kube.as_ref(),
+    }
+}
 
 /// Kubernetes writes the controller makes for one trunk from first sight to Ready, by resource.
-async fn writes_for_one_trunk(flavor: Flavor) -> Option<Vec<String>> {
-    let env = Env::start(flavor).await;
-    let Some(kube) = env.kube.as_ref() else {
-        env.stop().await;
+async fn writes_for_one_trunk(family: Family) -> Option<Vec<String>> {
+    let w = World::start(family).await;
+    if kube_of(&w).is_none() {
+        w.stop().await;
         return None;
-    };
-    env.put_secret("t1-sip", "password", "s3cret-Password-1").await;
+    }
+    w.put_secret("t1-sip", "password", "s3cret-Password-1").await;
     // The provider's own status write is done before counting starts.
-    env.apply_provider_seen(serde_json::json!({})).await;
+    let providers: Api<SipProvider> = Api::namespaced(w.client().clone(), w.namespace());
+    let seen = wait_until(
+        DEADLINE,
+        || async { providers.get(PROVIDER).await.ok() },
+        |p: &Option<SipProvider>| {
+            p.as_ref().and_then(|p| p.status.as_ref()).is_some_and(|s| s.observed_generation.is_some())
+        },
+    )
+    .await;
+    assert!(seen.is_some(), "{family}: the controller did not observe the provider");
+    let kube = kube_of(&w)?;
     kube.clear_calls();
-    env.apply(&trunk(flavor, "t1", 1)).await.expect("apply trunk");
-    env.wait_ready("t1").await;
+    w.apply(&trunk(family, "t1", 1)).await.expect("apply trunk");
+    w.wait_ready("t1").await;
     // A write is recorded when its response starts, which may be after the test saw its effect:
     // wait until the last status write and the Event are in the record.
     let record = || async {
@@ -49,93 +68,118 @@ async fn writes_for_one_trunk(flavor: Flavor) -> Option<Vec<String>> {
         w.last().is_some_and(|l| l == "patch siptrunks/status") && w.iter().any(|x| x == "create events")
     };
     let writes = wait_until(DEADLINE, record, complete).await.unwrap_or_default();
-    env.stop().await;
+    w.stop().await;
     Some(writes)
 }
 
-async fn create_writes(flavor: Flavor, expected: usize) {
-    let Some(writes) = writes_for_one_trunk(flavor).await else {
-        println!("{flavor}: against a real cluster there is no call record to count");
+async fn create_writes(family: Family, expected: usize) {
+    let Some(writes) = writes_for_one_trunk(family).await else {
+        println!("{family}: against a real cluster there is no call record to count");
         return;
     };
-    println!("{flavor}: Kubernetes writes for one created trunk: {writes:?}");
+    println!("{family}: Kubernetes writes for one created trunk: {writes:?}");
     let on_trunk = writes.iter().filter(|w| w.contains("siptrunks") || w.contains("events")).count();
-    assert_eq!(on_trunk, expected, "{flavor}: writes on the SipTrunk and its Events: {writes:?}");
+    assert_eq!(on_trunk, expected, "{family}: writes on the SipTrunk and its Events: {writes:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bolna_create_costs_three_kubernetes_writes_finalizer_status_and_event() {
-    create_writes(Flavor::Bolna, 3).await;
+    create_writes(Family::Bolna, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_livekit_create_costs_three_kubernetes_writes_finalizer_status_and_event() {
+    create_writes(Family::Livekit, 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_autocalls_create_writes_its_intent_ahead_and_costs_four() {
-    create_writes(Flavor::Autocalls, 4).await;
+    create_writes(Family::Autocalls, 4).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_famulor_create_writes_its_intent_ahead_and_costs_four() {
-    create_writes(Flavor::Famulor, 4).await;
+    create_writes(Family::Famulor, 4).await;
 }
 
-/// Starts a bolna world whose creates are committed at once and answered 20 s later, applies
-/// one trunk, and kills the controller as soon as the provider holds it: nothing recorded it.
-async fn crash_in_the_create_window() -> Env {
-    let flavor = Flavor::Bolna;
-    let mut env = Env::start_with(flavor, EmulatorConfig::new(flavor).with_rate_limit(None), false).await;
-    env.provider.faults().delay(&create_endpoint(flavor), Duration::from_secs(20));
-    env.put_secret("t1-sip", "password", "s3cret-Password-1").await;
-    env.apply(&trunk(flavor, "t1", 1)).await.expect("apply trunk");
-    env.start_controller();
-    env.wait_remote("the create committed", |r| r.len() == 1).await;
-    env.kill_controller();
-    let t = env.trunks().get("t1").await.expect("get t1");
+/// A world of `family` whose creates are committed at once and answered 20 s later: one trunk is
+/// applied, and the controller is killed as soon as the provider holds it, before anything
+/// recorded the create.
+async fn crash_in_the_create_window(family: Family) -> World {
+    let mut w = World::start(family).await;
+    w.faults().delay(&w.create_endpoint(), Duration::from_secs(20));
+    w.put_secret("t1-sip", "password", "s3cret-Password-1").await;
+    w.apply(&trunk(family, "t1", 1)).await.expect("apply trunk");
+    w.wait_remote("the create committed", |r| r.len() == 1).await;
+    w.kill_controller();
+    let t = w.trunks().get("t1").await.expect("get t1");
     let status = t.status.unwrap_or_default();
     assert!(
         status.trunk_id.is_none() && status.create_intent.is_none(),
-        "the crash came before any record of the create: {status:?}"
+        "{family}: the crash came before any record of the create: {status:?}"
     );
-    env.provider.faults().clear();
-    env
+    w.faults().clear();
+    w
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_create_lost_to_a_crash_is_adopted_by_its_marker_after_the_restart() {
-    let mut env = crash_in_the_create_window().await;
-    let id = remote_id(&env.only_remote());
-    env.start_controller();
-    let t = env.wait_ready("t1").await;
-    assert_eq!(t.status.and_then(|s| s.trunk_id), Some(id.clone()), "the committed trunk is adopted");
-    assert_eq!(env.remote().len(), 1, "no second trunk: {:?}", env.remote());
-    assert!(env.provider.password_matches(&env.token, &id, "s3cret-Password-1"), "the Secret's password is set");
-    env.stop().await;
+async fn adopted_after_restart(family: Family) {
+    let mut w = crash_in_the_create_window(family).await;
+    let id = remote_id(&w.only_remote());
+    w.start_controller();
+    let t = w.wait_ready("t1").await;
+    assert_eq!(t.status.and_then(|s| s.trunk_id), Some(id.clone()), "{family}: the committed trunk is adopted");
+    assert_eq!(w.remote().len(), 1, "{family}: no second trunk: {:?}", w.remote());
+    assert!(w.password_matches(&id, "s3cret-Password-1"), "{family}: the Secret's password is set");
+    w.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_trunk_deleted_after_a_crash_in_the_create_window_is_removed_at_the_provider() {
-    let mut env = crash_in_the_create_window().await;
+async fn removed_when_deleted_meanwhile(family: Family) {
+    let mut w = crash_in_the_create_window(family).await;
     // Deleted while no controller runs: the finalizer holds the object.
-    env.trunks().delete("t1", &DeleteParams::default()).await.expect("delete t1");
-    let t = env.trunks().get("t1").await.expect("t1 is held by its finalizer");
+    w.trunks().delete("t1", &DeleteParams::default()).await.expect("delete t1");
+    let t = w.trunks().get("t1").await.expect("t1 is held by its finalizer");
     assert!(t.metadata.deletion_timestamp.is_some() && !t.finalizers().is_empty());
-    env.start_controller();
-    env.wait_gone("t1").await;
-    assert!(env.remote().is_empty(), "the trunk the lost create made is gone: {:?}", env.remote());
-    env.stop().await;
+    w.start_controller();
+    w.wait_gone("t1").await;
+    assert!(w.remote().is_empty(), "{family}: the trunk the lost create made is gone: {:?}", w.remote());
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bolna_create_lost_to_a_crash_is_adopted_by_its_marker_after_the_restart() {
+    adopted_after_restart(Family::Bolna).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_livekit_create_lost_to_a_crash_is_adopted_by_its_marker_after_the_restart() {
+    adopted_after_restart(Family::Livekit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bolna_trunk_deleted_after_a_crash_in_the_create_window_is_removed_at_the_provider() {
+    removed_when_deleted_meanwhile(Family::Bolna).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_livekit_trunk_deleted_after_a_crash_in_the_create_window_is_removed_at_the_provider() {
+    removed_when_deleted_meanwhile(Family::Livekit).await;
 }
 
 /// A SipTrunk that never reached a create (its provider does not exist) is deleted without
 /// waiting for any provider, even where creates write no intent ahead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_never_created_bolna_trunk_whose_provider_is_missing_deletes_at_once() {
-    let env = Env::start(Flavor::Bolna).await;
-    env.put_secret("t1-sip", "password", "s3cret-Password-1").await;
-    let mut t = trunk(Flavor::Bolna, "t1", 1);
-    merge(&mut t, serde_json::json!({"spec": {"providerRef": {"name": "nowhere"}}}));
-    env.apply(&t).await.expect("apply trunk");
-    env.wait_reason("t1", "ProviderNotFound").await;
-    env.trunks().delete("t1", &DeleteParams::default()).await.expect("delete t1");
-    env.wait_gone("t1").await;
-    assert_eq!(env.provider.total_calls(), 0, "no provider call for a trunk that could not have been created");
-    env.stop().await;
+async fn a_never_created_trunk_whose_provider_is_missing_deletes_at_once() {
+    for family in [Family::Bolna, Family::Livekit] {
+        let w = World::start(family).await;
+        w.put_secret("t1-sip", "password", "s3cret-Password-1").await;
+        let mut t = trunk(family, "t1", 1);
+        merge(&mut t, serde_json::json!({"spec": {"providerRef": {"name": "nowhere"}}}));
+        w.apply(&t).await.expect("apply trunk");
+        w.wait_reason("t1", "ProviderNotFound").await;
+        w.reset_calls();
+        w.trunks().delete("t1", &DeleteParams::default()).await.expect("delete t1");
+        w.wait_gone("t1").await;
+        assert_eq!(w.total_calls(), 0, "{family}: no provider call for a trunk that could not have been created");
+        w.stop().await;
+    }
 }
