@@ -1,16 +1,18 @@
 //! `siptrunk-operator plan` against the provider emulator: what it reports for each state of the
 //! account, that it only ever lists (zero writes), and its exit codes.
 
+mod erased;
+
 use std::collections::BTreeMap;
 
+use erased::ProviderClient;
 use secrecy::SecretString;
 use serde_json::json;
 use siptrunk_operator::controller::reconcile::credentials_hash;
-use siptrunk_operator::controller::validate;
 use siptrunk_operator::crd::{ProviderType, SipTrunk};
 use siptrunk_operator::emulator::{Behaviour, EmulatorConfig, Flavor, ProviderEmulator};
 use siptrunk_operator::plan::{self, Action, Password, Plan};
-use siptrunk_operator::provider::{ClientConfig, ProviderClient};
+use siptrunk_operator::provider::ClientConfig;
 
 const TOKEN: &str = "plan-test-token-0001";
 const PASSWORD: &str = "s3cret-sip-password";
@@ -180,7 +182,7 @@ impl World {
             .expect("trunk in file");
         let ty = self.client().provider();
         let marker = key().marker("telephony", name);
-        let desired = validate::desired(&trunk.spec, ty, "telephony", name, &marker);
+        let desired = erased::desired(&trunk.spec, ty, "telephony", name, &marker);
         self.client().create(&desired, Some(SecretString::from(PASSWORD))).await.expect("create").0.id()
     }
 }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::crd::{AuthType, ProviderType, SipTrunkSpec};
-use crate::model::{self, Desired};
+use crate::model;
 use crate::provider::{capabilities, with_family};
 
 /// One problem with one field.
@@ -195,10 +195,4 @@ pub fn password_problem(password: &secrecy::SecretString, provider: ProviderType
 /// Default bolna trunk name: `<namespace>-<name>`, cut to 100 characters.
 pub fn default_bolna_name(namespace: &str, name: &str) -> String {
     crate::provider::bolna::translate::default_name(namespace, name)
-}
-
-/// Builds the desired trunk from a spec that passed `validate`; `marker` is the object's
-/// ownership marker (`MarkerKey::marker(namespace, name)`), written after the display name.
-pub fn desired(spec: &SipTrunkSpec, provider: ProviderType, namespace: &str, name: &str, marker: &str) -> Desired {
-    with_family!(provider, F => F::erase(F::translate(spec, provider, namespace, name, marker)))
 }

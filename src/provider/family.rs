@@ -74,9 +74,6 @@ pub trait Family: Send + Sync + Sized + 'static {
     /// Records family-specific observations in status (bolna: the live DIDs and their ids).
     fn project(_remote: &Self::Remote, _status: &mut SipTrunkStatus) {}
 
-    /// The family-erased view of a desired trunk (plan tool, tests).
-    fn erase(desired: Self::Desired) -> model::Desired;
-
     /// The client of one account.
     fn client(http: HttpClient) -> Self::Client;
 
@@ -109,7 +106,7 @@ pub trait Family: Send + Sync + Sized + 'static {
         change: &Self::Change,
     ) -> impl Future<Output = Result<Self::Remote, ProviderError>> + Send;
 
-    /// Deletes a trunk. Only after `read` and `model::decide_delete_of` proved it ours.
+    /// Deletes a trunk. Only after `read` and `model::decide_delete` proved it ours.
     fn delete(client: &Self::Client, id: &str) -> impl Future<Output = Result<(), ProviderError>> + Send;
 }
 

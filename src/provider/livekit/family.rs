@@ -286,10 +286,6 @@ impl Family for LivekitFamily {
         }
     }
 
-    fn erase(desired: Desired) -> crate::model::Desired {
-        crate::model::Desired::Livekit(desired)
-    }
-
     fn client(http: HttpClient) -> Client {
         Client::from_http(http)
     }
