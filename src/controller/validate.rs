@@ -161,13 +161,22 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
             err("spec.displayName", problem.into());
         }
     }
-    if let Some(n) = spec.bolna.as_ref().and_then(|b| b.name.as_deref())
-        && let Some(problem) = model::marker::user_text_problem(n)
-    {
-        err("spec.bolna.name", problem.into());
-    }
 
-    with_family!(provider, F => F::validate(spec, provider, &mut err));
+    with_family!(provider, F => {
+        // The settings of other families, refused in one place: each family names its own.
+        for (path, set) in spec.family_settings() {
+            if set && !F::SETTINGS.contains(&path) {
+                err(
+                    path,
+                    format!(
+                        "cannot be used on a provider of type {family}, whose trunks are described by {}; remove {path}",
+                        F::SETTINGS.join(", ")
+                    ),
+                );
+            }
+        }
+        F::validate(spec, provider, &mut err)
+    });
     errs
 }
 

@@ -87,11 +87,10 @@ pub struct Options {
 /// Parses `TYPE=URL` of `--base-url-override`.
 pub fn parse_override(s: &str) -> Result<(String, String), String> {
     let (t, url) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected TYPE=URL"))?;
-    let t = t.trim().to_ascii_lowercase();
-    if !["autocalls", "famulor", "bolna", "livekit"].contains(&t.as_str()) {
-        return Err(format!("{t:?}: TYPE must be autocalls, famulor, bolna or livekit"));
-    }
-    Ok((t, url.trim().trim_end_matches('/').to_string()))
+    let Some(t) = ProviderType::parse(t) else {
+        return Err(format!("{:?}: TYPE must be {}", t.trim().to_ascii_lowercase(), ProviderType::names()));
+    };
+    Ok((t.as_str().to_string(), url.trim().trim_end_matches('/').to_string()))
 }
 
 /// What the operator would do with one trunk.

@@ -49,6 +49,10 @@ pub trait Family: Send + Sync + Sized + 'static {
     /// every field the family's creates and updates can send.
     const FIELDS: &'static [model::Field];
 
+    /// The family's own settings of a spec, by path (of `SipTrunkSpec::family_settings`): the
+    /// settings of other families are refused before [`Family::validate`] runs.
+    const SETTINGS: &'static [&'static str];
+
     /// What the provider of type `provider` (a configuration of this family) can do.
     fn capabilities(provider: ProviderType) -> Capabilities;
 
@@ -160,5 +164,25 @@ mod tests {
         assert_eq!(rate(ProviderType::Autocalls), (1.0, 5));
         assert_eq!(rate(ProviderType::Famulor), (1.6, 4));
         assert_eq!(rate(ProviderType::Bolna), (800.0 / 60.0, 20));
+    }
+
+    #[test]
+    fn every_family_setting_of_the_spec_belongs_to_exactly_one_family() {
+        let spec: SipTrunkSpec = serde_json::from_value(serde_json::json!({
+            "providerRef": {"kind": "SipProvider", "name": "p"},
+            "auth": {"type": "credentials", "username": "user"},
+        }))
+        .unwrap_or_else(|e| panic!("spec: {e}"));
+        // One provider type per family (famulor is the autocalls family).
+        let families = [ProviderType::Autocalls, ProviderType::Bolna, ProviderType::Livekit];
+        for (path, _) in spec.family_settings() {
+            let owners: Vec<ProviderType> =
+                families.into_iter().filter(|t| with_family!(*t, F => F::SETTINGS.contains(&path))).collect();
+            assert_eq!(owners.len(), 1, "{path} belongs to {owners:?}");
+        }
+        for t in ProviderType::ALL {
+            let own = with_family!(t, F => F::SETTINGS);
+            assert!(own.iter().all(|p| spec.family_settings().iter().any(|(q, _)| q == p)), "{t:?}: {own:?}");
+        }
     }
 }

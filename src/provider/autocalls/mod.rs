@@ -27,6 +27,14 @@ impl Family for AutocallsFamily {
     type Client = Client;
 
     const FIELDS: &'static [crate::model::Field] = diff::FIELDS;
+    const SETTINGS: &'static [&'static str] = &[
+        "spec.sipAddress",
+        "spec.phoneNumber",
+        "spec.numberType",
+        "spec.callingFormat",
+        "spec.countryCode",
+        "spec.outboundProxy",
+    ];
 
     fn capabilities(provider: ProviderType) -> Capabilities {
         Capabilities {

@@ -26,6 +26,7 @@ impl Family for BolnaFamily {
     type Client = Client;
 
     const FIELDS: &'static [crate::model::Field] = diff::FIELDS;
+    const SETTINGS: &'static [&'static str] = &["spec.bolna"];
 
     fn capabilities(_provider: ProviderType) -> Capabilities {
         Capabilities { nickname_in_trunk_writes: false, dids: true, cidr_allow_list: true, ids_only_on_get: false }
