@@ -19,7 +19,7 @@ use prometheus_client::registry::Registry;
 /// Labels of provider API calls. Every value comes from a fixed set (never an id or a message).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
-    /// autocalls, famulor, bolna or livekit.
+    /// The provider type (`ProviderType::as_str`).
     pub provider: &'static str,
     /// list, get, create, update, delete, set_nickname, list_numbers, add_number, remove_number.
     pub endpoint: &'static str,
@@ -37,14 +37,14 @@ pub struct ReasonLabels {
 /// Labels with the provider type only.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderLabels {
-    /// autocalls, famulor, bolna or livekit.
+    /// The provider type (`ProviderType::as_str`).
     pub provider: &'static str,
 }
 
 /// Labels of a provider request's duration.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabels {
-    /// autocalls, famulor, bolna or livekit.
+    /// The provider type (`ProviderType::as_str`).
     pub provider: &'static str,
     /// The call, as in [`CallLabels::endpoint`].
     pub endpoint: &'static str,

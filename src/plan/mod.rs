@@ -179,7 +179,7 @@ pub struct TrunkPlan {
     pub source: String,
     /// `SipProvider/<name>` or `ClusterSipProvider/<name>`.
     pub provider: String,
-    /// autocalls, famulor, bolna or livekit, once the provider is known.
+    /// The provider's type, once the provider is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_type: Option<ProviderType>,
     /// What the operator would do.
