@@ -29,7 +29,7 @@ use super::deref::{self, ResolvedProvider};
 use super::error::{Error, redact};
 use super::status::{self, FIELD_MANAGER, Health};
 use crate::crd::dispatch::{SipDispatchRule, SipDispatchRuleStatus};
-use crate::crd::{DeletionPolicy, ProviderKind, ProviderType, SipTrunk};
+use crate::crd::{ClusterSipProvider, DeletionPolicy, ProviderKind, ProviderType, SipProvider, SipTrunk};
 use crate::provider::ProviderError;
 use crate::provider::livekit::LivekitFamily;
 use crate::provider::livekit::client::{Client, TrunkScope};
@@ -234,20 +234,28 @@ async fn apply(rule: &SipDispatchRule, ctx: &DispatchContext, api: &Api<SipDispa
     Ok(Action::requeue(outcome.requeue + super::reconcile::jitter(outcome.requeue / 10)))
 }
 
-/// The provider of a rule: a SipProvider of its namespace or a ClusterSipProvider, of type
-/// livekit.
 fn provider_of(rule: &SipDispatchRule, ns: &str, ctx: &Context) -> Result<ResolvedProvider, Error> {
+    rule_provider(rule, ns, &ctx.providers, &ctx.cluster_providers)
+}
+
+/// The provider of a rule in namespace `ns`: a SipProvider of its namespace or a
+/// ClusterSipProvider, of type livekit (the controller's caches, or `plan`'s input).
+pub fn rule_provider(
+    rule: &SipDispatchRule,
+    ns: &str,
+    providers: &Store<SipProvider>,
+    cluster_providers: &Store<ClusterSipProvider>,
+) -> Result<ResolvedProvider, Error> {
     let r = &rule.spec.provider_ref;
     let p = match r.kind {
-        ProviderKind::SipProvider => ctx
-            .providers
+        ProviderKind::SipProvider => providers
             .get(&ObjectRef::new(&r.name).within(ns))
             .map(|p| deref::resolve_namespaced(&p, ns))
             .ok_or_else(|| Error::blocked("ProviderNotFound", format!("SipProvider {ns}/{} does not exist", r.name)))?,
         ProviderKind::ClusterSipProvider => {
-            ctx.cluster_providers.get(&ObjectRef::new(&r.name)).map(|p| deref::resolve_cluster(&p)).ok_or_else(
-                || Error::blocked("ProviderNotFound", format!("ClusterSipProvider {} does not exist", r.name)),
-            )?
+            cluster_providers.get(&ObjectRef::new(&r.name)).map(|p| deref::resolve_cluster(&p)).ok_or_else(|| {
+                Error::blocked("ProviderNotFound", format!("ClusterSipProvider {} does not exist", r.name))
+            })?
         }
     };
     if p.type_ != ProviderType::Livekit {
@@ -257,6 +265,17 @@ fn provider_of(rule: &SipDispatchRule, ns: &str, ctx: &Context) -> Result<Resolv
         ));
     }
     Ok(p)
+}
+
+/// The refusal of `allTrunks` on a ClusterSipProvider, if the rule asks for it.
+pub fn all_trunks_refused(rule: &SipDispatchRule) -> Option<Error> {
+    (rule.spec.all_trunks && rule.spec.provider_ref.kind == ProviderKind::ClusterSipProvider).then(|| {
+        Error::blocked(
+            "AllTrunksRefused",
+            "allTrunks is refused on a ClusterSipProvider: its LiveKit project is shared by namespaces, \
+             so the rule would take calls of other tenants' trunks; name this namespace's SipTrunks in trunkRefs",
+        )
+    })
 }
 
 /// What the trunk references resolved to.
@@ -316,12 +335,8 @@ async fn run(
     let ns = rule.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let base = &ctx.base;
     let provider = provider_of(rule, &ns, base)?;
-    if rule.spec.all_trunks && rule.spec.provider_ref.kind == ProviderKind::ClusterSipProvider {
-        return Err(Error::blocked(
-            "AllTrunksRefused",
-            "allTrunks is refused on a ClusterSipProvider: its LiveKit project is shared by namespaces, \
-             so the rule would take calls of other tenants' trunks; name this namespace's SipTrunks in trunkRefs",
-        ));
+    if let Some(e) = all_trunks_refused(rule) {
+        return Err(e);
     }
     let resolved = if rule.spec.all_trunks {
         Trunks::Ready(Vec::new(), Vec::new())
