@@ -323,3 +323,68 @@ async fn when_every_referenced_trunk_is_gone_the_rule_is_deleted_not_emptied() {
     assert_eq!(remote_rules(&env).len(), 1, "Orphan keeps the rule");
     env.stop().await;
 }
+
+/// The finalizers of an object, None once it is gone.
+async fn finalizers_of<K>(api: &Api<K>, name: &str) -> Option<Vec<String>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.get_opt(name).await.ok().flatten().map(|o| o.meta().finalizers.clone().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_keeps_its_provider_and_token_secret_until_its_rule_is_deleted() {
+    use k8s_openapi::api::core::v1::Secret;
+    use siptrunk_operator::crd::SipProvider;
+    let env = started().await;
+    // The trunk is orphaned on deletion, so only the rule needs the provider to delete anything.
+    env.put_secret("in-sip", "password", PASSWORD).await;
+    let mut t = lk_trunk("in", true, &["+14155550100"]);
+    common::merge(&mut t, json!({"spec": {"deletionPolicy": "Orphan"}}));
+    env.apply(&t).await.expect("apply trunk");
+    env.wait_ready("in").await;
+    apply_rule(&env, &rule("support", &["in"], json!({}))).await;
+    wait_rule(&env, "support", "Ready", ready).await;
+
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    let providers: Api<SipProvider> = Api::namespaced(env.client.clone(), &env.ns);
+    let in_use = |f: &Option<Vec<String>>| f.as_ref().is_some_and(|f| f.iter().any(|x| x == "siptrunk.dev/in-use"));
+    let protected = wait_until(
+        DEADLINE,
+        || async { (finalizers_of(&secrets, "provider-token").await, finalizers_of(&providers, PROVIDER).await) },
+        |(s, p)| in_use(s) && in_use(p),
+    )
+    .await;
+    assert!(
+        protected.is_some(),
+        "the rule protects its token Secret and SipProvider: {:?} {:?}",
+        finalizers_of(&secrets, "provider-token").await,
+        finalizers_of(&providers, PROVIDER).await
+    );
+
+    // Provider and Secret are deleted before the rule (as a namespace deletion may): they wait,
+    // the rule is still deleted at LiveKit, and then they go.
+    providers.delete(PROVIDER, &Default::default()).await.expect("delete provider");
+    secrets.delete("provider-token", &Default::default()).await.expect("delete secret");
+    rules(&env).delete("support", &Default::default()).await.expect("delete rule");
+    let done = wait_until(
+        DEADLINE,
+        || async {
+            (
+                rules(&env).get_opt("support").await.ok().flatten().is_none(),
+                remote_rules(&env).len(),
+                finalizers_of(&providers, PROVIDER).await,
+                finalizers_of(&secrets, "provider-token").await,
+            )
+        },
+        |(rule_gone, remote, p, s)| *rule_gone && *remote == 0 && p.is_none() && s.is_none(),
+    )
+    .await;
+    assert!(
+        done.is_some(),
+        "rule deleted at LiveKit, then provider and Secret released: rule {:?}, remote {:?}",
+        rules(&env).get_opt("support").await.ok().flatten().and_then(|r| r.status),
+        remote_rules(&env)
+    );
+    env.stop().await;
+}

@@ -335,6 +335,10 @@ async fn run(
     let ns = rule.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let base = &ctx.base;
     let provider = provider_of(rule, &ns, base)?;
+    // Keep what deletion needs (token Secret, SipProvider) until this rule is gone.
+    let secrets = base.secrets.meta();
+    super::in_use::protect_rule(&base.client, &base.in_use_finalizer, rule, &provider, secrets, &base.providers)
+        .await?;
     if let Some(e) = all_trunks_refused(rule) {
         return Err(e);
     }

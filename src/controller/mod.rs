@@ -364,6 +364,7 @@ pub async fn run(
             }
         })
         .reflect(rules_w)
+        .inspect(mark_synced(&sync, Cache::Rules))
         .applied_objects()
         .predicate_filter(dispatch::predicate, kube::runtime::utils::PredicateConfig::default());
 
@@ -471,16 +472,18 @@ pub async fn run(
         }
     }));
     let _release_task = AbortOnDrop(tokio::spawn({
-        let (ctx, trunks, sync) = (ctx.clone(), trunks.clone(), sync.clone());
+        let (ctx, trunks, rules, sync) = (ctx.clone(), trunks.clone(), rules.clone(), sync.clone());
         async move {
-            // Every cache must be complete (a missing provider or Secret would look unused).
-            sync.wait(startup::ALL).await;
+            // Every cache must be complete (a missing provider or Secret would look unused, and
+            // so would one only a rule not yet listed uses).
+            sync.wait(startup::ALL | Cache::Rules as u8).await;
             loop {
                 tokio::time::sleep(in_use::RELEASE_INTERVAL).await;
                 in_use::release_unused(
                     &ctx.client,
                     &ctx.in_use_finalizer,
                     &trunks,
+                    &rules,
                     ctx.secrets.meta(),
                     &ctx.providers,
                     &ctx.cluster_providers,
