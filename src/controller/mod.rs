@@ -295,6 +295,7 @@ pub async fn run(
         None => Api::all(client.clone()),
     };
     let (rules, rules_w) = reflector::store();
+    let rule_index = dispatch::RuleIndex::default();
     let (wake_rules, rules_woken) = futures::channel::mpsc::unbounded();
 
     let provider_stream = watcher(providers_api, watcher_config(None))
@@ -342,7 +343,7 @@ pub async fn run(
                 idx.apply_event(ev);
             }
         })
-        .inspect(dispatch::wake_rules(rules.clone(), wake_rules))
+        .inspect(dispatch::wake_rules(rule_index.clone(), wake_rules))
         .inspect(mark_synced(&sync, Cache::Trunks))
         .applied_objects()
         .predicate_filter(trunk_predicate, kube::runtime::utils::PredicateConfig::default())
@@ -364,6 +365,11 @@ pub async fn run(
             }
         })
         .reflect(rules_w)
+        .inspect(move |ev| {
+            if let Ok(ev) = ev {
+                rule_index.apply_event(ev);
+            }
+        })
         .inspect(mark_synced(&sync, Cache::Rules))
         .applied_objects()
         .predicate_filter(dispatch::predicate, kube::runtime::utils::PredicateConfig::default());
