@@ -77,6 +77,11 @@ async fn wait_reason(env: &LkEnv, name: &str, want: &str) -> SipDispatchRule {
     wait_rule(env, name, &format!("Ready reason {want}"), |r| reason(r).as_deref() == Some(want)).await
 }
 
+/// The value of one sample of the controller's metrics (0 when absent).
+fn metric(env: &LkEnv, sample: &str) -> f64 {
+    env.metrics().lines().find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
+}
+
 fn remote_rules(env: &LkEnv) -> Vec<Value> {
     env.lk.snapshot()["dispatch_rules"].as_array().cloned().unwrap_or_default()
 }
@@ -130,6 +135,13 @@ async fn a_rule_waits_for_its_trunk_then_names_exactly_that_trunk() {
     assert!(meta.starts_with("managed-by=siptrunk-operator key=op:") && meta.ends_with("part=dispatch"), "{meta}");
     assert_eq!(r.status.as_ref().map(|s| s.trunk_ids.clone()), Some(vec![id]));
     assert_eq!(env.calls("CreateSIPDispatchRule"), 1);
+    let counted = wait_until(
+        DEADLINE,
+        || async { metric(&env, "siptrunk_dispatch_rule_reconciles_total{result=\"success\"}") },
+        |n| *n >= 1.0,
+    )
+    .await;
+    assert!(counted.is_some(), "rule reconciles by result: {}", env.metrics());
     env.stop().await;
 }
 
@@ -255,6 +267,15 @@ async fn all_trunks_is_refused_on_a_cluster_provider() {
     let got = wait_reason(&env, "everything", "AllTrunksRefused").await;
     assert!(format!("{:?}", got.status).contains("ClusterSipProvider"));
     assert_eq!(env.calls("CreateSIPDispatchRule") + env.calls("ListSIPDispatchRule"), 0);
+    // The failed reconcile is counted with its reason (after the status write, so waited for).
+    let counted = wait_until(
+        DEADLINE,
+        || async { metric(&env, "siptrunk_dispatch_rule_reconcile_errors_total{reason=\"AllTrunksRefused\"}") },
+        |n| *n >= 1.0,
+    )
+    .await;
+    assert!(counted.is_some(), "rule errors by reason: {}", env.metrics());
+    assert!(metric(&env, "siptrunk_dispatch_rule_reconciles_total{result=\"error\"}") >= 1.0);
     env.stop().await;
 }
 

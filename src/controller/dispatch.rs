@@ -234,7 +234,10 @@ pub fn wake_rules_of_provider<K: Resource>(
 pub async fn reconcile(rule: Arc<SipDispatchRule>, ctx: Arc<DispatchContext>) -> Result<Action, Error> {
     let span =
         info_span!("reconcile_dispatch_rule", namespace = rule.namespace().unwrap_or_default(), name = rule.name_any());
+    let metrics = ctx.base.metrics.clone();
     let outcome = reconcile_inner(rule, ctx).instrument(span.clone()).await;
+    let result = super::traced::result_label(&outcome);
+    metrics.rule_reconcile(result, outcome.as_ref().err().filter(|_| result == "error").map(Error::reason));
     if let Err(e) = &outcome {
         span.in_scope(|| warn!(reason = e.reason(), error = %e, "dispatch rule reconcile failed"));
     }
