@@ -58,17 +58,9 @@ impl DispatchContext {
         DispatchContext { base, trunks, backoff: Mutex::default() }
     }
 
+    /// The trunks' backoff ([`super::backoff_after_failure`]), counted per rule.
     fn next_backoff(&self, rule: &SipDispatchRule) -> Duration {
-        let attempt = match self.backoff.lock() {
-            Ok(mut m) => {
-                let n = m.entry(key(rule)).or_insert(0);
-                *n = n.saturating_add(1);
-                *n
-            }
-            Err(_) => 8,
-        };
-        let base = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(16)).min(self.base.max_backoff);
-        base / 2 + super::reconcile::jitter(base.max(Duration::from_millis(2)) / 2)
+        super::backoff_after_failure(&self.backoff, key(rule), self.base.max_backoff)
     }
 
     fn reset_backoff(&self, rule: &SipDispatchRule) {

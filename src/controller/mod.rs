@@ -123,21 +123,27 @@ fn key(trunk: &SipTrunk) -> String {
     format!("{}/{}", trunk.namespace().unwrap_or_default(), trunk.name_any())
 }
 
+/// Counts one more failure in a row of the object `key` in `failures` and returns the backoff it
+/// earns: 1 s, 2 s, 4 s ... capped at `max` (at least 1 s), jittered to between half and one and
+/// a half times that. The one backoff of SipTrunks and SipDispatchRules.
+pub fn backoff_after_failure(failures: &Mutex<HashMap<String, u32>>, key: String, max: Duration) -> Duration {
+    let attempt = match failures.lock() {
+        Ok(mut m) => {
+            let n = m.entry(key).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        }
+        Err(_) => 8,
+    };
+    let base = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(16)).min(max.max(Duration::from_secs(1)));
+    base / 2 + reconcile::jitter(base)
+}
+
 impl Context {
-    /// Exponential backoff per object with jitter: 1 s, 2 s, 4 s ... capped at `max_backoff`
-    /// (5 min by default).
+    /// Exponential backoff per object with jitter ([`backoff_after_failure`]), capped at
+    /// `max_backoff` (5 min by default).
     pub fn next_backoff(&self, trunk: &SipTrunk) -> Duration {
-        let attempt = match self.backoff.lock() {
-            Ok(mut m) => {
-                let n = m.entry(key(trunk)).or_insert(0);
-                *n = n.saturating_add(1);
-                *n
-            }
-            Err(_) => 8,
-        };
-        let base = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(16))
-            .min(self.max_backoff.max(Duration::from_secs(1)));
-        base / 2 + reconcile::jitter(base)
+        backoff_after_failure(&self.backoff, key(trunk), self.max_backoff)
     }
 
     /// Drops the per-trunk records (backoff, drift interval) of one trunk.
@@ -630,6 +636,19 @@ mod tests {
             }
         }))
         .expect("trunk")
+    }
+
+    #[test]
+    fn backoff_doubles_per_failure_within_its_jitter_and_stops_at_the_cap() {
+        let failures = Mutex::default();
+        let max = Duration::from_secs(8);
+        for base in [1, 2, 4, 8, 8] {
+            let d = backoff_after_failure(&failures, "ns/a".into(), max);
+            let base = Duration::from_secs(base);
+            assert!(d >= base / 2 && d < base * 3 / 2, "{d:?} for {base:?}");
+        }
+        // Another object starts at 1 s.
+        assert!(backoff_after_failure(&failures, "ns/b".into(), max) < Duration::from_millis(1500));
     }
 
     #[tokio::test]
