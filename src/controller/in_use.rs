@@ -52,7 +52,7 @@ pub fn needs_provider(trunk: &SipTrunk) -> bool {
         && trunk.finalizers().iter().any(|f| f == super::reconcile::FINALIZER)
 }
 
-/// Whether a dispatch rule may still need its provider to delete its rule at LiveKit. Pure.
+/// Whether a dispatch rule may still need its provider to delete its rule there. Pure.
 pub fn rule_needs_provider(rule: &SipDispatchRule) -> bool {
     rule.spec.deletion_policy == DeletionPolicy::Delete
         && rule.finalizers().iter().any(|f| f == super::dispatch::FINALIZER)
@@ -128,7 +128,7 @@ pub async fn protect(
     protect_for(client, finalizer, &ns, &trunk.spec.provider_ref, provider, secrets, providers).await
 }
 
-/// [`protect`] for a dispatch rule that may have to delete its rule at LiveKit.
+/// [`protect`] for a dispatch rule that may have to delete its rule at the provider.
 pub async fn protect_rule(
     client: &Client,
     finalizer: &str,

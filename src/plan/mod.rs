@@ -2,7 +2,7 @@
 //! live provider accounts, without a cluster and without writing anything (one list call per
 //! account). It runs the controller's own steps — dereference, validate, match, diff — on
 //! objects read from files instead of a cluster cache. SipDispatchRules are planned after the
-//! trunks they name (`dispatch.rs`, one more list call per LiveKit account).
+//! trunks they name (`dispatch.rs`, one more list call per account with rules).
 
 mod dispatch;
 pub mod input;
@@ -38,8 +38,8 @@ pub const HELP: &str = "\
 What it does:
   Reads SipTrunk, SipDispatchRule, SipProvider, ClusterSipProvider and Secret objects
   (other kinds are skipped), checks them against the CRD schema and CEL rules and the
-  controller's own validation, lists each provider account once (and the dispatch rules of
-  a LiveKit account once), and shows per trunk and per rule what the operator would do:
+  controller's own validation, lists each provider account once (and its dispatch rules
+  once, when rules name it), and shows per trunk and per rule what the operator would do:
   create, update <fields>, nothing, conflict, adopt, invalid or error.
   It never writes to a provider and needs no cluster. Secret values are never printed.
 
@@ -306,7 +306,7 @@ struct Planner {
     /// Accounts whose list call failed, so each failure costs one call, not one per trunk.
     failed: HashMap<String, ProviderError>,
     listed: std::collections::HashSet<String>,
-    /// The dispatch rules of each LiveKit account, listed once.
+    /// The dispatch rules of each account, listed once.
     rule_lists: dispatch::Lists,
 }
 
