@@ -135,7 +135,7 @@ enum Command {
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
         output: siptrunk_operator::plan::render::Format,
-        /// Use URL for every provider of TYPE (autocalls, famulor, bolna), e.g. a local emulator.
+        /// Use URL for every provider of TYPE (a SipProvider spec.type), e.g. a local emulator.
         #[arg(long, value_name = "TYPE=URL", value_parser = siptrunk_operator::plan::parse_override)]
         base_url_override: Vec<(String, String)>,
     },

@@ -19,7 +19,7 @@ use prometheus_client::registry::Registry;
 /// Labels of provider API calls. Every value comes from a fixed set (never an id or a message).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
-    /// autocalls, famulor, bolna or livekit.
+    /// The provider type (`ProviderType::as_str`).
     pub provider: &'static str,
     /// list, get, create, update, delete, set_nickname, list_numbers, add_number, remove_number.
     pub endpoint: &'static str,
@@ -37,14 +37,14 @@ pub struct ReasonLabels {
 /// Labels with the provider type only.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderLabels {
-    /// autocalls, famulor, bolna or livekit.
+    /// The provider type (`ProviderType::as_str`).
     pub provider: &'static str,
 }
 
 /// Labels of a provider request's duration.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabels {
-    /// autocalls, famulor, bolna or livekit.
+    /// The provider type (`ProviderType::as_str`).
     pub provider: &'static str,
     /// The call, as in [`CallLabels::endpoint`].
     pub endpoint: &'static str,
@@ -126,6 +126,10 @@ pub struct Metrics {
     pub cr_reconcile_time: Histogram,
     /// controller_runtime_active_workers{controller}.
     pub cr_active_workers: Gauge,
+    /// SipDispatchRule reconciles by result (as [`RESULTS`]).
+    pub rule_reconciles: Family<ResultLabels, Counter>,
+    /// SipDispatchRule reconciles that failed, by condition reason.
+    pub rule_reconcile_errors: Family<ReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -184,6 +188,17 @@ impl Default for Metrics {
             "1 while this replica acts (holds the Lease or runs without election), 0 on a standby",
             leader.clone(),
         );
+        let rule_reconciles = Family::<ResultLabels, Counter>::default();
+        for result in RESULTS {
+            let _ = rule_reconciles.get_or_create(&ResultLabels { result });
+        }
+        registry.register("dispatch_rule_reconciles", "SipDispatchRule reconciles by result", rule_reconciles.clone());
+        let rule_reconcile_errors = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "dispatch_rule_reconcile_errors",
+            "SipDispatchRule reconciles that failed, by condition reason",
+            rule_reconcile_errors.clone(),
+        );
         let provider_request_duration =
             Family::<EndpointLabels, Histogram, fn() -> Histogram>::new_with_constructor(provider_histogram);
         registry.register(
@@ -240,6 +255,8 @@ impl Default for Metrics {
             cr_reconcile_errors,
             cr_reconcile_time,
             cr_active_workers,
+            rule_reconciles,
+            rule_reconcile_errors,
         }
     }
 }
@@ -267,6 +284,15 @@ impl Metrics {
         self.provider_request_duration
             .get_or_create(&EndpointLabels { provider, endpoint })
             .observe(took.as_secs_f64());
+    }
+
+    /// Counts one SipDispatchRule reconcile: its result (one of [`RESULTS`]) and, for a
+    /// failure, its condition reason.
+    pub fn rule_reconcile(&self, result: &'static str, error_reason: Option<&'static str>) {
+        self.rule_reconciles.get_or_create(&ResultLabels { result }).inc();
+        if let Some(reason) = error_reason {
+            self.rule_reconcile_errors.get_or_create(&ReasonLabels { reason }).inc();
+        }
     }
 
     /// Counts one provider call.
@@ -342,6 +368,28 @@ mod tests {
         assert_eq!(value(&text, "controller_runtime_reconcile_time_seconds_count{controller=\"siptrunk\"}"), Some(2.0));
         assert_eq!(value(&text, "controller_runtime_active_workers{controller=\"siptrunk\"}"), Some(0.0));
         assert_eq!(value(&text, "siptrunk_reconciles_total"), Some(3.0));
+    }
+
+    #[test]
+    fn dispatch_rule_reconciles_count_by_result_and_errors_by_reason() {
+        let m = Metrics::default();
+        let text = m.encode();
+        for result in RESULTS {
+            let zero = format!("siptrunk_dispatch_rule_reconciles_total{{result=\"{result}\"}}");
+            assert_eq!(value(&text, &zero), Some(0.0), "{result} is exported from the start:\n{text}");
+        }
+        m.rule_reconcile("success", None);
+        m.rule_reconcile("error", Some("TrunkNotOwned"));
+        m.rule_reconcile("error", Some("TrunkNotOwned"));
+        let text = m.encode();
+        assert_eq!(value(&text, "siptrunk_dispatch_rule_reconciles_total{result=\"success\"}"), Some(1.0));
+        assert_eq!(value(&text, "siptrunk_dispatch_rule_reconciles_total{result=\"error\"}"), Some(2.0));
+        assert_eq!(
+            value(&text, "siptrunk_dispatch_rule_reconcile_errors_total{reason=\"TrunkNotOwned\"}"),
+            Some(2.0),
+            "{text}"
+        );
+        assert_eq!(value(&text, "siptrunk_reconciles_total"), Some(0.0), "trunk reconciles are counted apart");
     }
 
     #[test]

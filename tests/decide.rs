@@ -3,17 +3,16 @@
 //! (or taken over for a stated reason: adoptExisting on an unmarked trunk, or our own create).
 
 mod builders;
+mod erased;
 
 use builders::{autocalls_spec, desired_autocalls, marker};
 use chrono::{Duration as ChronoDuration, Utc};
+use erased::{Decision, Desired, Observation, Remote, TrunkIndex, autocalls};
 use proptest::prelude::*;
 use secrecy::SecretString;
 use siptrunk_operator::crd::{CreateIntent, SipTrunkStatus};
 use siptrunk_operator::model::decide::{INTENT_TTL, applied_hash, owner};
-use siptrunk_operator::model::{
-    AdoptReason, Decision, DeleteDecision, Desired, MatchInput, Observation, Owner, Remote, TrunkIndex, Wanted,
-    autocalls, decide, decide_delete,
-};
+use siptrunk_operator::model::{AdoptReason, DeleteDecision, MatchInput, Owner, Wanted, decide, decide_delete};
 
 const NAME: &str = "main-line";
 
@@ -111,7 +110,7 @@ fn keyed(t: Remote) -> Observation {
     Observation { keyed: Some(t), ..Default::default() }
 }
 
-fn fields(c: &siptrunk_operator::model::Change) -> Vec<&'static str> {
+fn fields(c: &erased::Change) -> Vec<&'static str> {
     c.fields()
 }
 
@@ -288,7 +287,7 @@ fn suspended_writes_report_the_same_decision_as_pending_fields() {
 
 #[test]
 fn the_other_api_family_is_refused() {
-    let bolna = Remote::Bolna(siptrunk_operator::model::bolna::Trunk {
+    let bolna = Remote::Bolna(erased::bolna::Trunk {
         id: "b1".into(),
         description: Some(format!("x key={}", ours())),
         ..Default::default()
@@ -315,11 +314,7 @@ fn owner_reads_nickname_and_bolna_description() {
     assert_eq!(owner(&unseen(1), &m, None), Owner::Unseen);
     assert_eq!(owner(&trunk(1, NUMBER, Some("x op:0000000000")), &m, Some("op:0000000000")), Owner::Us);
     let b = |d: &str| {
-        Remote::Bolna(siptrunk_operator::model::bolna::Trunk {
-            id: "b".into(),
-            description: Some(d.into()),
-            ..Default::default()
-        })
+        Remote::Bolna(erased::bolna::Trunk { id: "b".into(), description: Some(d.into()), ..Default::default() })
     };
     assert_eq!(owner(&b(&format!("L managed-by=siptrunk-operator key={m}")), &m, None), Owner::Us);
     assert_eq!(owner(&b("L managed-by=siptrunk-operator key=op:123456789abc"), &m, None), Owner::Other);
@@ -334,7 +329,7 @@ fn deletion_needs_our_marker_or_our_own_recorded_create() {
     let now = Utc::now();
     let recorded = Case::new(Observation::default()).recorded("1", None);
     assert_eq!(decide_delete(Some(&own(1)), &m, None, &recorded.status, now), DeleteDecision::Delete("1".into()));
-    assert_eq!(decide_delete(None, &m, None, &recorded.status, now), DeleteDecision::Nothing);
+    assert_eq!(decide_delete::<Remote>(None, &m, None, &recorded.status, now), DeleteDecision::Nothing);
     for t in [foreign(1), unmarked(1), unseen(1)] {
         assert!(matches!(decide_delete(Some(&t), &m, None, &recorded.status, now), DeleteDecision::Refuse(_)));
     }

@@ -77,6 +77,11 @@ async fn wait_reason(env: &LkEnv, name: &str, want: &str) -> SipDispatchRule {
     wait_rule(env, name, &format!("Ready reason {want}"), |r| reason(r).as_deref() == Some(want)).await
 }
 
+/// The value of one sample of the controller's metrics (0 when absent).
+fn metric(env: &LkEnv, sample: &str) -> f64 {
+    env.metrics().lines().find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
+}
+
 fn remote_rules(env: &LkEnv) -> Vec<Value> {
     env.lk.snapshot()["dispatch_rules"].as_array().cloned().unwrap_or_default()
 }
@@ -130,6 +135,13 @@ async fn a_rule_waits_for_its_trunk_then_names_exactly_that_trunk() {
     assert!(meta.starts_with("managed-by=siptrunk-operator key=op:") && meta.ends_with("part=dispatch"), "{meta}");
     assert_eq!(r.status.as_ref().map(|s| s.trunk_ids.clone()), Some(vec![id]));
     assert_eq!(env.calls("CreateSIPDispatchRule"), 1);
+    let counted = wait_until(
+        DEADLINE,
+        || async { metric(&env, "siptrunk_dispatch_rule_reconciles_total{result=\"success\"}") },
+        |n| *n >= 1.0,
+    )
+    .await;
+    assert!(counted.is_some(), "rule reconciles by result: {}", env.metrics());
     env.stop().await;
 }
 
@@ -255,6 +267,15 @@ async fn all_trunks_is_refused_on_a_cluster_provider() {
     let got = wait_reason(&env, "everything", "AllTrunksRefused").await;
     assert!(format!("{:?}", got.status).contains("ClusterSipProvider"));
     assert_eq!(env.calls("CreateSIPDispatchRule") + env.calls("ListSIPDispatchRule"), 0);
+    // The failed reconcile is counted with its reason (after the status write, so waited for).
+    let counted = wait_until(
+        DEADLINE,
+        || async { metric(&env, "siptrunk_dispatch_rule_reconcile_errors_total{reason=\"AllTrunksRefused\"}") },
+        |n| *n >= 1.0,
+    )
+    .await;
+    assert!(counted.is_some(), "rule errors by reason: {}", env.metrics());
+    assert!(metric(&env, "siptrunk_dispatch_rule_reconciles_total{result=\"error\"}") >= 1.0);
     env.stop().await;
 }
 
@@ -321,5 +342,70 @@ async fn when_every_referenced_trunk_is_gone_the_rule_is_deleted_not_emptied() {
         wait_until(DEADLINE, || async { rules(&env).get_opt("support").await.ok().flatten().is_none() }, |g| *g).await;
     assert!(gone.is_some());
     assert_eq!(remote_rules(&env).len(), 1, "Orphan keeps the rule");
+    env.stop().await;
+}
+
+/// The finalizers of an object, None once it is gone.
+async fn finalizers_of<K>(api: &Api<K>, name: &str) -> Option<Vec<String>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.get_opt(name).await.ok().flatten().map(|o| o.meta().finalizers.clone().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_keeps_its_provider_and_token_secret_until_its_rule_is_deleted() {
+    use k8s_openapi::api::core::v1::Secret;
+    use siptrunk_operator::crd::SipProvider;
+    let env = started().await;
+    // The trunk is orphaned on deletion, so only the rule needs the provider to delete anything.
+    env.put_secret("in-sip", "password", PASSWORD).await;
+    let mut t = lk_trunk("in", true, &["+14155550100"]);
+    common::merge(&mut t, json!({"spec": {"deletionPolicy": "Orphan"}}));
+    env.apply(&t).await.expect("apply trunk");
+    env.wait_ready("in").await;
+    apply_rule(&env, &rule("support", &["in"], json!({}))).await;
+    wait_rule(&env, "support", "Ready", ready).await;
+
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    let providers: Api<SipProvider> = Api::namespaced(env.client.clone(), &env.ns);
+    let in_use = |f: &Option<Vec<String>>| f.as_ref().is_some_and(|f| f.iter().any(|x| x == "siptrunk.dev/in-use"));
+    let protected = wait_until(
+        DEADLINE,
+        || async { (finalizers_of(&secrets, "provider-token").await, finalizers_of(&providers, PROVIDER).await) },
+        |(s, p)| in_use(s) && in_use(p),
+    )
+    .await;
+    assert!(
+        protected.is_some(),
+        "the rule protects its token Secret and SipProvider: {:?} {:?}",
+        finalizers_of(&secrets, "provider-token").await,
+        finalizers_of(&providers, PROVIDER).await
+    );
+
+    // Provider and Secret are deleted before the rule (as a namespace deletion may): they wait,
+    // the rule is still deleted at LiveKit, and then they go.
+    providers.delete(PROVIDER, &Default::default()).await.expect("delete provider");
+    secrets.delete("provider-token", &Default::default()).await.expect("delete secret");
+    rules(&env).delete("support", &Default::default()).await.expect("delete rule");
+    let done = wait_until(
+        DEADLINE,
+        || async {
+            (
+                rules(&env).get_opt("support").await.ok().flatten().is_none(),
+                remote_rules(&env).len(),
+                finalizers_of(&providers, PROVIDER).await,
+                finalizers_of(&secrets, "provider-token").await,
+            )
+        },
+        |(rule_gone, remote, p, s)| *rule_gone && *remote == 0 && p.is_none() && s.is_none(),
+    )
+    .await;
+    assert!(
+        done.is_some(),
+        "rule deleted at LiveKit, then provider and Secret released: rule {:?}, remote {:?}",
+        rules(&env).get_opt("support").await.ok().flatten().and_then(|r| r.status),
+        remote_rules(&env)
+    );
     env.stop().await;
 }

@@ -4,6 +4,7 @@
 //! ends in `ProviderUnavailable` after the request timeout instead of a hang.
 
 mod common;
+mod erased;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
+use erased::ProviderClient;
 use k8s_openapi::api::core::v1::Event as CoreEvent;
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
@@ -18,11 +20,10 @@ use kube::api::ListParams;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use siptrunk_operator::controller::reconcile::credentials_hash;
-use siptrunk_operator::controller::validate;
 use siptrunk_operator::crd::{SipProvider, SipTrunk, SipTrunkSpec};
 use siptrunk_operator::emulator::{EmulatorConfig, Flavor, Hostile};
 use siptrunk_operator::metrics::Metrics;
-use siptrunk_operator::provider::{ClientConfig, ProviderClient};
+use siptrunk_operator::provider::ClientConfig;
 
 // ---- log capture -------------------------------------------------------------------------
 
@@ -236,7 +237,7 @@ async fn provider_errors_and_debug_output_hold_no_secret(flavor: Flavor) {
     };
     let mut texts = vec![format!("{cfg:?}")];
     let client = ProviderClient::new(cfg, Arc::new(Metrics::default())).expect("client");
-    let desired = validate::desired(&spec_for(flavor), ptype, "ns", "x", "op:0123456789ab");
+    let desired = erased::desired(&spec_for(flavor), ptype, "ns", "x", "op:0123456789ab");
     let secret = SecretString::from(pw.to_string());
     texts.push(format!("{desired:?} {secret:?} {}", credentials_hash(&SecretString::from(token.to_string()), &secret)));
 

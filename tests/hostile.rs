@@ -10,9 +10,9 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use siptrunk_operator::crd::ProviderType;
 use siptrunk_operator::metrics::Metrics;
-use siptrunk_operator::model::autocalls::{Envelope, Trunk};
-use siptrunk_operator::model::bolna;
 use siptrunk_operator::provider::ProviderError;
+use siptrunk_operator::provider::autocalls::wire::{Envelope, Trunk};
+use siptrunk_operator::provider::bolna::wire as bolna;
 use siptrunk_operator::provider::http::{ClientConfig, HttpClient, classify};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -2,15 +2,14 @@
 //! equal trunks produce nothing, and a desired trunk finds its remote twin in the documented order.
 
 mod builders;
+mod erased;
 
 use builders::{autocalls_spec, bolna_spec, desired_autocalls, desired_bolna, set};
+use erased::{Desired, Observation, Remote, TrunkIndex, autocalls, bolna};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use siptrunk_operator::controller::validate;
 use siptrunk_operator::crd::ProviderType;
-use siptrunk_operator::model::{
-    self, Desired, MarkerState, MatchInput, Observation, Remote, TrunkIndex, autocalls, bolna,
-};
+use siptrunk_operator::model::{MarkerState, MatchInput};
 
 const SECRET: &str = "hunter2-very-secret";
 
@@ -204,7 +203,7 @@ fn autocalls_country_is_corrected_on_extension_trunks() {
 fn autocalls_update_debug_never_shows_the_password() {
     let (d, o) = in_sync();
     let u = autocalls::diff(&d, &o, password());
-    let dbg = format!("{u:?} {:?}", model::Change::Autocalls(u.clone()));
+    let dbg = format!("{u:?} {:?}", erased::Change::Autocalls(u.clone()));
     assert!(!dbg.contains(SECRET), "{dbg}");
     assert!(dbg.contains("sip_password"), "the field name is still reported: {dbg}");
 }
@@ -404,7 +403,7 @@ fn bolna_password_is_sent_only_when_passed_and_only_on_userpass_trunks() {
 fn bolna_change_debug_never_shows_the_password() {
     let (d, o) = bolna_in_sync();
     let c = bolna::diff(&d, &o, password());
-    let dbg = format!("{c:?} {:?}", model::Change::Bolna(c.clone()));
+    let dbg = format!("{c:?} {:?}", erased::Change::Bolna(c.clone()));
     assert!(!dbg.contains(SECRET), "{dbg}");
     let b = bolna::CreateBody::new(&d, password());
     assert!(!format!("{b:?}").contains(SECRET));
@@ -582,7 +581,7 @@ fn bolna_trunks_are_found_by_marker_in_the_description_and_by_name() {
 
 #[test]
 fn desired_diff_against_the_other_family_is_refused() {
-    let d = validate::desired(
+    let d = erased::desired(
         &builders::spec(autocalls_spec()),
         ProviderType::Autocalls,
         "default",

@@ -1,16 +1,18 @@
 //! `siptrunk-operator plan` against the provider emulator: what it reports for each state of the
 //! account, that it only ever lists (zero writes), and its exit codes.
 
+mod erased;
+
 use std::collections::BTreeMap;
 
+use erased::ProviderClient;
 use secrecy::SecretString;
 use serde_json::json;
 use siptrunk_operator::controller::reconcile::credentials_hash;
-use siptrunk_operator::controller::validate;
 use siptrunk_operator::crd::{ProviderType, SipTrunk};
 use siptrunk_operator::emulator::{Behaviour, EmulatorConfig, Flavor, ProviderEmulator};
 use siptrunk_operator::plan::{self, Action, Password, Plan};
-use siptrunk_operator::provider::{ClientConfig, ProviderClient};
+use siptrunk_operator::provider::ClientConfig;
 
 const TOKEN: &str = "plan-test-token-0001";
 const PASSWORD: &str = "s3cret-sip-password";
@@ -180,7 +182,7 @@ impl World {
             .expect("trunk in file");
         let ty = self.client().provider();
         let marker = key().marker("telephony", name);
-        let desired = validate::desired(&trunk.spec, ty, "telephony", name, &marker);
+        let desired = erased::desired(&trunk.spec, ty, "telephony", name, &marker);
         self.client().create(&desired, Some(SecretString::from(PASSWORD))).await.expect("create").0.id()
     }
 }
@@ -534,4 +536,203 @@ async fn without_the_marker_key_the_plan_refuses_to_judge_ownership() {
     assert_eq!(p.exit_code(), 1);
     // With the key the same trunk is recognised as the operator's.
     assert_action(&w.plan().await, "a", Action::Nothing);
+}
+
+// ---- SipDispatchRules (LiveKit) ----------------------------------------------------------
+
+const LK_KEY: &str = "APIplanKey";
+const LK_SECRET: &str = "plan-livekit-api-secret-0001";
+
+fn livekit_yaml() -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Secret
+metadata: {{name: lk-api, namespace: telephony}}
+stringData: {{token: "{LK_SECRET}"}}
+---
+apiVersion: siptrunk.dev/v1alpha1
+kind: SipProvider
+metadata: {{name: lk, namespace: telephony}}
+spec:
+  type: livekit
+  apiKey: {LK_KEY}
+  baseUrl: https://plan-test.livekit.cloud
+  apiTokenSecretRef: {{name: lk-api}}
+---
+apiVersion: siptrunk.dev/v1alpha1
+kind: SipTrunk
+metadata: {{name: main-in, namespace: telephony}}
+spec:
+  providerRef: {{name: lk}}
+  displayName: Main in
+  auth: {{username: mainline, passwordSecretRef: {{name: main-in-sip}}}}
+  livekit:
+    inbound: {{numbers: ["+14155551234"]}}
+"#
+    ) + &password_secret("main-in")
+}
+
+fn rule_yaml(name: &str, trunk: &str) -> String {
+    format!(
+        r#"
+---
+apiVersion: siptrunk.dev/v1alpha1
+kind: SipDispatchRule
+metadata: {{name: {name}, namespace: telephony}}
+spec:
+  providerRef: {{name: lk}}
+  trunkRefs: [{{name: {trunk}}}]
+  rule: {{individual: {{roomPrefix: call-}}}}
+  attributes: {{team: support}}
+"#
+    )
+}
+
+struct LkWorld {
+    lk: siptrunk_operator::emulator::livekit::LiveKitEmulator,
+    dir: tempfile::TempDir,
+}
+
+impl LkWorld {
+    async fn start() -> LkWorld {
+        use siptrunk_operator::emulator::livekit::{LiveKitConfig, LiveKitEmulator};
+        siptrunk_operator::kubeemu::install_crypto_provider();
+        let lk = LiveKitEmulator::start(LiveKitConfig::default().with_key(LK_KEY, LK_SECRET)).await.unwrap();
+        LkWorld { lk, dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn write(&self, file: &str, text: &str) {
+        std::fs::write(self.dir.path().join(file), text).unwrap();
+    }
+
+    /// Calls other than lists.
+    fn writes(&self) -> u64 {
+        self.lk.calls().iter().filter(|(k, _)| !k.contains("/List")).map(|(_, n)| n).sum()
+    }
+
+    async fn plan(&self) -> Plan {
+        let before = self.writes();
+        let opts = plan::Options {
+            paths: vec![self.dir.path().to_path_buf()],
+            namespace: "default".into(),
+            base_url_overrides: BTreeMap::from([("livekit".to_string(), self.lk.base_url())]),
+            env: BTreeMap::from([("SIPTRUNK_MARKER_KEY".to_string(), KEY_B64.to_string())]),
+        };
+        let p = plan::plan(opts).await.expect("plan");
+        assert_eq!(self.writes(), before, "plan must not write: {:?}", self.lk.calls());
+        p
+    }
+
+    fn client(&self) -> siptrunk_operator::provider::livekit::Client {
+        use siptrunk_operator::provider::livekit::{Client, Config};
+        let mut cfg = Config::new(self.lk.base_url(), LK_KEY, SecretString::from(LK_SECRET));
+        cfg.allow_insecure_http = true;
+        Client::new(cfg, Default::default()).unwrap()
+    }
+
+    /// Creates the inbound trunk and then the rule as the operator would; returns their ids.
+    async fn create_as_operator(&self) -> (String, String) {
+        use siptrunk_operator::crd::dispatch::SipDispatchRule;
+        use siptrunk_operator::model::RemoteTrunk;
+        use siptrunk_operator::provider::Family;
+        use siptrunk_operator::provider::livekit::{LivekitFamily, TrunkScope, dispatch};
+        let docs: Vec<serde_json::Value> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .flat_map(|f| {
+                let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+                serde_yaml_ng::Deserializer::from_str(&text)
+                    .filter_map(|d| serde::Deserialize::deserialize(d).ok())
+                    .collect::<Vec<serde_json::Value>>()
+            })
+            .collect();
+        let trunk: SipTrunk = docs.iter().find_map(|v| serde_json::from_value(v.clone()).ok()).expect("trunk");
+        let rule: SipDispatchRule = docs
+            .iter()
+            .filter(|v| v["kind"] == "SipDispatchRule")
+            .find_map(|v| serde_json::from_value(v.clone()).ok())
+            .expect("rule");
+        let client = self.client();
+        let desired = LivekitFamily::translate(
+            &trunk.spec,
+            ProviderType::Livekit,
+            "telephony",
+            "main-in",
+            &key().marker("telephony", "main-in"),
+        );
+        let (created, _) =
+            LivekitFamily::create(&client, &desired, Some(SecretString::from(PASSWORD))).await.expect("trunk create");
+        let trunk_id = created.id();
+        let name = rule.metadata.name.clone().unwrap();
+        let want = dispatch::desired(&name, &key().marker("telephony", &name), &rule.spec, vec![trunk_id.clone()]);
+        let made = client.create_dispatch_rule(want, TrunkScope::Listed).await.expect("rule create");
+        (trunk_id, made.sip_dispatch_rule_id)
+    }
+}
+
+fn rule_action(p: &Plan, name: &str, action: Action) {
+    let t = p.rule("telephony", name).unwrap_or_else(|| panic!("rule {name} in plan {p:#?}"));
+    assert_eq!(t.action, action, "{name}: {t:#?}");
+}
+
+#[tokio::test]
+async fn dispatch_rules_plan_create_then_nothing_then_an_update_with_list_calls_only() {
+    let w = LkWorld::start().await;
+    w.write("lk.yaml", &(livekit_yaml() + &rule_yaml("support", "main-in")));
+
+    // Empty project: the trunk is created, then the rule that names it.
+    let p = w.plan().await;
+    assert_action(&p, "main-in", Action::Create);
+    rule_action(&p, "support", Action::Create);
+    let support = p.rule("telephony", "support").unwrap();
+    assert!(support.notes.iter().any(|n| n.contains("main-in")), "the pending trunk is named: {support:#?}");
+    assert_eq!(p.provider_calls, 2, "one trunk list and one rule list for the account");
+    assert_eq!(p.exit_code(), 2);
+    let text = plan::render::text(&p);
+    assert!(text.contains("dispatch rules:") && text.contains("telephony/support"), "{text}");
+
+    // As the operator would have made them: nothing to do.
+    let (_, rule_id) = w.create_as_operator().await;
+    let p = w.plan().await;
+    assert_action(&p, "main-in", Action::Nothing);
+    rule_action(&p, "support", Action::Nothing);
+    assert_eq!(p.rule("telephony", "support").unwrap().trunk_id.as_deref(), Some(rule_id.as_str()));
+    assert_eq!(p.exit_code(), 0, "{}", plan::render::text(&p));
+
+    // Renamed at LiveKit and re-targeted by hand: an update of exactly those fields.
+    use siptrunk_operator::provider::livekit::TrunkScope;
+    use siptrunk_operator::provider::livekit::wire::SipDispatchRuleUpdate;
+    let drift = SipDispatchRuleUpdate {
+        name: Some("renamed".into()),
+        attributes: std::collections::BTreeMap::from([("team".to_string(), "sales".to_string())]),
+        ..Default::default()
+    };
+    match w.client().update_dispatch_rule(&rule_id, drift, TrunkScope::Listed).await {
+        Ok(_) => {
+            let p = w.plan().await;
+            rule_action(&p, "support", Action::Update);
+            assert_eq!(p.rule("telephony", "support").unwrap().fields, vec!["name", "attributes"]);
+            assert_eq!(p.exit_code(), 2);
+        }
+        Err(e) => panic!("drift at LiveKit: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn a_rule_naming_a_trunk_outside_the_input_or_on_another_kind_of_provider_is_an_error() {
+    let w = LkWorld::start().await;
+    w.write("lk.yaml", &(livekit_yaml() + &rule_yaml("lost", "not-there")));
+    let p = w.plan().await;
+    rule_action(&p, "lost", Action::Error);
+    let lost = p.rule("telephony", "lost").unwrap();
+    assert_eq!(lost.reason.as_deref(), Some("TrunkNotReady"));
+    assert!(lost.message.contains("telephony/not-there is not in the input"), "{lost:#?}");
+    assert_eq!(p.exit_code(), 1);
+
+    // A rule on an autocalls provider: dispatch rules exist only on LiveKit.
+    w.write("ac.yaml", &provider_yaml("autocalls").replace("name: acct", "name: lk2"));
+    w.write("lk.yaml", &(livekit_yaml() + &rule_yaml("wrong", "main-in").replace("name: lk}", "name: lk2}")));
+    let p = w.plan().await;
+    let wrong = p.rule("telephony", "wrong").unwrap_or_else(|| panic!("{p:#?}"));
+    assert_eq!(wrong.reason.as_deref(), Some("ProviderNotLiveKit"), "{wrong:#?}");
 }

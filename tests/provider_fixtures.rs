@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use builders::fixture;
 use reqwest::StatusCode;
-use siptrunk_operator::model::autocalls::{Envelope, Trunk};
-use siptrunk_operator::model::bolna;
 use siptrunk_operator::provider::ProviderError;
+use siptrunk_operator::provider::autocalls::wire::{Envelope, Trunk};
+use siptrunk_operator::provider::bolna::wire as bolna;
 use siptrunk_operator::provider::http::classify;
 
 fn autocalls_list(rel: &str) -> Vec<Trunk> {

@@ -3,11 +3,13 @@
 //! record when not, and creates carry only the fields the provider's create page documents.
 
 mod builders;
+mod erased;
 
 use builders::{autocalls_spec, bolna_spec, desired_autocalls, desired_bolna, set};
+use erased::{Desired, Remote, TrunkIndex, autocalls, bolna};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use siptrunk_operator::model::{self, Applied, Desired, Held, Remote, Shown, TrunkIndex, autocalls, bolna};
+use siptrunk_operator::model::{self, Applied, Held, Shown};
 use siptrunk_operator::provider::Family;
 
 /// The classification each family declares through the family trait.

@@ -8,9 +8,9 @@
 //! at LiveKit: an empty trunk list would make it serve every trunk of the project. A Ready rule is
 //! compared with LiveKit at its provider's drift interval.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::channel::mpsc::UnboundedSender;
@@ -29,7 +29,7 @@ use super::deref::{self, ResolvedProvider};
 use super::error::{Error, redact};
 use super::status::{self, FIELD_MANAGER, Health};
 use crate::crd::dispatch::{SipDispatchRule, SipDispatchRuleStatus};
-use crate::crd::{DeletionPolicy, ProviderKind, ProviderType, SipTrunk};
+use crate::crd::{ClusterSipProvider, DeletionPolicy, ProviderKind, ProviderType, SipProvider, SipTrunk};
 use crate::provider::ProviderError;
 use crate::provider::livekit::LivekitFamily;
 use crate::provider::livekit::client::{Client, TrunkScope};
@@ -58,17 +58,9 @@ impl DispatchContext {
         DispatchContext { base, trunks, backoff: Mutex::default() }
     }
 
+    /// The trunks' backoff ([`super::backoff_after_failure`]), counted per rule.
     fn next_backoff(&self, rule: &SipDispatchRule) -> Duration {
-        let attempt = match self.backoff.lock() {
-            Ok(mut m) => {
-                let n = m.entry(key(rule)).or_insert(0);
-                *n = n.saturating_add(1);
-                *n
-            }
-            Err(_) => 8,
-        };
-        let base = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(16)).min(self.base.max_backoff);
-        base / 2 + super::reconcile::jitter(base.max(Duration::from_millis(2)) / 2)
+        super::backoff_after_failure(&self.backoff, key(rule), self.base.max_backoff)
     }
 
     fn reset_backoff(&self, rule: &SipDispatchRule) {
@@ -92,20 +84,107 @@ pub fn predicate(r: &SipDispatchRule) -> Option<u64> {
     Some(h.finish())
 }
 
-/// The rules of `rules` that name SipTrunk `ns/name`.
-pub fn rules_naming(rules: &Store<SipDispatchRule>, ns: &str, name: &str) -> Vec<ObjectRef<SipDispatchRule>> {
-    rules
-        .state()
-        .iter()
-        .filter(|r| r.namespace().as_deref() == Some(ns) && r.spec.trunk_refs.iter().any(|t| t.name == name))
-        .map(|r| ObjectRef::from_obj(r.as_ref()))
-        .collect()
+/// SipTrunk → the rules that name it, kept current from the rule watch stream, so a trunk event
+/// wakes its rules in O(rules naming it) instead of a scan of every rule. Cheap to clone (shared).
+#[derive(Clone, Default)]
+pub struct RuleIndex(Arc<RwLock<RuleIndexInner>>);
+
+#[derive(Default)]
+struct RuleIndexInner {
+    /// Rule `ns/name` → the SipTrunk names it references (in its own namespace).
+    by_rule: HashMap<String, Vec<String>>,
+    /// SipTrunk `ns/name` → the names of the rules (same namespace) that reference it.
+    by_trunk: HashMap<String, HashSet<String>>,
+    /// Rules seen since a re-list began (`Init`); replaces the index at `InitDone`.
+    relist: Option<HashMap<String, Vec<String>>>,
+}
+
+fn rule_entry(rule: &SipDispatchRule) -> (String, Vec<String>) {
+    let mut names: Vec<String> = rule.spec.trunk_refs.iter().map(|t| t.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    (key(rule), names)
+}
+
+impl RuleIndexInner {
+    fn remove(&mut self, rule: &str) {
+        let Some(names) = self.by_rule.remove(rule) else { return };
+        let (ns, name) = rule.split_once('/').unwrap_or(("", rule));
+        for t in names {
+            let k = format!("{ns}/{t}");
+            if let Some(set) = self.by_trunk.get_mut(&k) {
+                set.remove(name);
+                if set.is_empty() {
+                    self.by_trunk.remove(&k);
+                }
+            }
+        }
+    }
+
+    fn upsert(&mut self, rule: String, names: Vec<String>) {
+        if self.by_rule.get(&rule) == Some(&names) {
+            return;
+        }
+        self.remove(&rule);
+        let (ns, name) = rule.split_once('/').unwrap_or(("", &rule));
+        for t in &names {
+            self.by_trunk.entry(format!("{ns}/{t}")).or_default().insert(name.to_string());
+        }
+        self.by_rule.insert(rule, names);
+    }
+}
+
+impl RuleIndex {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, RuleIndexInner> {
+        self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Applies one event of the rule watch.
+    pub fn apply_event(&self, event: &watcher::Event<SipDispatchRule>) {
+        let mut inner = self.write();
+        match event {
+            watcher::Event::Apply(r) => {
+                let (k, names) = rule_entry(r);
+                inner.upsert(k, names);
+            }
+            watcher::Event::Delete(r) => inner.remove(&key(r)),
+            watcher::Event::Init => inner.relist = Some(HashMap::new()),
+            watcher::Event::InitApply(r) => {
+                let (k, names) = rule_entry(r);
+                match inner.relist.as_mut() {
+                    Some(m) => {
+                        m.insert(k, names);
+                    }
+                    None => inner.upsert(k, names),
+                }
+            }
+            watcher::Event::InitDone => {
+                if let Some(all) = inner.relist.take() {
+                    inner.by_rule.clear();
+                    inner.by_trunk.clear();
+                    for (k, names) in all {
+                        inner.upsert(k, names);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The rules that name SipTrunk `ns/name`.
+    pub fn rules_naming(&self, ns: &str, name: &str) -> Vec<ObjectRef<SipDispatchRule>> {
+        let inner = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner
+            .by_trunk
+            .get(&format!("{ns}/{name}"))
+            .map(|rules| rules.iter().map(|r| ObjectRef::new(r).within(ns)).collect())
+            .unwrap_or_default()
+    }
 }
 
 /// A hook on the SipTrunk watch (below its cache, above its predicate, so status changes count):
 /// every event of a trunk wakes the rules that name it.
 pub fn wake_rules(
-    rules: Store<SipDispatchRule>,
+    index: RuleIndex,
     tx: UnboundedSender<ObjectRef<SipDispatchRule>>,
 ) -> impl FnMut(&Result<watcher::Event<SipTrunk>, watcher::Error>) {
     move |ev| {
@@ -114,7 +193,7 @@ pub fn wake_rules(
             _ => return,
         };
         let ns = t.namespace().unwrap_or_default();
-        for r in rules_naming(&rules, &ns, &t.name_any()) {
+        for r in index.rules_naming(&ns, &t.name_any()) {
             let _ = tx.unbounded_send(r);
         }
     }
@@ -147,7 +226,10 @@ pub fn wake_rules_of_provider<K: Resource>(
 pub async fn reconcile(rule: Arc<SipDispatchRule>, ctx: Arc<DispatchContext>) -> Result<Action, Error> {
     let span =
         info_span!("reconcile_dispatch_rule", namespace = rule.namespace().unwrap_or_default(), name = rule.name_any());
+    let metrics = ctx.base.metrics.clone();
     let outcome = reconcile_inner(rule, ctx).instrument(span.clone()).await;
+    let result = super::traced::result_label(&outcome);
+    metrics.rule_reconcile(result, outcome.as_ref().err().filter(|_| result == "error").map(Error::reason));
     if let Err(e) = &outcome {
         span.in_scope(|| warn!(reason = e.reason(), error = %e, "dispatch rule reconcile failed"));
     }
@@ -234,20 +316,28 @@ async fn apply(rule: &SipDispatchRule, ctx: &DispatchContext, api: &Api<SipDispa
     Ok(Action::requeue(outcome.requeue + super::reconcile::jitter(outcome.requeue / 10)))
 }
 
-/// The provider of a rule: a SipProvider of its namespace or a ClusterSipProvider, of type
-/// livekit.
 fn provider_of(rule: &SipDispatchRule, ns: &str, ctx: &Context) -> Result<ResolvedProvider, Error> {
+    rule_provider(rule, ns, &ctx.providers, &ctx.cluster_providers)
+}
+
+/// The provider of a rule in namespace `ns`: a SipProvider of its namespace or a
+/// ClusterSipProvider, of type livekit (the controller's caches, or `plan`'s input).
+pub fn rule_provider(
+    rule: &SipDispatchRule,
+    ns: &str,
+    providers: &Store<SipProvider>,
+    cluster_providers: &Store<ClusterSipProvider>,
+) -> Result<ResolvedProvider, Error> {
     let r = &rule.spec.provider_ref;
     let p = match r.kind {
-        ProviderKind::SipProvider => ctx
-            .providers
+        ProviderKind::SipProvider => providers
             .get(&ObjectRef::new(&r.name).within(ns))
             .map(|p| deref::resolve_namespaced(&p, ns))
             .ok_or_else(|| Error::blocked("ProviderNotFound", format!("SipProvider {ns}/{} does not exist", r.name)))?,
         ProviderKind::ClusterSipProvider => {
-            ctx.cluster_providers.get(&ObjectRef::new(&r.name)).map(|p| deref::resolve_cluster(&p)).ok_or_else(
-                || Error::blocked("ProviderNotFound", format!("ClusterSipProvider {} does not exist", r.name)),
-            )?
+            cluster_providers.get(&ObjectRef::new(&r.name)).map(|p| deref::resolve_cluster(&p)).ok_or_else(|| {
+                Error::blocked("ProviderNotFound", format!("ClusterSipProvider {} does not exist", r.name))
+            })?
         }
     };
     if p.type_ != ProviderType::Livekit {
@@ -257,6 +347,17 @@ fn provider_of(rule: &SipDispatchRule, ns: &str, ctx: &Context) -> Result<Resolv
         ));
     }
     Ok(p)
+}
+
+/// The refusal of `allTrunks` on a ClusterSipProvider, if the rule asks for it.
+pub fn all_trunks_refused(rule: &SipDispatchRule) -> Option<Error> {
+    (rule.spec.all_trunks && rule.spec.provider_ref.kind == ProviderKind::ClusterSipProvider).then(|| {
+        Error::blocked(
+            "AllTrunksRefused",
+            "allTrunks is refused on a ClusterSipProvider: its LiveKit project is shared by namespaces, \
+             so the rule would take calls of other tenants' trunks; name this namespace's SipTrunks in trunkRefs",
+        )
+    })
 }
 
 /// What the trunk references resolved to.
@@ -316,12 +417,12 @@ async fn run(
     let ns = rule.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let base = &ctx.base;
     let provider = provider_of(rule, &ns, base)?;
-    if rule.spec.all_trunks && rule.spec.provider_ref.kind == ProviderKind::ClusterSipProvider {
-        return Err(Error::blocked(
-            "AllTrunksRefused",
-            "allTrunks is refused on a ClusterSipProvider: its LiveKit project is shared by namespaces, \
-             so the rule would take calls of other tenants' trunks; name this namespace's SipTrunks in trunkRefs",
-        ));
+    // Keep what deletion needs (token Secret, SipProvider) until this rule is gone.
+    let secrets = base.secrets.meta();
+    super::in_use::protect_rule(&base.client, &base.in_use_finalizer, rule, &provider, secrets, &base.providers)
+        .await?;
+    if let Some(e) = all_trunks_refused(rule) {
+        return Err(e);
     }
     let resolved = if rule.spec.all_trunks {
         Trunks::Ready(Vec::new(), Vec::new())
@@ -612,12 +713,44 @@ mod tests {
         assert!(matches!(resolve_trunks(&rule("elsewhere", &["a"]), "elsewhere", &store), Trunks::AllGone(_)));
     }
 
+    fn named(name: &str, ns: &str, trunks: &[&str]) -> SipDispatchRule {
+        let mut r = rule(ns, trunks);
+        r.metadata.name = Some(name.into());
+        r
+    }
+
     #[test]
     fn a_trunk_event_wakes_only_the_rules_naming_it_in_its_namespace() {
-        let (rules, mut w) = reflector::store::<SipDispatchRule>();
-        w.apply_watcher_event(&W::Apply(rule("team", &["a"])));
-        assert_eq!(rules_naming(&rules, "team", "a").len(), 1);
-        assert!(rules_naming(&rules, "team", "b").is_empty());
-        assert!(rules_naming(&rules, "other", "a").is_empty());
+        let index = RuleIndex::default();
+        index.apply_event(&W::Apply(rule("team", &["a"])));
+        assert_eq!(index.rules_naming("team", "a"), vec![ObjectRef::new("r").within("team")]);
+        assert!(index.rules_naming("team", "b").is_empty());
+        assert!(index.rules_naming("other", "a").is_empty());
+    }
+
+    #[test]
+    fn the_rule_index_follows_edits_deletes_and_relists() {
+        let index = RuleIndex::default();
+        let names = |ns: &str, t: &str| {
+            let mut v: Vec<String> = index.rules_naming(ns, t).into_iter().map(|r| r.name).collect();
+            v.sort();
+            v
+        };
+        index.apply_event(&W::Apply(named("r1", "team", &["a", "b"])));
+        index.apply_event(&W::Apply(named("r2", "team", &["a"])));
+        assert_eq!(names("team", "a"), vec!["r1", "r2"]);
+        // r1 stops naming a.
+        index.apply_event(&W::Apply(named("r1", "team", &["b"])));
+        assert_eq!(names("team", "a"), vec!["r2"]);
+        assert_eq!(names("team", "b"), vec!["r1"]);
+        index.apply_event(&W::Delete(named("r2", "team", &["a"])));
+        assert!(names("team", "a").is_empty());
+        // A re-list replaces everything at InitDone; until then the old index answers.
+        index.apply_event(&W::Init);
+        index.apply_event(&W::InitApply(named("r3", "team", &["c"])));
+        assert_eq!(names("team", "b"), vec!["r1"]);
+        index.apply_event(&W::InitDone);
+        assert!(names("team", "b").is_empty(), "r1 was not in the re-list");
+        assert_eq!(names("team", "c"), vec!["r3"]);
     }
 }

@@ -1,8 +1,8 @@
 //! In-use protection (Crossplane's ProviderConfigUsage idea): while a SipTrunk may still have to
-//! delete its trunk at the provider, the API-token Secret and the namespaced SipProvider it needs
-//! for that carry the finalizer `siptrunk.dev/in-use`, so a namespace deletion (which deletes
-//! everything in the namespace at once) cannot remove them first. The finalizer goes once no
-//! SipTrunk uses them. Writes are one merge patch of `metadata.finalizers`, guarded by the
+//! delete its trunk at the provider, or a SipDispatchRule its rule, the API-token Secret and the
+//! namespaced SipProvider it needs for that carry the finalizer `siptrunk.dev/in-use`, so a
+//! namespace deletion (which deletes everything in the namespace at once) cannot remove them
+//! first. The finalizer goes once no SipTrunk and no SipDispatchRule uses them. Writes are one merge patch of `metadata.finalizers`, guarded by the
 //! object's resourceVersion.
 
 use std::collections::HashSet;
@@ -18,7 +18,8 @@ use tracing::{debug, warn};
 
 use super::deref::{self, ResolvedProvider};
 use super::error::Error;
-use crate::crd::{ClusterSipProvider, DeletionPolicy, ProviderKind, SipProvider, SipTrunk};
+use crate::crd::dispatch::SipDispatchRule;
+use crate::crd::{ClusterSipProvider, DeletionPolicy, ProviderKind, ProviderRef, SipProvider, SipTrunk};
 
 /// Finalizer on the token Secret and SipProvider while trunks use them.
 pub const IN_USE_FINALIZER: &str = "siptrunk.dev/in-use";
@@ -51,20 +52,36 @@ pub fn needs_provider(trunk: &SipTrunk) -> bool {
         && trunk.finalizers().iter().any(|f| f == super::reconcile::FINALIZER)
 }
 
-/// What every SipTrunk in the cache needs. Pure over the caches.
+/// Whether a dispatch rule may still need its provider to delete its rule there. Pure.
+pub fn rule_needs_provider(rule: &SipDispatchRule) -> bool {
+    rule.spec.deletion_policy == DeletionPolicy::Delete
+        && rule.finalizers().iter().any(|f| f == super::dispatch::FINALIZER)
+}
+
+/// What every SipTrunk and SipDispatchRule in the caches needs. Pure over the caches.
 pub fn needed(
     trunks: &[std::sync::Arc<SipTrunk>],
+    rules: &[std::sync::Arc<SipDispatchRule>],
     providers: &Store<SipProvider>,
     cluster_providers: &Store<ClusterSipProvider>,
 ) -> Needs {
     let mut n = Needs::default();
+    let mut add = |ns: String, r: &ProviderRef, p: Option<ResolvedProvider>| {
+        if let Some(p) = p {
+            n.secrets.insert((p.token_ref.0, p.token_ref.1));
+        }
+        if r.kind == ProviderKind::SipProvider {
+            n.providers.insert((ns, r.name.clone()));
+        }
+    };
     for t in trunks.iter().filter(|t| needs_provider(t)) {
-        if let Ok(p) = deref::provider(t, providers, cluster_providers) {
-            n.secrets.insert((p.token_ref.0.clone(), p.token_ref.1.clone()));
-        }
-        if t.spec.provider_ref.kind == ProviderKind::SipProvider {
-            n.providers.insert((t.namespace().unwrap_or_default(), t.spec.provider_ref.name.clone()));
-        }
+        let p = deref::provider(t, providers, cluster_providers).ok();
+        add(t.namespace().unwrap_or_default(), &t.spec.provider_ref, p);
+    }
+    for r in rules.iter().filter(|r| rule_needs_provider(r)) {
+        let ns = r.namespace().unwrap_or_default();
+        let p = super::dispatch::rule_provider(r, &ns, providers, cluster_providers).ok();
+        add(ns, &r.spec.provider_ref, p);
     }
     n
 }
@@ -107,32 +124,64 @@ pub async fn protect(
     if !needs_provider(trunk) {
         return Ok(());
     }
+    let ns = trunk.namespace().unwrap_or_default();
+    protect_for(client, finalizer, &ns, &trunk.spec.provider_ref, provider, secrets, providers).await
+}
+
+/// [`protect`] for a dispatch rule that may have to delete its rule at the provider.
+pub async fn protect_rule(
+    client: &Client,
+    finalizer: &str,
+    rule: &SipDispatchRule,
+    provider: &ResolvedProvider,
+    secrets: &Store<PartialObjectMeta<Secret>>,
+    providers: &Store<SipProvider>,
+) -> Result<(), Error> {
+    if !rule_needs_provider(rule) {
+        return Ok(());
+    }
+    let ns = rule.namespace().unwrap_or_default();
+    protect_for(client, finalizer, &ns, &rule.spec.provider_ref, provider, secrets, providers).await
+}
+
+/// Puts the finalizer on the token Secret of `provider` and on the SipProvider `provider_ref`
+/// names from namespace `ns`.
+async fn protect_for(
+    client: &Client,
+    finalizer: &str,
+    ns: &str,
+    provider_ref: &ProviderRef,
+    provider: &ResolvedProvider,
+    secrets: &Store<PartialObjectMeta<Secret>>,
+    providers: &Store<SipProvider>,
+) -> Result<(), Error> {
     // A 409 means the object changed since the cache saw it (often: another reconcile added
     // the finalizer a moment ago); the next reconcile looks again.
     let tolerate = |r: Result<(), kube::Error>| match r {
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
         other => other,
     };
-    let (ns, name, _) = &provider.token_ref;
-    if let Some(s) = secrets.get(&ObjectRef::new(name).within(ns)) {
-        tolerate(set_finalizer(Api::<Secret>::namespaced(client.clone(), ns), &s.metadata, finalizer, true).await)?;
+    let (sns, name, _) = &provider.token_ref;
+    if let Some(s) = secrets.get(&ObjectRef::new(name).within(sns)) {
+        tolerate(set_finalizer(Api::<Secret>::namespaced(client.clone(), sns), &s.metadata, finalizer, true).await)?;
     }
-    if trunk.spec.provider_ref.kind == ProviderKind::SipProvider {
-        let tns = trunk.namespace().unwrap_or_default();
-        if let Some(p) = providers.get(&ObjectRef::new(&trunk.spec.provider_ref.name).within(&tns)) {
-            tolerate(
-                set_finalizer(Api::<SipProvider>::namespaced(client.clone(), &tns), &p.metadata, finalizer, true).await,
-            )?;
-        }
+    if provider_ref.kind == ProviderKind::SipProvider
+        && let Some(p) = providers.get(&ObjectRef::new(&provider_ref.name).within(ns))
+    {
+        tolerate(
+            set_finalizer(Api::<SipProvider>::namespaced(client.clone(), ns), &p.metadata, finalizer, true).await,
+        )?;
     }
     Ok(())
 }
 
-/// Removes the in-use finalizer from every Secret and SipProvider no SipTrunk needs any more.
+/// Removes the in-use finalizer from every Secret and SipProvider no SipTrunk and no
+/// SipDispatchRule needs any more.
 pub async fn release_unused(
     client: &Client,
     finalizer: &str,
     trunks: &Store<SipTrunk>,
+    rules: &Store<SipDispatchRule>,
     secrets: &Store<PartialObjectMeta<Secret>>,
     providers: &Store<SipProvider>,
     cluster_providers: &Store<ClusterSipProvider>,
@@ -144,7 +193,7 @@ pub async fn release_unused(
     if protected_secrets.is_empty() && protected_providers.is_empty() {
         return;
     }
-    let needs = needed(&trunks.state(), providers, cluster_providers);
+    let needs = needed(&trunks.state(), &rules.state(), providers, cluster_providers);
     for s in protected_secrets {
         let key = (s.namespace().unwrap_or_default(), s.name_any());
         if !needs.secrets.contains(&key) {

@@ -123,21 +123,27 @@ fn key(trunk: &SipTrunk) -> String {
     format!("{}/{}", trunk.namespace().unwrap_or_default(), trunk.name_any())
 }
 
+/// Counts one more failure in a row of the object `key` in `failures` and returns the backoff it
+/// earns: 1 s, 2 s, 4 s ... capped at `max` (at least 1 s), jittered to between half and one and
+/// a half times that. The one backoff of SipTrunks and SipDispatchRules.
+pub fn backoff_after_failure(failures: &Mutex<HashMap<String, u32>>, key: String, max: Duration) -> Duration {
+    let attempt = match failures.lock() {
+        Ok(mut m) => {
+            let n = m.entry(key).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        }
+        Err(_) => 8,
+    };
+    let base = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(16)).min(max.max(Duration::from_secs(1)));
+    base / 2 + reconcile::jitter(base)
+}
+
 impl Context {
-    /// Exponential backoff per object with jitter: 1 s, 2 s, 4 s ... capped at `max_backoff`
-    /// (5 min by default).
+    /// Exponential backoff per object with jitter ([`backoff_after_failure`]), capped at
+    /// `max_backoff` (5 min by default).
     pub fn next_backoff(&self, trunk: &SipTrunk) -> Duration {
-        let attempt = match self.backoff.lock() {
-            Ok(mut m) => {
-                let n = m.entry(key(trunk)).or_insert(0);
-                *n = n.saturating_add(1);
-                *n
-            }
-            Err(_) => 8,
-        };
-        let base = Duration::from_secs(1u64 << attempt.saturating_sub(1).min(16))
-            .min(self.max_backoff.max(Duration::from_secs(1)));
-        base / 2 + reconcile::jitter(base)
+        backoff_after_failure(&self.backoff, key(trunk), self.max_backoff)
     }
 
     /// Drops the per-trunk records (backoff, drift interval) of one trunk.
@@ -295,6 +301,7 @@ pub async fn run(
         None => Api::all(client.clone()),
     };
     let (rules, rules_w) = reflector::store();
+    let rule_index = dispatch::RuleIndex::default();
     let (wake_rules, rules_woken) = futures::channel::mpsc::unbounded();
 
     let provider_stream = watcher(providers_api, watcher_config(None))
@@ -342,7 +349,7 @@ pub async fn run(
                 idx.apply_event(ev);
             }
         })
-        .inspect(dispatch::wake_rules(rules.clone(), wake_rules))
+        .inspect(dispatch::wake_rules(rule_index.clone(), wake_rules))
         .inspect(mark_synced(&sync, Cache::Trunks))
         .applied_objects()
         .predicate_filter(trunk_predicate, kube::runtime::utils::PredicateConfig::default())
@@ -364,6 +371,12 @@ pub async fn run(
             }
         })
         .reflect(rules_w)
+        .inspect(move |ev| {
+            if let Ok(ev) = ev {
+                rule_index.apply_event(ev);
+            }
+        })
+        .inspect(mark_synced(&sync, Cache::Rules))
         .applied_objects()
         .predicate_filter(dispatch::predicate, kube::runtime::utils::PredicateConfig::default());
 
@@ -471,16 +484,18 @@ pub async fn run(
         }
     }));
     let _release_task = AbortOnDrop(tokio::spawn({
-        let (ctx, trunks, sync) = (ctx.clone(), trunks.clone(), sync.clone());
+        let (ctx, trunks, rules, sync) = (ctx.clone(), trunks.clone(), rules.clone(), sync.clone());
         async move {
-            // Every cache must be complete (a missing provider or Secret would look unused).
-            sync.wait(startup::ALL).await;
+            // Every cache must be complete (a missing provider or Secret would look unused, and
+            // so would one only a rule not yet listed uses).
+            sync.wait(startup::ALL | Cache::Rules as u8).await;
             loop {
                 tokio::time::sleep(in_use::RELEASE_INTERVAL).await;
                 in_use::release_unused(
                     &ctx.client,
                     &ctx.in_use_finalizer,
                     &trunks,
+                    &rules,
                     ctx.secrets.meta(),
                     &ctx.providers,
                     &ctx.cluster_providers,
@@ -621,6 +636,19 @@ mod tests {
             }
         }))
         .expect("trunk")
+    }
+
+    #[test]
+    fn backoff_doubles_per_failure_within_its_jitter_and_stops_at_the_cap() {
+        let failures = Mutex::default();
+        let max = Duration::from_secs(8);
+        for base in [1, 2, 4, 8, 8] {
+            let d = backoff_after_failure(&failures, "ns/a".into(), max);
+            let base = Duration::from_secs(base);
+            assert!(d >= base / 2 && d < base * 3 / 2, "{d:?} for {base:?}");
+        }
+        // Another object starts at 1 s.
+        assert!(backoff_after_failure(&failures, "ns/b".into(), max) < Duration::from_millis(1500));
     }
 
     #[tokio::test]

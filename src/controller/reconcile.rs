@@ -667,7 +667,7 @@ async fn delete_in<F: Family>(
     };
     // Proof from a fresh read, never from status or the snapshot alone.
     let current = provider_api::read::<F>(&account.client, &id).await?;
-    match model::decide_delete_of(current.as_ref(), &marker, Some(&legacy), status, Utc::now()) {
+    match model::decide_delete(current.as_ref(), &marker, Some(&legacy), status, Utc::now()) {
         DeleteDecision::Nothing => {
             account.remove(&id).await;
             Ok(Some(id))

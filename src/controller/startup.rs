@@ -18,6 +18,9 @@ pub enum Cache {
     ClusterProviders = 4,
     /// Secret metadata.
     Secrets = 8,
+    /// SipDispatchRules (started after every other cache; not part of [`ALL`], which gates
+    /// readiness).
+    Rules = 16,
 }
 
 /// Everything a reconcile reads besides the trunk itself.

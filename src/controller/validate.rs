@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::crd::{AuthType, ProviderType, SipTrunkSpec};
-use crate::model::{self, Desired};
+use crate::model;
 use crate::provider::{capabilities, with_family};
 
 /// One problem with one field.
@@ -161,13 +161,22 @@ pub fn validate(spec: &SipTrunkSpec, provider: ProviderType) -> Vec<FieldError> 
             err("spec.displayName", problem.into());
         }
     }
-    if let Some(n) = spec.bolna.as_ref().and_then(|b| b.name.as_deref())
-        && let Some(problem) = model::marker::user_text_problem(n)
-    {
-        err("spec.bolna.name", problem.into());
-    }
 
-    with_family!(provider, F => F::validate(spec, provider, &mut err));
+    with_family!(provider, F => {
+        // The settings of other families, refused in one place: each family names its own.
+        for (path, set) in spec.family_settings() {
+            if set && !F::SETTINGS.contains(&path) {
+                err(
+                    path,
+                    format!(
+                        "cannot be used on a provider of type {family}, whose trunks are described by {}; remove {path}",
+                        F::SETTINGS.join(", ")
+                    ),
+                );
+            }
+        }
+        F::validate(spec, provider, &mut err)
+    });
     errs
 }
 
@@ -195,10 +204,4 @@ pub fn password_problem(password: &secrecy::SecretString, provider: ProviderType
 /// Default bolna trunk name: `<namespace>-<name>`, cut to 100 characters.
 pub fn default_bolna_name(namespace: &str, name: &str) -> String {
     crate::provider::bolna::translate::default_name(namespace, name)
-}
-
-/// Builds the desired trunk from a spec that passed `validate`; `marker` is the object's
-/// ownership marker (`MarkerKey::marker(namespace, name)`), written after the display name.
-pub fn desired(spec: &SipTrunkSpec, provider: ProviderType, namespace: &str, name: &str, marker: &str) -> Desired {
-    with_family!(provider, F => F::erase(F::translate(spec, provider, namespace, name, marker)))
 }

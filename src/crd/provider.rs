@@ -172,6 +172,24 @@ pub enum ProviderType {
 }
 
 impl ProviderType {
+    /// Every provider type.
+    pub const ALL: [ProviderType; 4] =
+        [ProviderType::Autocalls, ProviderType::Famulor, ProviderType::Bolna, ProviderType::Livekit];
+
+    /// The type written as in YAML (case-insensitive), or None.
+    pub fn parse(s: &str) -> Option<ProviderType> {
+        ProviderType::ALL.into_iter().find(|t| t.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// Every type as written in YAML, for messages: `autocalls, famulor, bolna or livekit`.
+    pub fn names() -> String {
+        let names: Vec<&str> = ProviderType::ALL.iter().map(|t| t.as_str()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.concat(),
+        }
+    }
+
     /// The type as written in YAML.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -159,6 +159,24 @@ pub struct SipTrunkSpec {
     pub observe_only: bool,
 }
 
+impl SipTrunkSpec {
+    /// The settings that belong to one provider family, by spec path, each with whether this
+    /// spec sets it. Each family names the ones it reads in `provider::Family::SETTINGS`; the
+    /// controller refuses the others, so a new family adds its block here and nowhere else.
+    pub fn family_settings(&self) -> [(&'static str, bool); 8] {
+        [
+            ("spec.sipAddress", self.sip_address.is_some()),
+            ("spec.phoneNumber", self.phone_number.is_some()),
+            ("spec.numberType", self.number_type.is_some()),
+            ("spec.callingFormat", self.calling_format.is_some()),
+            ("spec.countryCode", self.country_code.is_some()),
+            ("spec.outboundProxy", self.outbound_proxy.is_some()),
+            ("spec.bolna", self.bolna.is_some()),
+            ("spec.livekit", self.livekit.is_some()),
+        ]
+    }
+}
+
 /// A reference to the provider account object.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::marker::is_marker_token;
-use super::{Change, Desired, DesiredTrunk, Remote, RemoteTrunk, TrunkChange};
+use super::{DesiredTrunk, RemoteTrunk, TrunkChange};
 use crate::crd::{CreateIntent, SipTrunkStatus};
 
 /// How long a create intent may adopt an unmarked trunk with its natural key. A lost create
@@ -52,7 +52,7 @@ pub enum AdoptReason {
 
 /// The account's trunks that could be this object's, found through the account index.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Observation<R = Remote> {
+pub struct Observation<R> {
     /// The trunk with `status.trunkId`, when the account holds it.
     pub recorded: Option<R>,
     /// The trunk carrying our marker.
@@ -70,7 +70,7 @@ impl<R> Default for Observation<R> {
 }
 
 /// What the object wants, beside its status.
-pub struct Wanted<'a, D = Desired> {
+pub struct Wanted<'a, D> {
     /// The desired trunk (nickname/description already carry `marker`).
     pub desired: &'a D,
     /// This object's marker.
@@ -93,7 +93,7 @@ pub struct Wanted<'a, D = Desired> {
 
 /// What to do with one SipTrunk.
 #[derive(Clone, Debug)]
-pub enum Decision<R = Remote, C = Change> {
+pub enum Decision<R, C> {
     /// Nothing matches: create (write the create intent first).
     Create,
     /// Our trunk differs: send `change` (only the fields that differ).
@@ -369,18 +369,7 @@ pub enum DeleteDecision {
 /// Deletion, judged on a fresh read of the recorded trunk (`current`; None when the provider
 /// answered 404). Only a trunk carrying our marker, or the unmarked trunk our own create made
 /// (recorded id, unexpired intent for its natural key), is deleted.
-pub fn decide_delete(
-    current: Option<&Remote>,
-    marker: &str,
-    legacy: Option<&str>,
-    status: &SipTrunkStatus,
-    now: DateTime<Utc>,
-) -> DeleteDecision {
-    decide_delete_of(current, marker, legacy, status, now)
-}
-
-/// [`decide_delete`] for a trunk of any family.
-pub fn decide_delete_of<R: RemoteTrunk>(
+pub fn decide_delete<R: RemoteTrunk>(
     current: Option<&R>,
     marker: &str,
     legacy: Option<&str>,

@@ -3,38 +3,14 @@
 //! adopt / pending / refuse). Pure functions, no I/O.
 
 pub mod decide;
-pub mod erased;
 pub mod marker;
 
 use std::collections::{BTreeMap, HashMap};
 
 use secrecy::SecretString;
 
-pub use decide::{
-    AdoptReason, Decision, DeleteDecision, Observation, Owner, Wanted, decide, decide_delete, decide_delete_of,
-};
-pub use erased::{Change, Desired, Remote};
+pub use decide::{AdoptReason, Decision, DeleteDecision, Observation, Owner, Wanted, decide, decide_delete};
 pub use marker::MarkerKey;
-
-/// autocalls.ai / famulor trunks: the wire types and diff of the family folder
-/// `provider/autocalls`, under their earlier path.
-pub mod autocalls {
-    pub use crate::provider::autocalls::diff::*;
-    pub use crate::provider::autocalls::wire::*;
-}
-
-/// bolna.ai trunks: the wire types and diff of the family folder `provider/bolna`, under their
-/// earlier path.
-pub mod bolna {
-    pub use crate::provider::bolna::diff::*;
-    pub use crate::provider::bolna::wire::*;
-}
-
-/// LiveKit SIP trunks: the pure side and family types of the family folder `provider/livekit`.
-pub mod livekit {
-    pub use crate::provider::livekit::family::{Change, Trunk};
-    pub use crate::provider::livekit::model::*;
-}
 
 /// How the provider shows a field the operator writes, on the reads the operator makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,8 +63,7 @@ pub enum MarkerState {
 }
 
 /// A trunk of one provider family as the provider returns it: what matching, ownership and the
-/// account index read. Implemented by each family's wire type, and by [`Remote`], the
-/// family-erased view the plan tool works with.
+/// account index read. Implemented by each family's observed trunk type.
 pub trait RemoteTrunk: Clone + std::fmt::Debug + PartialEq + Send + Sync + 'static {
     /// The provider's id as a string.
     fn id(&self) -> String;
@@ -153,8 +128,8 @@ pub trait DesiredTrunk: Clone + std::fmt::Debug + PartialEq + Send + Sync + 'sta
 
     /// Field-by-field diff; `password` is `Some` only when the keyed hash of the Secret's value
     /// differs from the applied one; `applied` is `status.lastApplied`, which decides the
-    /// unreliably visible fields the provider did not show. None: another API family (only the
-    /// family-erased view can say so).
+    /// unreliably visible fields the provider did not show. None: `observed` cannot be compared
+    /// with this trunk (the families here always compare; a family-erased view may not).
     fn diff_applied(
         &self,
         observed: &Self::Remote,
@@ -222,7 +197,7 @@ pub struct MatchInput<'a> {
 /// The account's trunks indexed by id, marker token and natural key, so matching one trunk is
 /// O(1) however many the account holds.
 #[derive(Clone, Debug)]
-pub struct TrunkIndex<R = Remote> {
+pub struct TrunkIndex<R> {
     by_id: HashMap<String, R>,
     by_marker: HashMap<String, String>,
     by_key: HashMap<String, Vec<String>>,

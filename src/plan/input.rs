@@ -35,8 +35,7 @@ pub struct Input {
     pub providers: Vec<SipProvider>,
     /// Cluster-wide provider accounts.
     pub cluster_providers: Vec<ClusterSipProvider>,
-    /// SipDispatchRules with their file: checked against the schema and CEL rules (their
-    /// LiveKit calls are not planned yet).
+    /// SipDispatchRules with their file.
     pub dispatch_rules: Vec<(crate::crd::dispatch::SipDispatchRule, String)>,
     /// Secrets (token and password values; never printed).
     pub secrets: Vec<Secret>,

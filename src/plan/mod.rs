@@ -1,8 +1,10 @@
 //! The `plan` command: what the operator would do for the SipTrunks in YAML files, against the
 //! live provider accounts, without a cluster and without writing anything (one list call per
 //! account). It runs the controller's own steps — dereference, validate, match, diff — on
-//! objects read from files instead of a cluster cache.
+//! objects read from files instead of a cluster cache. SipDispatchRules are planned after the
+//! trunks they name (`dispatch.rs`, one more list call per account with rules).
 
+mod dispatch;
 pub mod input;
 pub mod render;
 
@@ -34,10 +36,11 @@ use crate::provider::{Family, ProviderError, with_family};
 /// Text of `siptrunk-operator plan --help` after the options: credentials and exit codes.
 pub const HELP: &str = "\
 What it does:
-  Reads SipTrunk, SipProvider, ClusterSipProvider and Secret objects (other kinds are
-  skipped), checks them against the CRD schema and CEL rules and the controller's own
-  validation, lists each provider account once, and shows per trunk what the operator
-  would do: create, update <fields>, nothing, conflict, adopt, invalid or error.
+  Reads SipTrunk, SipDispatchRule, SipProvider, ClusterSipProvider and Secret objects
+  (other kinds are skipped), checks them against the CRD schema and CEL rules and the
+  controller's own validation, lists each provider account once (and its dispatch rules
+  once, when rules name it), and shows per trunk and per rule what the operator would do:
+  create, update <fields>, nothing, conflict, adopt, invalid or error.
   It never writes to a provider and needs no cluster. Secret values are never printed.
 
 API tokens, first match wins:
@@ -87,11 +90,10 @@ pub struct Options {
 /// Parses `TYPE=URL` of `--base-url-override`.
 pub fn parse_override(s: &str) -> Result<(String, String), String> {
     let (t, url) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected TYPE=URL"))?;
-    let t = t.trim().to_ascii_lowercase();
-    if !["autocalls", "famulor", "bolna", "livekit"].contains(&t.as_str()) {
-        return Err(format!("{t:?}: TYPE must be autocalls, famulor, bolna or livekit"));
-    }
-    Ok((t, url.trim().trim_end_matches('/').to_string()))
+    let Some(t) = ProviderType::parse(t) else {
+        return Err(format!("{:?}: TYPE must be {}", t.trim().to_ascii_lowercase(), ProviderType::names()));
+    };
+    Ok((t.as_str().to_string(), url.trim().trim_end_matches('/').to_string()))
 }
 
 /// What the operator would do with one trunk.
@@ -180,7 +182,7 @@ pub struct TrunkPlan {
     pub source: String,
     /// `SipProvider/<name>` or `ClusterSipProvider/<name>`.
     pub provider: String,
-    /// autocalls, famulor, bolna or livekit, once the provider is known.
+    /// The provider's type, once the provider is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_type: Option<ProviderType>,
     /// What the operator would do.
@@ -224,6 +226,10 @@ pub struct Problem {
 pub struct Plan {
     /// One entry per SipTrunk, sorted by namespace and name.
     pub trunks: Vec<TrunkPlan>,
+    /// One entry per SipDispatchRule, sorted by namespace and name (`trunk_id` is the rule's
+    /// id; `password` is never set).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<TrunkPlan>,
     /// Problems outside trunks (invalid providers, unreadable documents, empty input).
     pub problems: Vec<Problem>,
     /// Provider list calls made (the only calls the plan makes).
@@ -233,18 +239,28 @@ pub struct Plan {
 impl Plan {
     /// 0 nothing pending, 2 changes pending, 1 something is wrong (wins over 2).
     pub fn exit_code(&self) -> u8 {
-        if !self.problems.is_empty() || self.trunks.iter().any(|t| t.action.is_problem()) {
+        if !self.problems.is_empty() || self.objects().any(|t| t.action.is_problem()) {
             1
-        } else if self.trunks.iter().any(|t| t.action.is_change()) {
+        } else if self.objects().any(|t| t.action.is_change()) {
             2
         } else {
             0
         }
     }
 
-    /// The plan of `namespace/name`.
+    /// The plan of SipTrunk `namespace/name`.
     pub fn trunk(&self, namespace: &str, name: &str) -> Option<&TrunkPlan> {
         self.trunks.iter().find(|t| t.namespace == namespace && t.name == name)
+    }
+
+    /// The plan of SipDispatchRule `namespace/name`.
+    pub fn rule(&self, namespace: &str, name: &str) -> Option<&TrunkPlan> {
+        self.rules.iter().find(|t| t.namespace == namespace && t.name == name)
+    }
+
+    /// The plans of trunks and rules.
+    pub fn objects(&self) -> impl Iterator<Item = &TrunkPlan> {
+        self.trunks.iter().chain(&self.rules)
     }
 }
 
@@ -290,6 +306,8 @@ struct Planner {
     /// Accounts whose list call failed, so each failure costs one call, not one per trunk.
     failed: HashMap<String, ProviderError>,
     listed: std::collections::HashSet<String>,
+    /// The dispatch rules of each account, listed once.
+    rule_lists: dispatch::Lists,
 }
 
 /// Reads the input and plans every SipTrunk in it.
@@ -304,11 +322,13 @@ pub async fn plan(opts: Options) -> Result<Plan, String> {
         metrics: Arc::new(Metrics::default()),
         failed: HashMap::new(),
         listed: Default::default(),
+        rule_lists: Default::default(),
         opts,
     };
     for r in input.rejected {
-        if r.kind == "SipTrunk" {
-            out.trunks.push(TrunkPlan {
+        if r.kind == "SipTrunk" || r.kind == "SipDispatchRule" {
+            let list = if r.kind == "SipTrunk" { &mut out.trunks } else { &mut out.rules };
+            list.push(TrunkPlan {
                 namespace: r.namespace,
                 name: r.name,
                 source: r.source,
@@ -334,7 +354,11 @@ pub async fn plan(opts: Options) -> Result<Plan, String> {
     for (trunk, source) in &input.trunks {
         out.trunks.push(planner.trunk(trunk, source).await);
     }
-    if out.trunks.is_empty() {
+    for (rule, source) in &input.dispatch_rules {
+        let p = planner.rule(rule, source, &input.trunks, &out.trunks).await;
+        out.rules.push(p);
+    }
+    if out.trunks.is_empty() && out.rules.is_empty() {
         out.problems.push(Problem {
             object: "input".into(),
             source: planner.opts.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
@@ -342,7 +366,8 @@ pub async fn plan(opts: Options) -> Result<Plan, String> {
         });
     }
     out.trunks.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    out.provider_calls = planner.listed.len() + planner.failed.len();
+    out.rules.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    out.provider_calls = planner.listed.len() + planner.failed.len() + planner.rule_lists.len();
     Ok(out)
 }
 

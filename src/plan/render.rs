@@ -36,14 +36,20 @@ fn action_text(t: &TrunkPlan) -> String {
     }
 }
 
-/// The plan as text: one line per trunk, then its details indented.
+/// The plan as text: one line per trunk, then its details indented; then the same for the
+/// dispatch rules.
 pub fn text(plan: &Plan) -> String {
     let mut out = String::new();
-    let width = plan.trunks.iter().map(|t| t.namespace.len() + t.name.len() + 1).max().unwrap_or(0);
-    for t in &plan.trunks {
+    let width = plan.objects().map(|t| t.namespace.len() + t.name.len() + 1).max().unwrap_or(0);
+    let trunks = plan.trunks.iter().map(|t| (t, "trunk", false));
+    let rules = plan.rules.iter().enumerate().map(|(i, t)| (t, "rule", i == 0));
+    for (t, what, first_rule) in trunks.chain(rules) {
+        if first_rule {
+            out.push_str("dispatch rules:\n");
+        }
         let who = format!("{}/{}", t.namespace, t.name);
         let on = match (&t.provider_type, t.trunk_id.as_deref()) {
-            (Some(ty), Some(id)) => format!("{} ({}) trunk {id}", t.provider, ty.as_str()),
+            (Some(ty), Some(id)) => format!("{} ({}) {what} {id}", t.provider, ty.as_str()),
             (Some(ty), None) => format!("{} ({})", t.provider, ty.as_str()),
             (None, _) => t.provider.clone(),
         };
@@ -67,7 +73,7 @@ pub fn text(plan: &Plan) -> String {
             out.push_str(&format!("    in {}\n", p.source));
         }
     }
-    let count = |a: Action| plan.trunks.iter().filter(|t| t.action == a).count();
+    let count = |a: Action| plan.objects().filter(|t| t.action == a).count();
     out.push_str(&format!(
         "\n{} to create, {} to update, {} to adopt, {} unchanged, {} conflicts, {} invalid, {} errors; {} read-only provider calls, no writes.\n",
         count(Action::Create),

@@ -55,6 +55,10 @@ pub trait Family: Send + Sync + Sized + 'static {
     /// every field the family's creates and updates can send.
     const FIELDS: &'static [model::Field];
 
+    /// The family's own settings of a spec, by path (of `SipTrunkSpec::family_settings`): the
+    /// settings of other families are refused before [`Family::validate`] runs.
+    const SETTINGS: &'static [&'static str];
+
     /// What the provider of type `provider` (a configuration of this family) can do.
     fn capabilities(provider: ProviderType) -> Capabilities;
 
@@ -79,9 +83,6 @@ pub trait Family: Send + Sync + Sized + 'static {
 
     /// Records family-specific observations in status (bolna: the live DIDs and their ids).
     fn project(_remote: &Self::Remote, _status: &mut SipTrunkStatus) {}
-
-    /// The family-erased view of a desired trunk (plan tool, tests).
-    fn erase(desired: Self::Desired) -> model::Desired;
 
     /// The client of one account.
     fn client(http: HttpClient) -> Self::Client;
@@ -115,7 +116,7 @@ pub trait Family: Send + Sync + Sized + 'static {
         change: &Self::Change,
     ) -> impl Future<Output = Result<Self::Remote, ProviderError>> + Send;
 
-    /// Deletes a trunk. Only after `read` and `model::decide_delete_of` proved it ours.
+    /// Deletes a trunk. Only after `read` and `model::decide_delete` proved it ours.
     fn delete(client: &Self::Client, id: &str) -> impl Future<Output = Result<(), ProviderError>> + Send;
 }
 
@@ -171,5 +172,29 @@ mod tests {
         assert_eq!(rate(ProviderType::Autocalls), (1.0, 5));
         assert_eq!(rate(ProviderType::Famulor), (1.6, 4));
         assert_eq!(rate(ProviderType::Bolna), (800.0 / 60.0, 20));
+    }
+
+    #[test]
+    fn every_family_setting_of_the_spec_belongs_to_exactly_one_family() {
+        let spec: SipTrunkSpec = serde_json::from_value(serde_json::json!({
+            "providerRef": {"kind": "SipProvider", "name": "p"},
+            "auth": {"type": "credentials", "username": "user"},
+        }))
+        .unwrap_or_else(|e| panic!("spec: {e}"));
+        for (path, _) in spec.family_settings() {
+            // The families (not the provider types: famulor is the autocalls family) that own it.
+            let mut owners: Vec<&[&str]> = ProviderType::ALL
+                .into_iter()
+                .map(|t| with_family!(t, F => F::SETTINGS))
+                .filter(|own| own.contains(&path))
+                .collect();
+            owners.sort();
+            owners.dedup();
+            assert_eq!(owners.len(), 1, "{path} belongs to {owners:?}");
+        }
+        for t in ProviderType::ALL {
+            let own = with_family!(t, F => F::SETTINGS);
+            assert!(own.iter().all(|p| spec.family_settings().iter().any(|(q, _)| q == p)), "{t:?}: {own:?}");
+        }
     }
 }

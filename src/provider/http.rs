@@ -66,7 +66,7 @@ pub struct ClientConfig {
     /// The most one list may cost, across all its pages.
     pub list_budget: ListBudget,
     /// The API key of a provider whose requests carry a token minted per request from the key
-    /// and the secret `token` (LiveKit: the JWT `iss`); None for Bearer-token providers.
+    /// and the secret `token` (the `iss` of a signed token); None for Bearer-token providers.
     pub api_key: Option<String>,
 }
 
@@ -89,7 +89,7 @@ pub fn default_rate(provider: ProviderType) -> (f64, u32) {
     super::with_family!(provider, F => F::default_rate(provider))
 }
 
-/// Mints the Authorization value of one request from the account's secret (a LiveKit JWT);
+/// Mints the Authorization value of one request from the account's secret (a signed token);
 /// without one the secret itself is the Bearer token.
 pub type Authorize = Arc<dyn Fn(&SecretString) -> SecretString + Send + Sync>;
 

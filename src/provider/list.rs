@@ -218,7 +218,7 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::autocalls::Trunk;
+    use crate::provider::autocalls::wire::Trunk;
 
     fn item(id: i64) -> serde_json::Value {
         serde_json::json!({

@@ -4,7 +4,6 @@
 pub mod autocalls;
 pub mod bolna;
 pub mod egress;
-pub mod erased;
 pub mod error;
 pub mod family;
 pub mod http;
@@ -13,7 +12,6 @@ pub mod livekit;
 
 pub use autocalls::AutocallsFamily;
 pub use bolna::BolnaFamily;
-pub use erased::ProviderClient;
 pub use error::ProviderError;
 pub(crate) use family::with_family;
 pub use family::{Capabilities, Family};
@@ -45,7 +43,7 @@ pub async fn read<F: Family>(client: &F::Client, id: &str) -> Result<Option<F::R
     }
 }
 
-/// Deletes a trunk. Only after `read` and `model::decide_delete_of` proved it ours.
+/// Deletes a trunk. Only after `read` and `model::decide_delete` proved it ours.
 pub async fn delete<F: Family>(client: &F::Client, id: &str) -> Result<Deleted, ProviderError> {
     match F::delete(client, id).await {
         Ok(()) => Ok(Deleted::Removed),

@@ -5,9 +5,11 @@
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use siptrunk_operator::controller::validate;
 use siptrunk_operator::crd::{ProviderType, SipTrunkSpec};
-use siptrunk_operator::model::{Desired, MarkerKey, autocalls, bolna};
+use siptrunk_operator::model::MarkerKey;
+use siptrunk_operator::provider::Family;
+use siptrunk_operator::provider::autocalls::{AutocallsFamily, wire as autocalls};
+use siptrunk_operator::provider::bolna::{BolnaFamily, wire as bolna};
 
 /// Path of a file under `tests/fixtures/`.
 pub fn fixture_path(rel: &str) -> PathBuf {
@@ -92,18 +94,12 @@ pub fn marker(ns: &str, name: &str) -> String {
 
 /// The autocalls/famulor desired trunk built by the controller for `spec` in `ns/name`.
 pub fn desired_autocalls(v: Value, name: &str) -> autocalls::Desired {
-    match validate::desired(&spec(v), ProviderType::Autocalls, "default", name, &marker("default", name)) {
-        Desired::Autocalls(d) => d,
-        other => panic!("expected an autocalls desired trunk, got {other:?}"),
-    }
+    AutocallsFamily::translate(&spec(v), ProviderType::Autocalls, "default", name, &marker("default", name))
 }
 
 /// The bolna desired trunk built by the controller for `spec` in `ns/name`.
 pub fn desired_bolna(v: Value, name: &str) -> bolna::Desired {
-    match validate::desired(&spec(v), ProviderType::Bolna, "default", name, &marker("default", name)) {
-        Desired::Bolna(d) => d,
-        other => panic!("expected a bolna desired trunk, got {other:?}"),
-    }
+    BolnaFamily::translate(&spec(v), ProviderType::Bolna, "default", name, &marker("default", name))
 }
 
 /// Wraps a spec into a full SipTrunk object.

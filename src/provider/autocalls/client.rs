@@ -169,7 +169,7 @@ impl Client {
 
     /// `DELETE /user/phone-numbers/{id}`: the generic release endpoint. Only call it after
     /// `get` confirmed the id is our SIP trunk (the controller does, through `Family::read` and
-    /// `model::decide_delete_of`).
+    /// `model::decide_delete`).
     pub async fn delete(&self, id: i64) -> Result<(), ProviderError> {
         self.http.send::<()>(Method::DELETE, &format!("/user/phone-numbers/{id}"), None, "delete").await.map(|_| ())
     }

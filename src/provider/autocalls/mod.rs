@@ -16,7 +16,6 @@ use super::family::{Capabilities, Family, FieldSink};
 use super::http::HttpClient;
 use super::list::Skipped;
 use crate::crd::{ProviderType, SipTrunkSpec};
-use crate::model;
 
 /// autocalls.ai and famulor.
 pub struct AutocallsFamily;
@@ -28,6 +27,14 @@ impl Family for AutocallsFamily {
     type Client = Client;
 
     const FIELDS: &'static [crate::model::Field] = diff::FIELDS;
+    const SETTINGS: &'static [&'static str] = &[
+        "spec.sipAddress",
+        "spec.phoneNumber",
+        "spec.numberType",
+        "spec.callingFormat",
+        "spec.countryCode",
+        "spec.outboundProxy",
+    ];
 
     fn capabilities(provider: ProviderType) -> Capabilities {
         Capabilities {
@@ -62,10 +69,6 @@ impl Family for AutocallsFamily {
 
     fn summary(spec: &SipTrunkSpec) -> (Option<String>, Option<String>) {
         (spec.phone_number.clone(), spec.sip_address.clone())
-    }
-
-    fn erase(desired: wire::Desired) -> model::Desired {
-        model::Desired::Autocalls(desired)
     }
 
     fn client(http: HttpClient) -> Client {

@@ -6,33 +6,9 @@ use crate::controller::validate::{is_e164, is_host, shown};
 use crate::crd::{NumberType, ProviderType, SipTrunkSpec};
 use crate::provider::family::FieldSink;
 
-/// The spec paths of the autocalls/famulor-only settings that `spec` sets (refused by the other
-/// families, each with its own hint).
-pub fn own_settings(spec: &SipTrunkSpec) -> impl Iterator<Item = &'static str> {
-    [
-        (spec.sip_address.is_some(), "spec.sipAddress"),
-        (spec.phone_number.is_some(), "spec.phoneNumber"),
-        (spec.number_type.is_some(), "spec.numberType"),
-        (spec.calling_format.is_some(), "spec.callingFormat"),
-        (spec.country_code.is_some(), "spec.countryCode"),
-        (spec.outbound_proxy.is_some(), "spec.outboundProxy"),
-    ]
-    .into_iter()
-    .filter_map(|(set, path)| set.then_some(path))
-}
-
 /// Reports every autocalls/famulor problem of `spec` through `err`.
 pub fn validate(spec: &SipTrunkSpec, provider: ProviderType, err: FieldSink<'_>) {
     let family = provider.as_str();
-    if spec.bolna.is_some() {
-        err("spec.bolna", format!("bolna settings cannot be used on a provider of type {family}; remove spec.bolna"));
-    }
-    if spec.livekit.is_some() {
-        err(
-            "spec.livekit",
-            format!("LiveKit settings cannot be used on a provider of type {family}; remove spec.livekit"),
-        );
-    }
     match spec.sip_address.as_deref() {
         None => err("spec.sipAddress", format!("is required for {family} trunks")),
         Some(a) if a.contains(':') && a.parse::<IpAddr>().is_err() => {

@@ -15,7 +15,6 @@ use super::family::{Capabilities, Family, FieldSink};
 use super::http::HttpClient;
 use super::list::Skipped;
 use crate::crd::{ObservedDid, ProviderType, SipTrunkSpec, SipTrunkStatus};
-use crate::model;
 
 /// bolna.ai.
 pub struct BolnaFamily;
@@ -27,6 +26,7 @@ impl Family for BolnaFamily {
     type Client = Client;
 
     const FIELDS: &'static [crate::model::Field] = diff::FIELDS;
+    const SETTINGS: &'static [&'static str] = &["spec.bolna"];
 
     fn capabilities(_provider: ProviderType) -> Capabilities {
         Capabilities {
@@ -73,10 +73,6 @@ impl Family for BolnaFamily {
         let live: Vec<ObservedDid> =
             remote.live_numbers().map(|n| ObservedDid { number: n.phone_number.clone(), id: n.id.clone() }).collect();
         status.phone_numbers = (!live.is_empty()).then_some(live);
-    }
-
-    fn erase(desired: wire::Desired) -> model::Desired {
-        model::Desired::Bolna(desired)
     }
 
     fn client(http: HttpClient) -> Client {

@@ -3,15 +3,13 @@
 use super::wire as bolna;
 use crate::controller::validate::{is_host, shown};
 use crate::crd::{AuthType, SipTrunkSpec};
+use crate::model::marker::user_text_problem;
 use crate::provider::family::FieldSink;
 
 /// Reports every bolna problem of `spec` through `err`.
 pub fn validate(spec: &SipTrunkSpec, err: FieldSink<'_>) {
-    for path in crate::provider::autocalls::validate::own_settings(spec) {
-        err(path, "is an autocalls/famulor setting; bolna trunks use spec.bolna (gateways, phoneNumbers)".into());
-    }
-    if spec.livekit.is_some() {
-        err("spec.livekit", "LiveKit settings cannot be used on a provider of type bolna; remove spec.livekit".into());
+    if let Some(problem) = spec.bolna.as_ref().and_then(|b| b.name.as_deref()).and_then(user_text_problem) {
+        err("spec.bolna.name", problem.into());
     }
     if spec.auth.type_ == AuthType::Credentials && spec.auth.password_secret_ref.is_none() {
         err("spec.auth.passwordSecretRef", "is required when auth.type is credentials".into());

@@ -126,6 +126,23 @@ pub fn diff(want: &SipDispatchRuleInfo, have: &SipDispatchRuleInfo) -> RuleChang
     if u == SipDispatchRuleUpdate::default() { RuleChange::None } else { RuleChange::Update(u) }
 }
 
+/// The fields in which `have` differs from `want` (`want` as made by `desired`), by wire name:
+/// what an update or a replace would correct.
+pub fn changed_fields(want: &SipDispatchRuleInfo, have: &SipDispatchRuleInfo) -> Vec<&'static str> {
+    [
+        ("trunk_ids", sorted(&have.trunk_ids) != want.trunk_ids),
+        ("rule", have.rule != want.rule),
+        ("name", have.name != want.name),
+        ("metadata", have.metadata != want.metadata),
+        ("attributes", have.attributes != want.attributes),
+        ("hide_phone_number", have.hide_phone_number != want.hide_phone_number),
+        ("inbound_numbers", sorted(&have.inbound_numbers) != want.inbound_numbers),
+    ]
+    .into_iter()
+    .filter_map(|(field, differs)| differs.then_some(field))
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +207,8 @@ mod tests {
         let want = desired("support", M, &s, vec!["ST_a".into()]);
         let have = desired("support", M, &base(), vec!["ST_a".into()]);
         assert_eq!(diff(&want, &have), RuleChange::Replace(want.clone()), "emptying attributes needs replace");
+        assert_eq!(changed_fields(&want, &have), vec!["attributes"]);
+        assert!(changed_fields(&want, &want).is_empty());
     }
 
     #[test]

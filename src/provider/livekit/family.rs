@@ -179,12 +179,6 @@ fn is_e164(n: &str) -> bool {
 
 /// The LiveKit checks of a spec (after the checks common to every family).
 pub fn validate(spec: &SipTrunkSpec, err: FieldSink<'_>) {
-    if spec.bolna.is_some() {
-        err("spec.bolna", "bolna settings cannot be used on a provider of type livekit; remove spec.bolna".into());
-    }
-    for path in crate::provider::autocalls::validate::own_settings(spec) {
-        err(path, "is for autocalls/famulor trunks; a LiveKit trunk is described in spec.livekit".into());
-    }
     let Some(block) = &spec.livekit else {
         err("spec.livekit", "is required on a provider of type livekit (inbound or outbound)".into());
         return;
@@ -242,6 +236,7 @@ impl Family for LivekitFamily {
     type Client = Client;
 
     const FIELDS: &'static [Field] = FIELDS;
+    const SETTINGS: &'static [&'static str] = &["spec.livekit"];
 
     fn capabilities(_provider: ProviderType) -> Capabilities {
         Capabilities {
@@ -290,10 +285,6 @@ impl Family for LivekitFamily {
             (None, Some(o)) => (join(&o.numbers), Some(o.address.clone())),
             (None, None) => (None, None),
         }
-    }
-
-    fn erase(desired: Desired) -> crate::model::Desired {
-        crate::model::Desired::Livekit(desired)
     }
 
     fn client(http: HttpClient) -> Client {
@@ -476,12 +467,12 @@ mod tests {
     #[test]
     fn livekit_settings_only_on_livekit_providers_and_vice_versa() {
         let spec = |v: serde_json::Value| -> SipTrunkSpec { serde_json::from_value(v).expect("spec") };
-        let mut paths = Vec::new();
         let lk = spec(serde_json::json!({
             "providerRef": {"name": "p"}, "sipAddress": "sip.example", "phoneNumber": "+14155550100",
             "auth": {"username": "u", "passwordSecretRef": {"name": "s"}}
         }));
-        validate(&lk, &mut |p, _| paths.push(p.to_string()));
+        let errors = crate::controller::validate::validate(&lk, ProviderType::Livekit);
+        let paths: Vec<String> = errors.iter().map(|e| e.path.clone()).collect();
         assert!(
             paths.contains(&"spec.livekit".to_string()) && paths.contains(&"spec.sipAddress".to_string()),
             "{paths:?}"

@@ -1,14 +1,61 @@
-//! The family-erased view of trunks: one enum variant per family over the family's own types.
-//! The controller and the plan tool work on each family's types (generic over
-//! `provider::Family`); this view serves tests and tools that handle trunks of any family
-//! together, and `controller::validate::desired`.
+//! The family-erased view of trunks and clients that tests use to handle trunks of any family
+//! together: one enum variant per family over the family's own types. The product has none:
+//! the controller and the plan tool are generic over `provider::Family`, and
+//! `provider::with_family!` is its one match from provider type to family. Tests may name every
+//! family, so this view lives here.
+#![allow(dead_code)]
+
+use std::sync::Arc;
 
 use secrecy::SecretString;
+use siptrunk_operator::crd::{ProviderType, SipTrunkSpec};
+use siptrunk_operator::metrics::Metrics;
+use siptrunk_operator::model::{self, Applied, DesiredTrunk, Held, MarkerState, RemoteTrunk, TrunkChange};
+use siptrunk_operator::provider::{
+    self, AutocallsFamily, BolnaFamily, ClientConfig, Deleted, Family, HttpClient, LivekitFamily, ProviderError, list,
+};
 
-use super::{Applied, DesiredTrunk, Held, MarkerState, RemoteTrunk, TrunkChange, autocalls, bolna, livekit};
+/// autocalls.ai / famulor trunks: wire types and diff of the family folder.
+#[allow(unused_imports)]
+pub mod autocalls {
+    pub use siptrunk_operator::provider::autocalls::diff::*;
+    pub use siptrunk_operator::provider::autocalls::wire::*;
+}
 
-/// A trunk as observed at the provider, family-erased (the plan tool and tests; the controller
-/// works on each family's own type).
+/// bolna.ai trunks: wire types and diff of the family folder.
+#[allow(unused_imports)]
+pub mod bolna {
+    pub use siptrunk_operator::provider::bolna::diff::*;
+    pub use siptrunk_operator::provider::bolna::wire::*;
+}
+
+/// LiveKit SIP trunks: the pure side and family types of the family folder.
+#[allow(unused_imports)]
+pub mod livekit {
+    pub use siptrunk_operator::provider::livekit::family::{Change, Trunk};
+    pub use siptrunk_operator::provider::livekit::model::*;
+}
+
+/// `model::Observation` over the erased trunk.
+pub type Observation = model::Observation<Remote>;
+/// `model::Decision` over the erased trunk and change.
+pub type Decision = model::Decision<Remote, Change>;
+/// `model::TrunkIndex` over the erased trunk.
+pub type TrunkIndex = model::TrunkIndex<Remote>;
+
+/// The desired trunk the controller builds from a spec that passed validation, for a provider
+/// of any type (what `with_family!` does in the product).
+pub fn desired(spec: &SipTrunkSpec, provider: ProviderType, namespace: &str, name: &str, marker: &str) -> Desired {
+    match provider {
+        ProviderType::Autocalls | ProviderType::Famulor => {
+            Desired::Autocalls(AutocallsFamily::translate(spec, provider, namespace, name, marker))
+        }
+        ProviderType::Bolna => Desired::Bolna(BolnaFamily::translate(spec, provider, namespace, name, marker)),
+        ProviderType::Livekit => Desired::Livekit(LivekitFamily::translate(spec, provider, namespace, name, marker)),
+    }
+}
+
+/// A trunk as observed at the provider, family-erased .
 #[derive(Clone, Debug, PartialEq)]
 pub enum Remote {
     /// autocalls.ai or famulor.
@@ -263,4 +310,132 @@ impl From<bolna::Trunk> for Remote {
     fn from(t: bolna::Trunk) -> Self {
         Remote::Bolna(t)
     }
+}
+
+/// A client for one provider account, family-erased .
+pub enum ProviderClient {
+    /// autocalls.ai or famulor.
+    Autocalls(<AutocallsFamily as Family>::Client),
+    /// bolna.ai.
+    Bolna(<BolnaFamily as Family>::Client),
+    /// LiveKit SIP.
+    Livekit(<LivekitFamily as Family>::Client),
+}
+
+/// Evaluates `$body` with `$c` bound to the family client inside a [`ProviderClient`] and `$F`
+/// naming its family.
+macro_rules! each_client {
+    ($e:expr, $c:ident, $F:ident => $body:expr) => {
+        match $e {
+            ProviderClient::Autocalls($c) => {
+                #[allow(dead_code)]
+                type $F = AutocallsFamily;
+                $body
+            }
+            ProviderClient::Bolna($c) => {
+                #[allow(dead_code)]
+                type $F = BolnaFamily;
+                $body
+            }
+            ProviderClient::Livekit($c) => {
+                #[allow(dead_code)]
+                type $F = LivekitFamily;
+                $body
+            }
+        }
+    };
+}
+
+impl ProviderClient {
+    /// Builds the client for one account.
+    pub fn new(cfg: ClientConfig, metrics: Arc<Metrics>) -> Result<Self, String> {
+        let http = HttpClient::new(cfg, metrics)?;
+        Ok(match http.provider() {
+            ProviderType::Autocalls | ProviderType::Famulor => ProviderClient::Autocalls(AutocallsFamily::client(http)),
+            ProviderType::Bolna => ProviderClient::Bolna(BolnaFamily::client(http)),
+            ProviderType::Livekit => ProviderClient::Livekit(LivekitFamily::client(http)),
+        })
+    }
+
+    /// The account's provider type.
+    pub fn provider(&self) -> ProviderType {
+        self.http().provider()
+    }
+
+    /// Every trunk of the account (one list call, following pages if any); items that do not
+    /// parse are left out.
+    pub async fn list(&self) -> Result<Vec<Remote>, ProviderError> {
+        Ok(self.list_all().await?.0)
+    }
+
+    /// Every trunk of the account that parses, and the items that do not.
+    pub async fn list_all(&self) -> Result<(Vec<Remote>, Vec<list::Skipped>), ProviderError> {
+        each_client!(self, c, F => {
+            let (items, skipped) = F::list(c).await?;
+            Ok((items.into_iter().map(Remote::from).collect(), skipped))
+        })
+    }
+
+    /// The account's HTTP client (rate limiter, turns, 429 state).
+    pub fn http(&self) -> &HttpClient {
+        each_client!(self, c, F => F::http(c))
+    }
+
+    /// One trunk with everything the provider returns for it (autocalls: the internal trunk ids).
+    pub async fn get(&self, id: &str) -> Result<Remote, ProviderError> {
+        each_client!(self, c, F => F::get(c, id).await.map(Remote::from))
+    }
+
+    /// Creates the trunk; on famulor also writes the nickname marker through the phone-number
+    /// endpoint. The error of that follow-up comes with the created trunk, whose id must be
+    /// recorded even so.
+    pub async fn create(
+        &self,
+        desired: &Desired,
+        password: Option<SecretString>,
+    ) -> Result<(Remote, Option<ProviderError>), ProviderError> {
+        let (t, follow_up) = match (self, desired) {
+            (ProviderClient::Autocalls(c), Desired::Autocalls(d)) => {
+                AutocallsFamily::create(c, d, password).await.map(|(t, e)| (Remote::from(t), e))?
+            }
+            (ProviderClient::Bolna(c), Desired::Bolna(d)) => {
+                BolnaFamily::create(c, d, password).await.map(|(t, e)| (Remote::from(t), e))?
+            }
+            (ProviderClient::Livekit(c), Desired::Livekit(d)) => {
+                LivekitFamily::create(c, d, password).await.map(|(t, e)| (Remote::from(t), e))?
+            }
+            _ => return Err(family_mismatch()),
+        };
+        Ok((t, follow_up))
+    }
+
+    /// Applies a partial update computed by the diff; returns the trunk as it now is.
+    pub async fn update(&self, observed: &Remote, change: &Change) -> Result<Remote, ProviderError> {
+        match (self, observed, change) {
+            (ProviderClient::Autocalls(c), Remote::Autocalls(o), Change::Autocalls(u)) => {
+                AutocallsFamily::update(c, o, u).await.map(Remote::from)
+            }
+            (ProviderClient::Bolna(c), Remote::Bolna(o), Change::Bolna(ch)) => {
+                BolnaFamily::update(c, o, ch).await.map(Remote::from)
+            }
+            (ProviderClient::Livekit(c), Remote::Livekit(o), Change::Livekit(ch)) => {
+                LivekitFamily::update(c, o, ch).await.map(Remote::from)
+            }
+            _ => Err(family_mismatch()),
+        }
+    }
+
+    /// A fresh read of one trunk for a delete decision (None: the provider answered 404).
+    pub async fn read(&self, id: &str) -> Result<Option<Remote>, ProviderError> {
+        each_client!(self, c, F => Ok(provider::read::<F>(c, id).await?.map(Remote::from)))
+    }
+
+    /// Deletes a trunk. Only after `read` and `model::decide_delete` proved it ours.
+    pub async fn delete(&self, id: &str) -> Result<Deleted, ProviderError> {
+        each_client!(self, c, F => provider::delete::<F>(c, id).await)
+    }
+}
+
+fn family_mismatch() -> ProviderError {
+    ProviderError::Protocol("desired trunk and provider are of different API families".into())
 }
