@@ -313,7 +313,7 @@ fn did_on_another_trunk_is_found_and_named() {
     let held = index.held_elsewhere(&Desired::Bolna(d));
     assert_eq!(
         held,
-        [Held::Did { number: "+14155550002".into(), trunk_id: "trk_other".into() }],
+        [Held::Did { number: "+14155550002".into(), trunk_id: "trk_other".into(), field: "spec.bolna.phoneNumbers" }],
         "soft-deleted DIDs are free"
     );
     assert_eq!(held[0].to_string(), "DID +14155550002 is on trunk trk_other");

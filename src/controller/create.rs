@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::accounts::Account;
 use super::error::Error;
 use crate::crd::SipTrunkStatus;
-use crate::model::{self, Decision, DesiredTrunk, MatchInput, RemoteTrunk, TrunkChange, Wanted};
+use crate::model::{self, Decision, DesiredTrunk, Held, MatchInput, RemoteTrunk, TrunkChange, Wanted};
 use crate::provider::{Family, ProviderError};
 
 /// After a create: sends what the create did not set (fields its page does not document, or
@@ -54,7 +54,7 @@ pub(super) async fn finish<F: Family>(
 
 /// A create refused as a conflict (409, or 422 where a provider says so): matched again on a
 /// fresh list and judged by `model::decide`. A trunk with the natural key that is not ours, or a
-/// resource of the spec another trunk holds (a bolna DID), is a Conflict naming it that waits for
+/// resource of the spec another trunk holds (e.g. a DID), is a Conflict naming it that waits for
 /// a change; our own trunk whose create lost its answer is retried soon and then adopted. A
 /// refusal nothing in the list explains waits for a change too, never retried as transient.
 pub(super) async fn refused<F: Family>(
@@ -88,11 +88,14 @@ pub(super) async fn refused<F: Family>(
                 };
             }
             let what: Vec<String> = held.iter().map(ToString::to_string).collect();
+            let mut fields: Vec<&str> = held.iter().map(Held::field).collect();
+            fields.dedup();
             Error::blocked(
                 "Conflict",
                 format!(
-                    "the provider refused the create: {}; remove it there or from spec.bolna.phoneNumbers",
-                    what.join("; ")
+                    "the provider refused the create: {}; remove it there or from {}",
+                    what.join("; "),
+                    fields.join(", ")
                 ),
             )
         }

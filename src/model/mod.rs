@@ -171,13 +171,24 @@ pub enum Held {
         number: String,
         /// The id of the trunk that holds it.
         trunk_id: String,
+        /// The spec field that asks for it (where to remove it from).
+        field: &'static str,
     },
 }
 
 impl std::fmt::Display for Held {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Held::Did { number, trunk_id } => write!(f, "DID {number} is on trunk {trunk_id}"),
+            Held::Did { number, trunk_id, .. } => write!(f, "DID {number} is on trunk {trunk_id}"),
+        }
+    }
+}
+
+impl Held {
+    /// The spec field that asks for the held resource.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Held::Did { field, .. } => field,
         }
     }
 }

@@ -223,7 +223,7 @@ impl DesiredTrunk for Desired {
                     .then(|| t.id.clone())
             });
             if let Some(trunk_id) = holder {
-                held.push(Held::Did { number: want.phone_number.clone(), trunk_id });
+                held.push(Held::Did { number: want.phone_number.clone(), trunk_id, field: "spec.bolna.phoneNumbers" });
             }
         }
         held
