@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use kube::ResourceExt;
 use secrecy::ExposeSecret;
 
-use super::{Action, Planner, TrunkPlan};
+use super::{Action, Planner, TrunkPlan, fail};
 use crate::controller::dispatch::{all_trunks_refused, rule_provider};
 use crate::controller::error::redact;
 use crate::crd::SipTrunk;
@@ -24,13 +24,6 @@ use crate::provider::livekit::wire::SipDispatchRuleInfo;
 /// or why it failed.
 pub(super) type Lists = HashMap<String, Result<Vec<SipDispatchRuleInfo>, ProviderError>>;
 
-fn fail(mut plan: TrunkPlan, action: Action, reason: &str, message: String) -> TrunkPlan {
-    plan.action = action;
-    plan.reason = Some(reason.to_string());
-    plan.message = message;
-    plan
-}
-
 impl Planner {
     /// The plan of one rule; `trunks` are the input's SipTrunks and `plans` their plans.
     pub(super) async fn rule(
@@ -43,20 +36,7 @@ impl Planner {
         let ns = rule.namespace().unwrap_or_default();
         let name = rule.name_any();
         let r = &rule.spec.provider_ref;
-        let mut plan = TrunkPlan {
-            namespace: ns.clone(),
-            name: name.clone(),
-            source: source.to_string(),
-            provider: format!("{:?}/{}", r.kind, r.name),
-            provider_type: None,
-            action: Action::Error,
-            trunk_id: None,
-            fields: vec![],
-            reason: None,
-            message: String::new(),
-            password: None,
-            notes: vec![],
-        };
+        let mut plan = TrunkPlan::start(&ns, &name, source, r);
 
         // 1. The provider (in the input), of type livekit.
         let provider = match rule_provider(rule, &ns, &self.providers, &self.cluster_providers) {

@@ -208,6 +208,34 @@ pub struct TrunkPlan {
     pub notes: Vec<String>,
 }
 
+impl TrunkPlan {
+    /// The plan of an object before anything is known: an error until a step says otherwise.
+    fn start(namespace: &str, name: &str, source: &str, provider: &crate::crd::ProviderRef) -> TrunkPlan {
+        TrunkPlan {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            source: source.to_string(),
+            provider: format!("{:?}/{}", provider.kind, provider.name),
+            provider_type: None,
+            action: Action::Error,
+            trunk_id: None,
+            fields: vec![],
+            reason: None,
+            message: String::new(),
+            password: None,
+            notes: vec![],
+        }
+    }
+}
+
+/// The plan with its outcome set: `action`, with a bounded `reason` and a message for humans.
+pub(super) fn fail(mut plan: TrunkPlan, action: Action, reason: &str, message: String) -> TrunkPlan {
+    plan.action = action;
+    plan.reason = Some(reason.to_string());
+    plan.message = message;
+    plan
+}
+
 /// A non-trunk object the API server would refuse, or a problem with the input as a whole.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -428,26 +456,7 @@ impl Planner {
         let ns = trunk.namespace().unwrap_or_default();
         let name = trunk.name_any();
         let r = &trunk.spec.provider_ref;
-        let mut plan = TrunkPlan {
-            namespace: ns.clone(),
-            name: name.clone(),
-            source: source.to_string(),
-            provider: format!("{:?}/{}", r.kind, r.name),
-            provider_type: None,
-            action: Action::Error,
-            trunk_id: None,
-            fields: vec![],
-            reason: None,
-            message: String::new(),
-            password: None,
-            notes: vec![],
-        };
-        let fail = |mut plan: TrunkPlan, action: Action, reason: &str, message: String| {
-            plan.action = action;
-            plan.reason = Some(reason.to_string());
-            plan.message = message;
-            plan
-        };
+        let mut plan = TrunkPlan::start(&ns, &name, source, r);
 
         // 1. Dereference the provider (its object must be in the input).
         let provider = match deref::provider(trunk, &self.providers, &self.cluster_providers) {

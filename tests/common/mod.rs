@@ -482,23 +482,27 @@ pub fn name_of(t: &SipTrunk) -> String {
     t.name_any()
 }
 
+/// One module `$name` with one test per listed family (`fn_name: Variant`) running `$scenario`.
+#[allow(unused_macros)]
+macro_rules! family_tests {
+    ($name:ident => $scenario:path; $($f:ident: $F:ident),*) => {
+        mod $name {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $f() { $scenario(crate::common::Family::$F).await }
+            )*
+        }
+    };
+}
+
 /// Runs one async scenario (`async fn(Family)`) for each provider family — autocalls, famulor,
 /// bolna and LiveKit — as separate tests named `<behaviour>::<family>`; the scenario starts its
 /// [`World`] with `World::start(family)`. Use with `#[macro_use] mod common;`.
 #[allow(unused_macros)]
 macro_rules! each_flavor {
     ($($name:ident => $scenario:path;)*) => {$(
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn autocalls() { $scenario(crate::common::Family::Autocalls).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn famulor() { $scenario(crate::common::Family::Famulor).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn bolna() { $scenario(crate::common::Family::Bolna).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn livekit() { $scenario(crate::common::Family::Livekit).await }
-        }
+        family_tests!($name => $scenario; autocalls: Autocalls, famulor: Famulor, bolna: Bolna, livekit: Livekit);
     )*};
 }
 
@@ -507,15 +511,7 @@ macro_rules! each_flavor {
 #[allow(unused_macros)]
 macro_rules! each_api_flavor {
     ($($name:ident => $scenario:path;)*) => {$(
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn autocalls() { $scenario(crate::common::Family::Autocalls).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn famulor() { $scenario(crate::common::Family::Famulor).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn bolna() { $scenario(crate::common::Family::Bolna).await }
-        }
+        family_tests!($name => $scenario; autocalls: Autocalls, famulor: Famulor, bolna: Bolna);
     )*};
 }
 
