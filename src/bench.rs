@@ -201,6 +201,9 @@ pub struct P4Result {
     pub vm_hwm: u64,
     /// Resident memory at the end, bytes.
     pub vm_rss: u64,
+    /// Of that, pages of the executable and libraries (`RssFile`): the code the process has
+    /// touched, shared with the page cache, not heap.
+    pub rss_file: u64,
     /// Time from the controller's start to all N Ready.
     pub converge: Duration,
 }
@@ -367,10 +370,11 @@ pub async fn run(opts: BenchOptions) -> Result<Report, String> {
                         ));
                         let r = p4(&opts, bin.clone(), n).await?;
                         opts.say(format!(
-                            "P4: VmHWM {:.1} MiB ({:.0} bytes per trunk), VmRSS {:.1} MiB, converged in {:.1}s",
+                            "P4: VmHWM {:.1} MiB ({:.0} bytes per trunk), VmRSS {:.1} MiB ({:.1} MiB of it file-backed: code), converged in {:.1}s",
                             mib(r.vm_hwm),
                             r.vm_hwm as f64 / n.max(1) as f64,
                             mib(r.vm_rss),
+                            mib(r.rss_file),
                             r.converge.as_secs_f64()
                         ));
                         rep.p4.push(r);
@@ -970,6 +974,7 @@ async fn p4(opts: &BenchOptions, bin: PathBuf, n: usize) -> Result<P4Result, Str
     }
     let hwm = read_proc_kib(pid, "VmHWM:");
     let rss = read_proc_kib(pid, "VmRSS:");
+    let rss_file = read_proc_kib(pid, "RssFile:").unwrap_or_default() * 1024;
     let _ = child.start_kill();
     let _ = child.wait().await;
     drop(tracker);
@@ -980,5 +985,5 @@ async fn p4(opts: &BenchOptions, bin: PathBuf, n: usize) -> Result<P4Result, Str
         (Some(h), Some(r)) => (h * 1024, r * 1024),
         _ => return Err(format!("cannot read /proc/{pid}/status")),
     };
-    Ok(P4Result { n, vm_hwm: hwm, vm_rss: rss, converge })
+    Ok(P4Result { n, vm_hwm: hwm, vm_rss: rss, rss_file, converge })
 }

@@ -38,8 +38,9 @@ pub fn trigger_only(mut t: SipTrunk) -> SipTrunk {
 }
 
 /// Strips a cached Secret's metadata (the watch carries no data at all): only name, namespace,
-/// uid, resourceVersion, finalizers and deletionTimestamp stay (not even the per-object copy of
-/// apiVersion/kind).
+/// resourceVersion, finalizers and deletionTimestamp stay (not the uid, which nothing reads and
+/// which the cache would otherwise hold twice, in the object and in its key; not even the
+/// per-object copy of apiVersion/kind).
 pub fn strip_secret(meta: &mut PartialObjectMeta<Secret>) {
     meta.types = None;
     let m = &mut meta.metadata;
@@ -48,6 +49,7 @@ pub fn strip_secret(meta: &mut PartialObjectMeta<Secret>) {
     m.labels = None;
     m.owner_references = None;
     m.generate_name = None;
+    m.uid = None;
 }
 
 #[cfg(test)]
@@ -91,7 +93,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cached_secret_keeps_names_versions_and_finalizers_only() {
+    fn a_cached_secret_keeps_names_versions_and_finalizers_only_not_its_uid() {
         let mut m: PartialObjectMeta<Secret> = serde_json::from_value(serde_json::json!({
             "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
             "metadata": {
@@ -110,7 +112,7 @@ mod tests {
             (Some("s"), Some("n"), Some("4"))
         );
         assert_eq!(x.finalizers.as_deref(), Some(&["siptrunk.dev/in-use".to_string()][..]));
-        assert!(x.labels.is_none() && x.annotations.is_none() && x.managed_fields.is_none());
+        assert!(x.labels.is_none() && x.annotations.is_none() && x.managed_fields.is_none() && x.uid.is_none());
     }
 
     #[test]

@@ -129,12 +129,14 @@ pub struct SipTrunkSpec {
 
     /// bolna.ai only: gateways, DIDs, codecs and the other settings only bolna understands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bolna: Option<BolnaSettings>,
+    // Boxed (also `livekit`): every cached SipTrunk holds the spec inline, and most trunks have
+    // neither block (P4, issue 12: 296 bytes less per cached trunk; the schema is the same).
+    pub bolna: Option<Box<BolnaSettings>>,
 
     /// LiveKit SIP only: one LiveKit trunk, inbound or outbound (exactly one; the direction
     /// cannot change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub livekit: Option<crate::crd::livekit::LiveKitTrunk>,
+    pub livekit: Option<Box<crate::crd::livekit::LiveKitTrunk>>,
 
     /// What happens to the provider's trunk when this object is deleted: Delete removes it,
     /// Orphan leaves it in the account.

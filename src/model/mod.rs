@@ -207,11 +207,15 @@ pub struct MatchInput<'a> {
 
 /// The account's trunks indexed by id, marker token and natural key, so matching one trunk is
 /// O(1) however many the account holds.
+///
+/// Held for every trunk of every account (P4, issue 12): the items are boxed, so the hash tables,
+/// which keep about 1.6 slots per item, hold pointers instead of whole items, and keys are
+/// `Box<str>` (no spare capacity).
 #[derive(Clone, Debug)]
 pub struct TrunkIndex<R> {
-    by_id: HashMap<String, R>,
-    by_marker: HashMap<String, String>,
-    by_key: HashMap<String, Vec<String>>,
+    by_id: HashMap<Box<str>, Box<R>>,
+    by_marker: HashMap<Box<str>, Box<str>>,
+    by_key: HashMap<Box<str>, Vec<Box<str>>>,
 }
 
 impl<R> Default for TrunkIndex<R> {
@@ -247,33 +251,35 @@ impl<R: RemoteTrunk> TrunkIndex<R> {
 
     /// The trunk with this id.
     pub fn get(&self, id: &str) -> Option<&R> {
-        self.by_id.get(id)
+        self.by_id.get(id).map(|r| &**r)
     }
 
     /// Inserts or replaces a trunk (the controller's own writes keep the snapshot current).
     pub fn upsert(&mut self, t: R) {
-        let id = t.id();
+        let id: Box<str> = t.id().into();
         self.remove(&id);
         if let Some(m) = t.marker_token() {
-            self.by_marker.insert(m, id.clone());
+            self.by_marker.insert(m.into(), id.clone());
         }
-        self.by_key.entry(t.natural_key()).or_default().push(id.clone());
-        self.by_id.insert(id, t);
+        let ids = self.by_key.entry(t.natural_key().into()).or_default();
+        ids.push(id.clone());
+        ids.shrink_to_fit();
+        self.by_id.insert(id, Box::new(t));
     }
 
     /// Removes a trunk.
     pub fn remove(&mut self, id: &str) {
         if let Some(old) = self.by_id.remove(id) {
             if let Some(m) = old.marker_token()
-                && self.by_marker.get(&m).map(String::as_str) == Some(id)
+                && self.by_marker.get(m.as_str()).map(|i| &**i) == Some(id)
             {
-                self.by_marker.remove(&m);
+                self.by_marker.remove(m.as_str());
             }
             let key = old.natural_key();
-            if let Some(ids) = self.by_key.get_mut(&key) {
-                ids.retain(|i| i != id);
+            if let Some(ids) = self.by_key.get_mut(key.as_str()) {
+                ids.retain(|i| &**i != id);
                 if ids.is_empty() {
-                    self.by_key.remove(&key);
+                    self.by_key.remove(key.as_str());
                 }
             }
         }
@@ -283,20 +289,20 @@ impl<R: RemoteTrunk> TrunkIndex<R> {
     /// conflict): bolna DIDs live on another trunk, in the order of the spec. O(trunks), so
     /// only called after a refused create.
     pub fn held_elsewhere<D: DesiredTrunk<Remote = R>>(&self, desired: &D) -> Vec<Held> {
-        let others: Vec<&R> = self.by_id.values().collect();
+        let others: Vec<&R> = self.by_id.values().map(|r| &**r).collect();
         desired.held_elsewhere(&others)
     }
 
     fn by_key(&self, key: &str) -> Option<&R> {
-        self.by_key.get(key).and_then(|ids| ids.first()).and_then(|id| self.by_id.get(id))
+        self.by_key.get(key).and_then(|ids| ids.first()).and_then(|id| self.get(id))
     }
 
     /// The trunks that could be this object's (API.md §4.2): the recorded id, our marker, the
     /// create intent's natural key and the desired natural key. `decide` judges them.
     pub fn find(&self, input: &MatchInput<'_>) -> Observation<R> {
         Observation {
-            recorded: input.recorded_id.and_then(|id| self.by_id.get(id)).cloned(),
-            marked: self.by_marker.get(input.marker).and_then(|id| self.by_id.get(id)).cloned(),
+            recorded: input.recorded_id.and_then(|id| self.get(id)).cloned(),
+            marked: self.by_marker.get(input.marker).and_then(|id| self.get(id)).cloned(),
             keyed: self.by_key(input.natural_key).cloned(),
             intended: input.pending_create_key.and_then(|k| self.by_key(k)).cloned(),
         }

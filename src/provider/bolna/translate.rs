@@ -12,7 +12,7 @@ pub fn default_name(namespace: &str, name: &str) -> String {
 /// ownership marker, written into the description.
 pub fn desired(spec: &SipTrunkSpec, namespace: &str, name: &str, marker: &str) -> Desired {
     let label = spec.display_name.clone().unwrap_or_else(|| name.to_string());
-    let b = spec.bolna.clone().unwrap_or_else(|| crate::crd::BolnaSettings {
+    let b = spec.bolna.as_deref().cloned().unwrap_or_else(|| crate::crd::BolnaSettings {
         name: None,
         provider: "custom".into(),
         gateways: vec![],
