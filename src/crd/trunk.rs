@@ -526,7 +526,8 @@ pub struct SipTrunkStatus {
     /// this record instead, so an unchanged spec sends nothing and a changed one is sent once.
     /// Never holds a secret (passwords are tracked by credentialsHash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_applied: Option<std::collections::BTreeMap<String, String>>,
+    #[schemars(with = "Option<std::collections::BTreeMap<String, String>>")]
+    pub last_applied: Option<AppliedRecord>,
     /// Short, human-oriented view for kubectl columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<TrunkSummary>,
@@ -581,4 +582,118 @@ pub struct CreateIntent {
     pub credentials_hash: Option<String>,
     /// When the create was started (RFC 3339).
     pub started_at: String,
+}
+
+/// `status.lastApplied`: field name → value, a JSON object on the wire, kept in memory as a list
+/// sorted by name. It holds one to four entries, and every cached SipTrunk carries one: a
+/// `BTreeMap` allocates a 544-byte node even for a single entry, this a list of exactly its entries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppliedRecord(Vec<(String, String)>);
+
+impl AppliedRecord {
+    /// An empty record.
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// The value recorded for `field`.
+    pub fn get(&self, field: &str) -> Option<&String> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(field)).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Records `value` for `field`, returning the value it replaces.
+    pub fn insert(&mut self, field: String, value: String) -> Option<String> {
+        match self.0.binary_search_by(|(k, _)| k.cmp(&field)) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (field, value));
+                None
+            }
+        }
+    }
+
+    /// True when nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Number of recorded fields.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The recorded field names, sorted.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    /// The entries, sorted by field name.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl FromIterator<(String, String)> for AppliedRecord {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        let mut r = AppliedRecord::new();
+        for (k, v) in iter {
+            r.insert(k, v);
+        }
+        r.0.shrink_to_fit();
+        r
+    }
+}
+
+impl<const N: usize> From<[(String, String); N]> for AppliedRecord {
+    fn from(entries: [(String, String); N]) -> Self {
+        entries.into_iter().collect()
+    }
+}
+
+impl IntoIterator for AppliedRecord {
+    type Item = (String, String);
+    type IntoIter = std::vec::IntoIter<(String, String)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl Serialize for AppliedRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for AppliedRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<String, String>::deserialize(d)?;
+        let mut v: Vec<(String, String)> = map.into_iter().collect();
+        v.shrink_to_fit();
+        Ok(AppliedRecord(v))
+    }
+}
+
+#[cfg(test)]
+mod applied_record_tests {
+    use super::AppliedRecord;
+
+    #[test]
+    fn a_record_is_a_json_object_sorted_by_field_and_round_trips() {
+        let mut r = AppliedRecord::new();
+        assert_eq!(r.insert("transport".into(), "udp".into()), None);
+        assert_eq!(r.insert("media_encryption".into(), "disable".into()), None);
+        assert_eq!(r.insert("transport".into(), "tls".into()), Some("udp".into()));
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.get("transport").map(String::as_str), Some("tls"));
+        assert_eq!(r.get("nickname"), None);
+        let json = serde_json::to_string(&r).unwrap_or_default();
+        assert_eq!(json, r#"{"media_encryption":"disable","transport":"tls"}"#);
+        let back: AppliedRecord =
+            serde_json::from_str(r#"{"transport":"tls","media_encryption":"disable"}"#).unwrap_or_default();
+        assert_eq!(back, r);
+        assert!(serde_json::from_str::<AppliedRecord>(r#"["transport"]"#).is_err());
+        let keys: Vec<&String> = back.keys().collect();
+        assert_eq!(keys, ["media_encryption", "transport"]);
+    }
 }

@@ -5,7 +5,7 @@
 pub mod decide;
 pub mod marker;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use secrecy::SecretString;
 
@@ -40,7 +40,7 @@ pub struct Field {
 
 /// Values last applied for the unreliably visible fields of one trunk (wire name → value;
 /// booleans as `true`/`false`). Never holds a secret: passwords are tracked by their keyed hash.
-pub type Applied = BTreeMap<String, String>;
+pub type Applied = crate::crd::AppliedRecord;
 
 /// Whether an unreliably visible field must be sent: against the provider's value where it is
 /// shown, else against the record of what was last applied (no record: sent, then recorded).
