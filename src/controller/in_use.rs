@@ -163,11 +163,11 @@ async fn protect_for(
         other => other,
     };
     let (sns, name, _) = &provider.token_ref;
-    if let Some(s) = secrets.read(sns, name, |e| (!e.has_finalizer(finalizer)).then(|| e.object_meta(sns, name))) {
-        // None: it carries the finalizer already.
-        if let Some(meta) = s {
-            tolerate(set_finalizer(Api::<Secret>::namespaced(client.clone(), sns), &meta, finalizer, true).await)?;
-        }
+    // Some(None): it carries the finalizer already; None: no such Secret.
+    if let Some(Some(meta)) =
+        secrets.read(sns, name, |e| (!e.has_finalizer(finalizer)).then(|| e.object_meta(sns, name)))
+    {
+        tolerate(set_finalizer(Api::<Secret>::namespaced(client.clone(), sns), &meta, finalizer, true).await)?;
     }
     if provider_ref.kind == ProviderKind::SipProvider
         && let Some(p) = providers.get(&ObjectRef::new(&provider_ref.name).within(ns))
