@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{PartialObjectMeta, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 
 use super::deref::{self, ResolvedProvider};
 use super::error::Error;
+use super::secret_meta::SecretMetas;
 use crate::crd::dispatch::SipDispatchRule;
 use crate::crd::{ClusterSipProvider, DeletionPolicy, ProviderKind, ProviderRef, SipProvider, SipTrunk};
 
@@ -118,7 +119,7 @@ pub async fn protect(
     finalizer: &str,
     trunk: &SipTrunk,
     provider: &ResolvedProvider,
-    secrets: &Store<PartialObjectMeta<Secret>>,
+    secrets: &SecretMetas,
     providers: &Store<SipProvider>,
 ) -> Result<(), Error> {
     if !needs_provider(trunk) {
@@ -134,7 +135,7 @@ pub async fn protect_rule(
     finalizer: &str,
     rule: &SipDispatchRule,
     provider: &ResolvedProvider,
-    secrets: &Store<PartialObjectMeta<Secret>>,
+    secrets: &SecretMetas,
     providers: &Store<SipProvider>,
 ) -> Result<(), Error> {
     if !rule_needs_provider(rule) {
@@ -152,7 +153,7 @@ async fn protect_for(
     ns: &str,
     provider_ref: &ProviderRef,
     provider: &ResolvedProvider,
-    secrets: &Store<PartialObjectMeta<Secret>>,
+    secrets: &SecretMetas,
     providers: &Store<SipProvider>,
 ) -> Result<(), Error> {
     // A 409 means the object changed since the cache saw it (often: another reconcile added
@@ -162,8 +163,11 @@ async fn protect_for(
         other => other,
     };
     let (sns, name, _) = &provider.token_ref;
-    if let Some(s) = secrets.get(&ObjectRef::new(name).within(sns)) {
-        tolerate(set_finalizer(Api::<Secret>::namespaced(client.clone(), sns), &s.metadata, finalizer, true).await)?;
+    // Some(None): it carries the finalizer already; None: no such Secret.
+    if let Some(Some(meta)) =
+        secrets.read(sns, name, |e| (!e.has_finalizer(finalizer)).then(|| e.object_meta(sns, name)))
+    {
+        tolerate(set_finalizer(Api::<Secret>::namespaced(client.clone(), sns), &meta, finalizer, true).await)?;
     }
     if provider_ref.kind == ProviderKind::SipProvider
         && let Some(p) = providers.get(&ObjectRef::new(&provider_ref.name).within(ns))
@@ -182,24 +186,25 @@ pub async fn release_unused(
     finalizer: &str,
     trunks: &Store<SipTrunk>,
     rules: &Store<SipDispatchRule>,
-    secrets: &Store<PartialObjectMeta<Secret>>,
+    secrets: &SecretMetas,
     providers: &Store<SipProvider>,
     cluster_providers: &Store<ClusterSipProvider>,
 ) {
     let carries = |f: &Option<Vec<String>>| f.as_ref().is_some_and(|v| v.iter().any(|x| x == finalizer));
-    let protected_secrets: Vec<_> = secrets.state().into_iter().filter(|s| carries(&s.metadata.finalizers)).collect();
+    let protected_secrets = secrets.carrying(finalizer);
     let protected_providers: Vec<_> =
         providers.state().into_iter().filter(|p| carries(&p.metadata.finalizers)).collect();
     if protected_secrets.is_empty() && protected_providers.is_empty() {
         return;
     }
     let needs = needed(&trunks.state(), &rules.state(), providers, cluster_providers);
-    for s in protected_secrets {
-        let key = (s.namespace().unwrap_or_default(), s.name_any());
+    for (ns, name, s) in protected_secrets {
+        let key = (ns, name);
         if !needs.secrets.contains(&key) {
             debug!(secret = %format!("{}/{}", key.0, key.1), "no SipTrunk uses it any more; releasing");
+            let meta = s.object_meta(&key.0, &key.1);
             if let Err(e) =
-                set_finalizer(Api::<Secret>::namespaced(client.clone(), &key.0), &s.metadata, finalizer, false).await
+                set_finalizer(Api::<Secret>::namespaced(client.clone(), &key.0), &meta, finalizer, false).await
             {
                 warn!(error = %e, "could not release the in-use finalizer of a Secret");
             }

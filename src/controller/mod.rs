@@ -14,6 +14,7 @@ pub mod marker_key;
 pub mod projection;
 pub mod providers;
 pub mod reconcile;
+pub mod secret_meta;
 pub mod secrets;
 pub mod startup;
 pub mod status;
@@ -293,9 +294,9 @@ pub async fn run(
     let index = TrunkIndex::default();
     let (providers, providers_w) = reflector::store();
     let (cluster_providers, cluster_w) = reflector::store();
-    let (secret_meta, secrets_w) = reflector::store::<PartialObjectMeta<Secret>>();
+    let secret_meta = secret_meta::SecretMetas::default();
     let (trunks, trunks_w) = reflector::store();
-    let secrets = SecretReader::new(client.clone(), secret_meta);
+    let secrets = SecretReader::new(client.clone(), secret_meta.clone());
     let rules_api: Api<crate::crd::dispatch::SipDispatchRule> = match &cfg.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
@@ -324,7 +325,11 @@ pub async fn run(
     let secret_stream = watcher(secrets_api, watcher_config(None))
         .default_backoff()
         .modify(projection::strip_secret)
-        .reflect(secrets_w)
+        .inspect(move |ev| {
+            if let Ok(ev) = ev {
+                secret_meta.apply(ev);
+            }
+        })
         .inspect(mark_synced(&sync, Cache::Secrets))
         .touched_objects();
     // The trunk cache reports ready (and so lets kube-runtime start reconciles) only once every
@@ -658,12 +663,11 @@ mod tests {
         let (trunks, mut tw) = reflector::store::<SipTrunk>();
         let (providers, mut pw) = reflector::store::<SipProvider>();
         let (cluster_providers, _cw) = reflector::store();
-        let (secret_meta, _sw) = reflector::store();
         let ctx = Context {
             client: client.clone(),
             providers,
             cluster_providers,
-            secrets: SecretReader::new(client.clone(), secret_meta),
+            secrets: SecretReader::new(client.clone(), secret_meta::SecretMetas::default()),
             accounts: accounts::Accounts::new(crate::provider::egress::EgressPolicy::default(), 4),
             metrics: Arc::default(),
             recorder: events::Publisher::new(client, Reporter { controller: "test".into(), instance: None }),

@@ -164,11 +164,7 @@ pub fn count_trunks<'a>(trunks: impl IntoIterator<Item = &'a SipTrunk>) -> HashM
 
 async fn check(ctx: &Context, p: &ResolvedProvider) -> Check {
     let (ns, name, _) = &p.token_ref;
-    let terminating = ctx
-        .secrets
-        .meta()
-        .get(&kube::runtime::reflector::ObjectRef::new(name).within(ns))
-        .is_some_and(|s| s.metadata.deletion_timestamp.is_some());
+    let terminating = ctx.secrets.meta().read(ns, name, |s| s.deleting()).unwrap_or(false);
     if terminating {
         // In-use protection keeps it for the deletion of the trunks that use it.
         return Check::SecretMissing(format!(

@@ -8,13 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 use secrecy::SecretString;
 
 use super::deref;
 use super::error::Error;
+use super::secret_meta::SecretMetas;
 
 /// Longest a Secret GET may take.
 pub const GET_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,14 +32,14 @@ struct Kept {
 #[derive(Clone)]
 pub struct SecretReader {
     client: Client,
-    meta: Store<PartialObjectMeta<Secret>>,
+    meta: SecretMetas,
     /// Kept values by Secret.
     cache: Arc<Mutex<HashMap<Key, Kept>>>,
 }
 
 impl SecretReader {
     /// A reader over the metadata cache `meta`.
-    pub fn new(client: Client, meta: Store<PartialObjectMeta<Secret>>) -> Self {
+    pub fn new(client: Client, meta: SecretMetas) -> Self {
         SecretReader { client, meta, cache: Arc::default() }
     }
 
@@ -48,10 +47,9 @@ impl SecretReader {
     /// unchanged, else with a GET. A Secret the metadata cache does not know is missing (its
     /// creation will wake the trunks that wait for it).
     pub async fn value(&self, ns: &str, name: &str, key: &str, what: &str) -> Result<SecretString, Error> {
-        let Some(meta) = self.meta.get(&ObjectRef::new(name).within(ns)) else {
+        let Some(rv) = self.meta.read(ns, name, |e| e.resource_version().to_string()) else {
             return deref::secret_data(None, ns, name, key, what);
         };
-        let rv = meta.resource_version().unwrap_or_default();
         let k: Key = (ns.to_string(), name.to_string());
         if let Some(v) = self
             .lock()
@@ -100,7 +98,7 @@ impl SecretReader {
     }
 
     /// The metadata cache.
-    pub fn meta(&self) -> &Store<PartialObjectMeta<Secret>> {
+    pub fn meta(&self) -> &SecretMetas {
         &self.meta
     }
 
