@@ -427,8 +427,8 @@ async fn create<F: Family>(
 ) -> Result<Observed<F>, Error> {
     let cred_hash = want.credentials_hash.map(str::to_string);
     // The create intent: if the create's response is lost, the next reconcile adopts. Where the
-    // create may leave the trunk without our marker (autocalls, famulor) it is written ahead;
-    // where the create carries the marker the provider always shows (bolna, LiveKit), a trunk
+    // create may leave the trunk without our marker it is written ahead; where the create
+    // carries the marker the provider always shows (capability `marker_in_create`), a trunk
     // whose answer was lost is ours by its marker alone, and the intent is only recorded with
     // this reconcile's status (an outcome left unknown keeps it) — one write less per create.
     status.create_intent = Some(CreateIntent {
@@ -605,8 +605,8 @@ async fn delete_remote(trunk: &SipTrunk, ctx: &Context, ns: &str, name: &str) ->
 }
 
 /// Deletion of a trunk status records neither an id nor a create intent of. Where creates
-/// write their intent ahead (autocalls, famulor), nothing was sent. Where the create carries the
-/// marker and writes no intent ahead (bolna, LiveKit), a create whose answer a crash or a failed
+/// write their intent ahead, nothing was sent. Where the create carries the marker and writes
+/// no intent ahead (capability `marker_in_create`), a create whose answer a crash or a failed
 /// status write lost may exist: it is looked up by our marker. An account that cannot be asked for
 /// good (no provider, no token, refused credentials) cannot hold such a trunk of ours either, so
 /// deletion is not held up by it; a transient failure is retried.
