@@ -339,15 +339,7 @@ pub async fn run(
     let trunk_stream = watcher(trunks_api, watcher_config(cfg.label_selector.as_deref()))
         .default_backoff()
         .modify(projection::strip_trunk)
-        .then(move |ev| {
-            let gate = gate.clone();
-            async move {
-                if matches!(ev, Ok(watcher::Event::InitDone)) {
-                    gate.wait(startup::DEPENDENCIES).await;
-                }
-                ev
-            }
-        })
+        .then(move |ev| gate.clone().hold_init_done(startup::DEPENDENCIES, ev))
         .reflect(trunks_w)
         .inspect(move |ev| {
             if let Ok(ev) = ev {
@@ -366,15 +358,7 @@ pub async fn run(
     let rule_stream = watcher(rules_api, watcher_config(cfg.label_selector.as_deref()))
         .default_backoff()
         .modify(|r: &mut crate::crd::dispatch::SipDispatchRule| r.managed_fields_mut().clear())
-        .then(move |ev| {
-            let gate = gate.clone();
-            async move {
-                if matches!(ev, Ok(watcher::Event::InitDone)) {
-                    gate.wait(startup::ALL).await;
-                }
-                ev
-            }
-        })
+        .then(move |ev| gate.clone().hold_init_done(startup::ALL, ev))
         .reflect(rules_w)
         .inspect(move |ev| {
             if let Ok(ev) = ev {

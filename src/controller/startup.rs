@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use kube::runtime::watcher::Event;
 use tokio::sync::watch;
 
 /// One bit per cache.
@@ -58,5 +59,14 @@ impl CacheSync {
         let mut rx = self.0.subscribe();
         // The sender lives as long as `self`, so this only ends when the mask is complete.
         let _ = rx.wait_for(|v| *v & mask == mask).await;
+    }
+
+    /// Passes a watch event on, holding an `InitDone` until every cache in `mask` has synced (a
+    /// stream's cache then reports ready only once the caches its reconciles read are).
+    pub async fn hold_init_done<K, E>(self, mask: u8, ev: Result<Event<K>, E>) -> Result<Event<K>, E> {
+        if matches!(ev, Ok(Event::InitDone)) {
+            self.wait(mask).await;
+        }
+        ev
     }
 }
