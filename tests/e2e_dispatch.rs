@@ -6,7 +6,7 @@ mod common;
 
 use common::Cluster;
 use common::livekit::{LkEnv, lk_trunk};
-use common::{DEADLINE, PROVIDER, wait_until};
+use common::{DEADLINE, PROVIDER, wait_object, wait_until};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -52,25 +52,7 @@ fn ready(r: &SipDispatchRule) -> bool {
 }
 
 async fn wait_rule(env: &LkEnv, name: &str, what: &str, pred: impl Fn(&SipDispatchRule) -> bool) -> SipDispatchRule {
-    let api = rules(env);
-    let mut last = None;
-    let got = wait_until(
-        DEADLINE,
-        || {
-            let api = api.clone();
-            let name = name.to_string();
-            async move { api.get_opt(&name).await.ok().flatten() }
-        },
-        |r: &Option<SipDispatchRule>| {
-            last = r.clone();
-            r.as_ref().is_some_and(&pred)
-        },
-    )
-    .await;
-    match got {
-        Some(Some(r)) => r,
-        _ => panic!("timed out waiting for rule {name}: {what}; last status: {:?}", last.and_then(|r| r.status)),
-    }
+    wait_object(&rules(env), name, &format!("rule {what}"), pred, |r| format!("{:?}", r.status)).await
 }
 
 async fn wait_reason(env: &LkEnv, name: &str, want: &str) -> SipDispatchRule {

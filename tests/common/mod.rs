@@ -128,25 +128,7 @@ pub trait Cluster {
 
     /// Waits until the trunk satisfies `pred`; panics with `what` and the last status at the deadline.
     async fn wait_for(&self, name: &str, what: &str, pred: impl Fn(&SipTrunk) -> bool) -> SipTrunk {
-        let api = self.trunks();
-        let mut last = None;
-        let ok = wait_until(
-            DEADLINE,
-            || {
-                let api = api.clone();
-                let name = name.to_string();
-                async move { api.get_opt(&name).await.ok().flatten() }
-            },
-            |t: &Option<SipTrunk>| {
-                last = t.clone();
-                t.as_ref().is_some_and(&pred)
-            },
-        )
-        .await;
-        match ok {
-            Some(Some(t)) => t,
-            _ => panic!("timed out waiting for {name}: {what}; last status: {:?}", last.and_then(|t| t.status)),
-        }
+        wait_object(&self.trunks(), name, what, pred, |t| format!("{:?}", t.status)).await
     }
 
     /// Waits for Ready=True at the current generation.
@@ -342,6 +324,40 @@ impl Env {
             )
             .await;
             self.stop_controller().await;
+        }
+    }
+}
+
+/// Waits until the named object satisfies `pred`; at the deadline panics with `what` and
+/// `show` of the last version seen (its status).
+pub async fn wait_object<K>(
+    api: &Api<K>,
+    name: &str,
+    what: &str,
+    pred: impl Fn(&K) -> bool,
+    show: impl Fn(&K) -> String,
+) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut last = None;
+    let got = wait_until(
+        DEADLINE,
+        || {
+            let api = api.clone();
+            let name = name.to_string();
+            async move { api.get_opt(&name).await.ok().flatten() }
+        },
+        |o: &Option<K>| {
+            last = o.clone();
+            o.as_ref().is_some_and(&pred)
+        },
+    )
+    .await;
+    match got {
+        Some(Some(o)) => o,
+        _ => {
+            panic!("timed out waiting for {name}: {what}; last status: {}", last.map(|o| show(&o)).unwrap_or_default())
         }
     }
 }
