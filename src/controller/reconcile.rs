@@ -596,11 +596,22 @@ async fn delete_remote(trunk: &SipTrunk, ctx: &Context, ns: &str, name: &str) ->
         ));
     }
     let provider = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)?;
-    let token = deref::read_token(&provider, &ctx.secrets).await?;
+    delete_on_account(ctx, &provider, &status, ns, name).await
+}
+
+/// The guarded delete on the trunk's account: token, account, one of its turns, then `delete_in`.
+async fn delete_on_account(
+    ctx: &Context,
+    provider: &deref::ResolvedProvider,
+    status: &SipTrunkStatus,
+    ns: &str,
+    name: &str,
+) -> Result<Option<String>, Error> {
+    let token = deref::read_token(provider, &ctx.secrets).await?;
     with_family!(provider.type_, F => {
-        let account = ctx.accounts.get::<F>(&provider, token, &ctx.metrics)?;
+        let account = ctx.accounts.get::<F>(provider, token, &ctx.metrics)?;
         let _turn = account.admit().await?;
-        delete_in::<F>(&account, ctx, &status, ns, name).await
+        delete_in::<F>(&account, ctx, status, ns, name).await
     })
 }
 
@@ -623,16 +634,10 @@ async fn delete_unrecorded(
     let Ok(provider) = deref::provider(trunk, &ctx.providers, &ctx.cluster_providers) else {
         return Ok(None);
     };
-    let result = with_family!(provider.type_, F => {
-        if !F::capabilities(provider.type_).marker_in_create {
-            return Ok(None);
-        }
-        let token = deref::read_token(&provider, &ctx.secrets).await?;
-        let account = ctx.accounts.get::<F>(&provider, token, &ctx.metrics)?;
-        let _turn = account.admit().await?;
-        delete_in::<F>(&account, ctx, status, ns, name).await
-    });
-    match result {
+    if !provider_api::capabilities(provider.type_).marker_in_create {
+        return Ok(None);
+    }
+    match delete_on_account(ctx, &provider, status, ns, name).await {
         Err(e) if !e.is_transient() && !matches!(e, Error::Provider(ProviderError::Deferred { .. })) => {
             info!(reason = e.reason(), "no unrecorded create to look for: the account cannot be asked");
             Ok(None)
