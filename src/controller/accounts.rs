@@ -31,6 +31,13 @@ use crate::provider::{ClientConfig, Family, ProviderError};
 pub const DEFAULT_DRIFT: Duration = Duration::from_secs(300);
 /// Shortest drift interval accepted (below 30s mostly spends the provider rate limit).
 pub const MIN_DRIFT: Duration = Duration::from_secs(1);
+
+/// The drift-check interval of an account: its provider object's `driftCheckInterval`, or
+/// [`DEFAULT_DRIFT`] when unset or below [`MIN_DRIFT`].
+pub fn drift_interval(s: &crate::crd::ProviderSettings) -> Duration {
+    s.drift_check_interval.as_deref().and_then(parse_duration).filter(|d| *d >= MIN_DRIFT).unwrap_or(DEFAULT_DRIFT)
+}
+
 /// Oldest snapshot a create may be decided on: a create is the one write that cannot be taken
 /// back, so a trunk that a human (or another replica) made since the last drift-window list must
 /// be seen first. Creates that come together still share one list.
@@ -402,12 +409,7 @@ impl Accounts {
             api_key: s.api_key.clone(),
         };
         let http = HttpClient::new(cfg, metrics.clone()).map_err(invalid)?;
-        let drift_interval = s
-            .drift_check_interval
-            .as_deref()
-            .and_then(parse_duration)
-            .filter(|d| *d >= MIN_DRIFT)
-            .unwrap_or(DEFAULT_DRIFT);
+        let drift_interval = drift_interval(s);
         let account = Parts {
             drift_interval,
             fingerprint,

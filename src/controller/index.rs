@@ -67,7 +67,9 @@ struct Entry {
 #[derive(Default)]
 struct Inner {
     by_trunk: HashMap<Key, Entry>,
-    by_password: HashMap<Key, HashSet<Key>>,
+    /// A Secret is mostly one trunk's password: a list, not a set (an empty `HashSet` with one
+    /// entry allocates ≈ 100 bytes, ≈ 1 MB at 10,000 trunks).
+    by_password: HashMap<Key, Vec<Key>>,
     by_provider: HashMap<Arc<ProviderKey>, HashSet<Key>>,
     /// Trunks seen since a re-list began (`Init`); replaces `by_trunk` at `InitDone`.
     relist: Option<HashMap<Key, Refs>>,
@@ -82,11 +84,24 @@ fn unlink<K: std::hash::Hash + Eq>(map: &mut HashMap<K, HashSet<Key>>, at: &K, t
     }
 }
 
+fn unlink_listed(map: &mut HashMap<Key, Vec<Key>>, at: &Key, trunk: &str) {
+    if let Some(list) = map.get_mut(at) {
+        if let Some(i) = list.iter().position(|t| &**t == trunk) {
+            list.swap_remove(i);
+        }
+        if list.is_empty() {
+            map.remove(at);
+        } else if list.capacity() > 2 * list.len() {
+            list.shrink_to_fit();
+        }
+    }
+}
+
 impl Inner {
     fn remove(&mut self, trunk: &str) {
         if let Some(old) = self.by_trunk.remove(trunk) {
             if let Some(p) = &old.password {
-                unlink(&mut self.by_password, p, trunk);
+                unlink_listed(&mut self.by_password, p, trunk);
             }
             unlink(&mut self.by_provider, &old.provider, trunk);
         }
@@ -112,7 +127,13 @@ impl Inner {
         let password = refs.password.map(|(ns, name)| {
             let k = key(&ns, &name);
             let k = self.by_password.get_key_value(&k).map_or(k, |(shared, _)| shared.clone());
-            self.by_password.entry(k.clone()).or_default().insert(trunk.clone());
+            // `remove` above unlinked this trunk: it is not in the list. A first user gets a
+            // list of exactly one; more grow it as usual.
+            let users = self.by_password.entry(k.clone()).or_default();
+            if users.is_empty() {
+                users.reserve_exact(1);
+            }
+            users.push(trunk.clone());
             k
         });
         let provider =

@@ -13,6 +13,7 @@ pub mod index;
 pub mod marker_key;
 pub mod projection;
 pub mod providers;
+pub mod queue;
 pub mod reconcile;
 pub mod secret_meta;
 pub mod secrets;
@@ -116,8 +117,9 @@ pub struct Context {
     pub in_use_finalizer: String,
     /// Cap of the per-trunk retry backoff.
     pub max_backoff: Duration,
+    /// Which trunks are due when (every requeue goes here, not to kube-runtime).
+    pub queue: Arc<queue::WorkQueue>,
     backoff: Mutex<HashMap<String, u32>>,
-    intervals: Mutex<HashMap<String, Duration>>,
 }
 
 fn key(trunk: &SipTrunk) -> String {
@@ -147,14 +149,10 @@ impl Context {
         backoff_after_failure(&self.backoff, key(trunk), self.max_backoff)
     }
 
-    /// Drops the per-trunk records (backoff, drift interval) of one trunk.
+    /// Drops the per-trunk record (backoff) of one trunk.
     pub fn forget(&self, trunk: &SipTrunk) {
-        let k = key(trunk);
         if let Ok(mut m) = self.backoff.lock() {
-            m.remove(&k);
-        }
-        if let Ok(mut m) = self.intervals.lock() {
-            m.remove(&k);
+            m.remove(&key(trunk));
         }
     }
 
@@ -170,17 +168,14 @@ impl Context {
         if let Ok(mut m) = self.backoff.lock() {
             m.retain(|k, _| live.contains(k));
         }
-        if let Ok(mut m) = self.intervals.lock() {
-            m.retain(|k, _| live.contains(k));
-        }
         let evicted = self.accounts.retain_used(&used);
         self.metrics.provider_accounts.set(self.accounts.len() as i64);
         evicted
     }
 
-    /// Per-trunk records held (backoff, drift intervals): for tests of pruning.
+    /// Per-trunk records held (backoff): for tests of pruning.
     pub fn per_trunk_records(&self) -> usize {
-        self.backoff.lock().map(|m| m.len()).unwrap_or(0) + self.intervals.lock().map(|m| m.len()).unwrap_or(0)
+        self.backoff.lock().map(|m| m.len()).unwrap_or(0)
     }
 
     /// Forgets an object's backoff after a success.
@@ -188,16 +183,6 @@ impl Context {
         if let Ok(mut m) = self.backoff.lock() {
             m.remove(&key(trunk));
         }
-    }
-
-    fn remember_account_interval(&self, trunk: &SipTrunk, d: Duration) {
-        if let Ok(mut m) = self.intervals.lock() {
-            m.insert(key(trunk), d);
-        }
-    }
-
-    fn last_account_interval(&self, trunk: &SipTrunk) -> Option<Duration> {
-        self.intervals.lock().ok().and_then(|m| m.get(&key(trunk)).copied())
     }
 }
 
@@ -292,6 +277,8 @@ pub async fn run(
 
     let sync = CacheSync::default();
     let index = TrunkIndex::default();
+    // Twice the workers: a worker that finishes finds the next request already waiting.
+    let queue = Arc::new(queue::WorkQueue::new(2 * usize::from(cfg.concurrency.max(1)), trunk_predicate));
     let (providers, providers_w) = reflector::store();
     let (cluster_providers, cluster_w) = reflector::store();
     let secret_meta = secret_meta::SecretMetas::default();
@@ -334,8 +321,10 @@ pub async fn run(
         .touched_objects();
     // The trunk cache reports ready (and so lets kube-runtime start reconciles) only once every
     // cache a reconcile reads has synced: its InitDone waits for them.
+    // Which trunks are due is the work queue's: it sees every event (with the predicate's
+    // fingerprint), and kube-runtime gets only the requests it hands out, a few at a time.
     let gate = sync.clone();
-    let idx = index.clone();
+    let (idx, work) = (index.clone(), queue.clone());
     let trunk_stream = watcher(trunks_api, watcher_config(cfg.label_selector.as_deref()))
         .default_backoff()
         .modify(projection::strip_trunk)
@@ -344,13 +333,12 @@ pub async fn run(
         .inspect(move |ev| {
             if let Ok(ev) = ev {
                 idx.apply_event(ev);
+                work.observe(ev);
             }
         })
         .inspect(dispatch::wake_rules(rule_index.clone(), wake_rules))
         .inspect(mark_synced(&sync, Cache::Trunks))
-        .applied_objects()
-        .predicate_filter(trunk_predicate, kube::runtime::utils::PredicateConfig::default())
-        .map_ok(projection::trigger_only);
+        .try_filter_map(|_| futures::future::ready(Ok(None::<SipTrunk>)));
 
     // Rules start once every cache a rule reconcile reads (trunks included) has synced: an
     // unsynced trunk cache would make referenced trunks look gone.
@@ -392,14 +380,16 @@ pub async fn run(
         marker_key: key,
         in_use_finalizer: in_use::finalizer_name(cfg.label_selector.as_deref()),
         max_backoff: cfg.max_backoff,
+        queue: queue.clone(),
         backoff: Mutex::default(),
-        intervals: Mutex::default(),
     });
 
     let controller = Controller::for_stream(trunk_stream, trunks.clone())
         .with_config(ControllerConfig::default().concurrency(cfg.concurrency).debounce(Duration::from_millis(5)))
+        .reconcile_on(queue.clone().stream())
         .watches_stream(secret_stream, {
             let (p, c, idx, reader) = (providers.clone(), cluster_providers.clone(), index.clone(), secrets.clone());
+            let work = queue.clone();
             let finalizers = FinalizerChanges::default();
             move |s: PartialObjectMeta<Secret>| {
                 let (ns, name) = (s.namespace().unwrap_or_default(), s.name_any());
@@ -410,19 +400,26 @@ pub async fn run(
                     return Vec::new();
                 }
                 reader.forget(&ns, &name);
-                trunks_using_secret(&idx, &p, &c, &ns, &name)
+                work.trigger(trunks_using_secret(&idx, &p, &c, &ns, &name));
+                Vec::new()
             }
         })
         .watches_stream(provider_stream, {
-            let idx = index.clone();
+            let (idx, work) = (index.clone(), queue.clone());
             move |p: SipProvider| {
-                idx.by_provider(&(ProviderKind::SipProvider, p.namespace().unwrap_or_default(), p.name_any()))
+                work.trigger(idx.by_provider(&(
+                    ProviderKind::SipProvider,
+                    p.namespace().unwrap_or_default(),
+                    p.name_any(),
+                )));
+                Vec::<ObjectRef<SipTrunk>>::new()
             }
         })
         .watches_stream(cluster_stream, {
-            let idx = index.clone();
+            let (idx, work) = (index.clone(), queue.clone());
             move |p: ClusterSipProvider| {
-                idx.by_provider(&(ProviderKind::ClusterSipProvider, String::new(), p.name_any()))
+                work.trigger(idx.by_provider(&(ProviderKind::ClusterSipProvider, String::new(), p.name_any())));
+                Vec::<ObjectRef<SipTrunk>>::new()
             }
         })
         .graceful_shutdown_on(shutdown.clone());
@@ -656,10 +653,10 @@ mod tests {
             metrics: Arc::default(),
             recorder: events::Publisher::new(client, Reporter { controller: "test".into(), instance: None }),
             backoff: Mutex::default(),
-            intervals: Mutex::default(),
             marker_key: crate::model::MarkerKey::generate(),
             in_use_finalizer: in_use::finalizer_name(None),
             max_backoff: DEFAULT_MAX_BACKOFF,
+            queue: Arc::new(queue::WorkQueue::new(4, trunk_predicate)),
         };
         let provider: SipProvider = serde_json::from_value(json!({
             "apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipProvider",
@@ -672,18 +669,17 @@ mod tests {
         for t in [&a, &b] {
             tw.apply_watcher_event(&Event::Apply(t.clone()));
             ctx.next_backoff(t);
-            ctx.remember_account_interval(t, Duration::from_secs(5));
         }
         let resolved = deref::provider(&a, &ctx.providers, &ctx.cluster_providers).expect("resolved");
         ctx.accounts
             .get::<crate::provider::BolnaFamily>(&resolved, "token".to_string().into(), &ctx.metrics)
             .expect("account");
-        assert_eq!((ctx.per_trunk_records(), ctx.accounts.len()), (4, 1));
+        assert_eq!((ctx.per_trunk_records(), ctx.accounts.len()), (2, 1));
 
         // b is deleted without passing through cleanup: the sweep drops its records.
         tw.apply_watcher_event(&Event::Delete(b.clone()));
         assert_eq!(ctx.sweep(&trunks), 0);
-        assert_eq!((ctx.per_trunk_records(), ctx.accounts.len()), (2, 1));
+        assert_eq!((ctx.per_trunk_records(), ctx.accounts.len()), (1, 1));
         // a's records go with its cleanup.
         ctx.forget(&a);
         assert_eq!(ctx.per_trunk_records(), 0);

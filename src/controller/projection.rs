@@ -27,16 +27,6 @@ pub fn strip_trunk(t: &mut SipTrunk) {
     }
 }
 
-/// What of a SipTrunk event reaches kube-runtime's trigger, below the cache and the predicate
-/// (the reconcile reads the cached copy, never this one): the trigger copies resourceVersion and
-/// uid into the `ObjectRef` of every scheduled request (kept for each trunk's next drift check),
-/// where nothing reads them.
-pub fn trigger_only(mut t: SipTrunk) -> SipTrunk {
-    t.metadata.resource_version = None;
-    t.metadata.uid = None;
-    t
-}
-
 /// Strips a cached Secret's metadata (the watch carries no data at all): only name, namespace,
 /// resourceVersion, finalizers and deletionTimestamp stay (not the uid, which nothing reads and
 /// which the cache would otherwise hold twice, in the object and in its key; not even the
@@ -113,18 +103,5 @@ mod tests {
         );
         assert_eq!(x.finalizers.as_deref(), Some(&["siptrunk.dev/in-use".to_string()][..]));
         assert!(x.labels.is_none() && x.annotations.is_none() && x.managed_fields.is_none() && x.uid.is_none());
-    }
-
-    #[test]
-    fn a_trigger_carries_no_version_or_uid() {
-        let t: SipTrunk = serde_json::from_value(serde_json::json!({
-            "apiVersion": "siptrunk.dev/v1alpha1", "kind": "SipTrunk",
-            "metadata": {"name": "a", "namespace": "n", "resourceVersion": "9", "uid": "u", "generation": 2},
-            "spec": {"providerRef": {"kind": "SipProvider", "name": "p"}, "auth": {"type": "credentials", "username": "u"}}
-        }))
-        .expect("trunk");
-        let t = trigger_only(t);
-        assert!(t.metadata.resource_version.is_none() && t.metadata.uid.is_none());
-        assert_eq!((t.metadata.name.as_deref(), t.metadata.namespace.as_deref()), (Some("a"), Some("n")));
     }
 }

@@ -43,21 +43,32 @@ pub fn credentials_hash(token: &SecretString, password: &SecretString) -> String
     format!("hmac-sha256:{}", &hex::encode(mac.finalize().into_bytes())[..32])
 }
 
+/// When a trunk is next due after a run: after this long, or (None) on a change only. The work
+/// queue holds it ([`super::queue`]); kube-runtime is always told to await a change.
+pub type Next = Option<Duration>;
+
 /// One reconcile (called through [`super::traced::reconcile`], which adds its span and metrics).
-pub async fn reconcile(trunk: Arc<SipTrunk>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(trunk: Arc<SipTrunk>, ctx: Arc<Context>) -> Result<Next, Error> {
     let ns = trunk.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let api: Api<SipTrunk> = Api::namespaced(ctx.client.clone(), &ns);
+    // kube-runtime's finalizer helper speaks `Action`, which does not tell its delay back: the
+    // delay goes around it.
+    let next = std::sync::Mutex::new(None);
     let result = finalizer(&api, FINALIZER, trunk.clone(), |event| async {
-        match event {
+        let outcome = match event {
             Finalizer::Apply(t) => apply(&t, &ctx, &api).await,
             Finalizer::Cleanup(t) => cleanup(&t, &ctx, &api).await,
-        }
+        };
+        outcome.map(|n| {
+            *next.lock().unwrap_or_else(|p| p.into_inner()) = n;
+            Action::await_change()
+        })
     })
     .await;
     match result {
-        Ok(action) => {
+        Ok(_) => {
             ctx.reset_backoff(&trunk);
-            Ok(action)
+            Ok(next.into_inner().unwrap_or_else(|p| p.into_inner()))
         }
         Err(kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e)) => {
             Err(e)
@@ -70,24 +81,32 @@ pub async fn reconcile(trunk: Arc<SipTrunk>, ctx: Arc<Context>) -> Result<Action
     }
 }
 
-/// Called by the Controller when `reconcile` fails: transient errors back off per object with
-/// jitter (or as long as the provider asked); permanent ones wait for a change.
+/// Called by the Controller when `reconcile` fails: the trunk is due again per [`retry_after`]
+/// in the work queue, and kube-runtime awaits a change.
 pub fn error_policy(trunk: Arc<SipTrunk>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.reconcile_errors.get_or_create(&crate::metrics::ReasonLabels { reason: err.reason() }).inc();
+    let next = retry_after(&trunk, err, &ctx);
+    ctx.queue.done(&trunk, next);
+    Action::await_change()
+}
+
+/// When a failed trunk is due again: transient errors back off per object with jitter (or as
+/// long as the provider asked); permanent ones wait for a change.
+pub fn retry_after(trunk: &SipTrunk, err: &Error, ctx: &Context) -> Next {
     match err {
         // Not a failure: the account had no turn; come back for the one it handed out.
-        Error::Provider(ProviderError::Deferred { retry_after }) => return Action::requeue(*retry_after),
+        Error::Provider(ProviderError::Deferred { retry_after }) => return Some(*retry_after),
         // The account's wait (the provider's hint, grown with each 429 in a row). A wait under
         // 1 s is raised to this object's own growing backoff too, so `Retry-After: 0` cannot make
         // a hot loop; a longer one is kept as is (every trunk of a blocked account hears it at
         // once, without a call, and must not pile up backoff for it).
         Error::Provider(ProviderError::RateLimited { retry_after: Some(d) }) => {
-            let wait = if *d < Duration::from_secs(1) { (*d).max(ctx.next_backoff(&trunk)) } else { *d };
-            return Action::requeue(wait + jitter(Duration::from_millis(500)));
+            let wait = if *d < Duration::from_secs(1) { (*d).max(ctx.next_backoff(trunk)) } else { *d };
+            return Some(wait + jitter(Duration::from_millis(500)));
         }
         _ => {}
     }
-    if err.is_transient() { Action::requeue(ctx.next_backoff(&trunk)) } else { Action::await_change() }
+    err.is_transient().then(|| ctx.next_backoff(trunk))
 }
 
 /// Up to `max` of random extra delay.
@@ -109,7 +128,7 @@ struct Observed<F: Family> {
     applied: Option<model::Applied>,
 }
 
-async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<Action, Error> {
+async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<Next, Error> {
     let prev = trunk.status.clone().unwrap_or_default();
     // The pipeline works on a copy of the status; on failure that copy is still what gets
     // recorded, so a write-ahead create intent it already stored is not erased by this write.
@@ -119,7 +138,7 @@ async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<A
         // No turn on the account yet: nothing was decided, so nothing is recorded (a create
         // intent already written stays); the trunk comes back for its turn.
         debug!(retry_ms = retry_after.as_millis() as u64, "deferred: the provider account has no turn now");
-        return Ok(Action::requeue(retry_after));
+        return Ok(Some(retry_after));
     }
     let generation = trunk.metadata.generation;
     let (health, mut status, err) = match outcome {
@@ -143,7 +162,7 @@ async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<A
         return Err(e);
     }
     let interval = drift_interval(trunk, ctx);
-    Ok(Action::requeue(interval + jitter(interval / 10)))
+    Ok(Some(interval + jitter(interval / 10)))
 }
 
 fn drift_interval(trunk: &SipTrunk, ctx: &Context) -> Duration {
@@ -153,7 +172,12 @@ fn drift_interval(trunk: &SipTrunk, ctx: &Context) -> Duration {
         .as_deref()
         .and_then(validate::parse_duration)
         .filter(|d| *d >= MIN_DRIFT)
-        .or_else(|| ctx.last_account_interval(trunk))
+        .or_else(|| {
+            // The account's interval, read from the provider object (no per-trunk record).
+            deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)
+                .ok()
+                .map(|p| super::accounts::drift_interval(&p.settings))
+        })
         .unwrap_or(super::accounts::DEFAULT_DRIFT)
 }
 
@@ -192,7 +216,6 @@ async fn run_pipeline(
     // The account boundary: from here on everything is generic over the provider's family.
     with_family!(provider.type_, F => {
         let account = ctx.accounts.get::<F>(&provider, token, &ctx.metrics)?;
-        ctx.remember_account_interval(trunk, account.drift_interval);
         // One of the account's turns, or requeue: a slow account holds at most its cap of workers.
         let _turn = account.admit().await?;
         let desired = F::translate(&trunk.spec, provider.type_, &ns, &name, &marker);
@@ -526,7 +549,7 @@ async fn update<F: Family>(
 }
 
 /// Deletion behind the finalizer. Never blocked by validation or a missing password Secret.
-async fn cleanup(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<Action, Error> {
+async fn cleanup(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<Next, Error> {
     let ns = trunk.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let name = trunk.name_any();
     if trunk.spec.deletion_policy == DeletionPolicy::Orphan {
@@ -539,7 +562,7 @@ async fn cleanup(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result
             Some("deletionPolicy Orphan: the provider's trunk is kept".into()),
         )
         .await;
-        return Ok(Action::await_change());
+        return Ok(None);
     }
     let result = delete_remote(trunk, ctx, &ns, &name).await;
     if result.is_ok() {
@@ -558,9 +581,9 @@ async fn cleanup(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result
                 Some(format!("removed trunk {id} from the provider")),
             )
             .await;
-            Ok(Action::await_change())
+            Ok(None)
         }
-        Ok(None) => Ok(Action::await_change()),
+        Ok(None) => Ok(None),
         Err(e) => {
             let prev = trunk.status.clone().unwrap_or_default();
             let health = Health::Stalled {

@@ -22,7 +22,7 @@ pub fn reconcile_id() -> String {
 /// The `result` label of `controller_runtime_reconcile_total` for an outcome (see
 /// [`crate::metrics::RESULTS`]): a provider's 429 and a lost optimistic-concurrency race (409
 /// from the API server) are requeues, not faults.
-pub fn result_label(outcome: &Result<Action, Error>) -> &'static str {
+pub fn result_label<T>(outcome: &Result<T, Error>) -> &'static str {
     match outcome {
         Ok(_) => "success",
         Err(Error::Provider(ProviderError::RateLimited { .. })) => "requeue",
@@ -31,7 +31,8 @@ pub fn result_label(outcome: &Result<Action, Error>) -> &'static str {
     }
 }
 
-/// Runs [`super::reconcile::reconcile`] inside its span, with metrics.
+/// Runs [`super::reconcile::reconcile`] inside its span, with metrics, and tells the work queue
+/// when the trunk is next due (a failure: the error policy tells it).
 pub async fn reconcile(trunk: Arc<SipTrunk>, ctx: Arc<Context>) -> Result<Action, Error> {
     let span = info_span!(
         "reconcile",
@@ -40,12 +41,18 @@ pub async fn reconcile(trunk: Arc<SipTrunk>, ctx: Arc<Context>) -> Result<Action
         reconcile_id = %reconcile_id(),
     );
     let mut timer = ctx.metrics.reconcile_timer();
-    let outcome = super::reconcile::reconcile(trunk, ctx.clone()).instrument(span.clone()).await;
+    let outcome = super::reconcile::reconcile(trunk.clone(), ctx.clone()).instrument(span.clone()).await;
     timer.result(result_label(&outcome));
-    if let Err(e) = &outcome {
-        span.in_scope(|| warn!(reason = e.reason(), error = %e, "reconcile failed"));
+    match outcome {
+        Ok(next) => {
+            ctx.queue.done(&trunk, next);
+            Ok(Action::await_change())
+        }
+        Err(e) => {
+            span.in_scope(|| warn!(reason = e.reason(), error = %e, "reconcile failed"));
+            Err(e)
+        }
     }
-    outcome
 }
 
 #[cfg(test)]
@@ -56,10 +63,10 @@ mod tests {
 
     #[test]
     fn results_follow_controller_runtime() {
-        assert_eq!(result_label(&Ok(Action::await_change())), "success");
-        assert_eq!(result_label(&Ok(Action::requeue(Duration::from_secs(300)))), "success");
+        assert_eq!(result_label(&Ok(None::<Duration>)), "success");
+        assert_eq!(result_label(&Ok(Some(Duration::from_secs(300)))), "success");
         let limited = Error::Provider(ProviderError::RateLimited { retry_after: Some(Duration::from_secs(3)) });
-        assert_eq!(result_label(&Err(limited)), "requeue");
+        assert_eq!(result_label(&Err::<(), _>(limited)), "requeue");
         let status = |code| {
             kube::Error::Api(Box::new(kube::core::Status {
                 code,
@@ -68,10 +75,10 @@ mod tests {
                 ..Default::default()
             }))
         };
-        assert_eq!(result_label(&Err(Error::Kube(status(409)))), "requeue");
-        assert_eq!(result_label(&Err(Error::Kube(status(500)))), "error");
-        assert_eq!(result_label(&Err(Error::blocked("SecretNotFound", "no Secret"))), "error");
-        assert_eq!(result_label(&Err(Error::Provider(ProviderError::Transient("reset".into())))), "error");
+        assert_eq!(result_label(&Err::<(), _>(Error::Kube(status(409)))), "requeue");
+        assert_eq!(result_label(&Err::<(), _>(Error::Kube(status(500)))), "error");
+        assert_eq!(result_label(&Err::<(), _>(Error::blocked("SecretNotFound", "no Secret"))), "error");
+        assert_eq!(result_label(&Err::<(), _>(Error::Provider(ProviderError::Transient("reset".into())))), "error");
     }
 
     #[test]
