@@ -186,14 +186,16 @@ impl Context {
     }
 }
 
-/// Changes that deserve a reconcile: spec (generation), annotations (pause), deletion and
-/// finalizers. Status-only updates, including the operator's own, are ignored.
+/// Changes that deserve a reconcile: spec (generation), annotations (pause), deletion,
+/// finalizers and a new incarnation (uid: deleted and created again while the watch was down).
+/// Status-only updates, including the operator's own, are ignored.
 fn trunk_predicate(t: &SipTrunk) -> Option<u64> {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     t.metadata.generation.hash(&mut h);
     t.annotations().get(reconcile::PAUSED_ANNOTATION).hash(&mut h);
     t.metadata.deletion_timestamp.is_some().hash(&mut h);
     t.finalizers().hash(&mut h);
+    t.metadata.uid.hash(&mut h);
     Some(h.finish())
 }
 
@@ -622,6 +624,33 @@ mod tests {
             }
         }))
         .expect("trunk")
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_status_and_sees_spec_finalizers_and_a_new_incarnation() {
+        let mut t = trunk("a");
+        t.metadata.generation = Some(1);
+        t.metadata.uid = Some("u1".into());
+        let base = trunk_predicate(&t);
+        let mut status_only = t.clone();
+        status_only.status = Some(crate::crd::SipTrunkStatus { trunk_id: Some("7".into()), ..Default::default() });
+        status_only.metadata.resource_version = Some("99".into());
+        assert_eq!(trunk_predicate(&status_only), base, "the operator's own status write");
+        let changed = |f: &dyn Fn(&mut SipTrunk)| {
+            let mut c = t.clone();
+            f(&mut c);
+            trunk_predicate(&c)
+        };
+        assert_ne!(changed(&|c| c.metadata.generation = Some(2)), base);
+        assert_ne!(changed(&|c| c.metadata.finalizers = Some(vec![reconcile::FINALIZER.into()])), base);
+        assert_ne!(changed(&|c| c.metadata.uid = Some("u2".into())), base, "deleted and created again");
+        assert_ne!(
+            changed(&|c| {
+                c.metadata.annotations =
+                    Some([(reconcile::PAUSED_ANNOTATION.to_string(), "true".to_string())].into_iter().collect())
+            }),
+            base
+        );
     }
 
     #[test]

@@ -319,8 +319,10 @@ mod tests {
         q.trigger([ObjectRef::new("a").within("n")]);
         nothing_within(&mut s, Duration::from_secs(1)).await;
         // Its result asks for 300 s, but the change seen meanwhile runs it at once.
+        let t0 = Instant::now();
         q.done(&trunk("a", 2), Some(Duration::from_secs(300)));
         assert_eq!(next(&mut s).await, "a");
+        assert!(t0.elapsed() < Duration::from_secs(1), "ran again after {:?}", t0.elapsed());
         q.done(&trunk("a", 2), Some(Duration::from_secs(300)));
         nothing_within(&mut s, Duration::from_secs(299)).await;
     }
@@ -369,8 +371,10 @@ mod tests {
         assert_eq!(next(&mut s).await, "a");
         q.done(&trunk("a", 1), Some(Duration::from_secs(300)));
         // A Secret change brings it forward; the 300 s entry is then stale.
+        let t0 = Instant::now();
         q.trigger([ObjectRef::new("a").within("n")]);
         assert_eq!(next(&mut s).await, "a");
+        assert!(t0.elapsed() < Duration::from_secs(1), "woken after {:?}", t0.elapsed());
         q.done(&trunk("a", 1), None);
         nothing_within(&mut s, Duration::from_secs(600)).await;
         // Every round below leaves one stale 300 s entry behind: they are dropped, not piled up.
