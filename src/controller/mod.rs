@@ -235,6 +235,10 @@ impl Readiness {
     }
 }
 
+/// A trunk's run handed to kube-runtime and not finished after this long is taken as lost and
+/// handed out again (every call of a reconcile has a timeout; a run takes seconds).
+pub const RUN_DEADLINE: Duration = Duration::from_secs(15 * 60);
+
 /// Page size of initial lists: a smaller page bounds the transient memory of one list answer.
 pub const LIST_PAGE_SIZE: u32 = 100;
 
@@ -448,6 +452,10 @@ pub async fn run(
                 let evicted = ctx.sweep(&trunks);
                 if evicted > 0 {
                     info!(evicted, "dropped provider accounts no longer used");
+                }
+                let reclaimed = ctx.queue.reclaim(RUN_DEADLINE);
+                if reclaimed > 0 {
+                    warn!(reclaimed, "reconciles handed out and never finished; running them again");
                 }
             }
         }

@@ -49,7 +49,7 @@ fn to_ref(k: &str) -> ObjectRef<SipTrunk> {
 struct Slot {
     /// The predicate's fingerprint of the last version seen (None: none seen yet).
     seen: Option<u64>,
-    /// When it is next due, if it is.
+    /// When it is next due, if it is; while it runs, when that run was handed out.
     due: Option<Instant>,
     /// Handed to kube-runtime and not finished.
     running: bool,
@@ -67,6 +67,10 @@ struct Inner {
     running: usize,
     /// Trunks seen since a re-list began (`Init`): the others left while the watch was down.
     relist: Option<HashSet<Key>>,
+    /// Trunks of a re-list that are due: made due at `InitDone`, when the cache holds them
+    /// (kube-runtime drops a request for an object its cache does not hold yet, and the run
+    /// would never finish here).
+    relisted_due: Vec<Key>,
 }
 
 /// What [`Inner::pop`] found.
@@ -108,7 +112,7 @@ impl Inner {
             let (at, k) = (*at, k.clone());
             self.order.pop();
             if let Some(slot) = self.slots.get_mut(&k).filter(|s| s.due == Some(at) && !s.running) {
-                slot.due = None;
+                slot.due = Some(now);
                 slot.running = true;
                 self.running += 1;
                 return Pop::Ready(k);
@@ -120,7 +124,12 @@ impl Inner {
     /// Drops stale heap entries once they outnumber live ones (many re-triggers in one interval).
     fn compact(&mut self) {
         if self.order.len() > 2 * self.slots.len() + 1024 {
-            self.order = self.slots.iter().filter_map(|(k, s)| s.due.map(|at| Reverse((at, k.clone())))).collect();
+            self.order = self
+                .slots
+                .iter()
+                .filter(|(_, s)| !s.running)
+                .filter_map(|(k, s)| s.due.map(|at| Reverse((at, k.clone()))))
+                .collect();
         }
     }
 }
@@ -161,15 +170,28 @@ impl WorkQueue {
                     return;
                 }
                 slot.seen = fingerprint;
-                inner.trigger(k, Instant::now());
+                if matches!(event, Event::InitApply(_)) {
+                    inner.relisted_due.push(k);
+                } else {
+                    inner.trigger(k, Instant::now());
+                }
             }
             Event::Delete(t) => inner.remove(&key_of(t)),
-            Event::Init => inner.relist = Some(HashSet::new()),
+            Event::Init => {
+                inner.relist = Some(HashSet::new());
+                inner.relisted_due.clear();
+            }
             Event::InitDone => {
                 if let Some(seen) = inner.relist.take() {
                     let gone: Vec<Key> = inner.slots.keys().filter(|k| !seen.contains(*k)).cloned().collect();
                     for k in gone {
                         inner.remove(&k);
+                    }
+                }
+                let now = Instant::now();
+                for k in std::mem::take(&mut inner.relisted_due) {
+                    if inner.slots.contains_key(&k) {
+                        inner.trigger(k, now);
                     }
                 }
             }
@@ -214,6 +236,35 @@ impl WorkQueue {
         inner.compact();
         drop(inner);
         self.wake.notify_one();
+    }
+
+    /// Frees the places of runs handed out longer than `older_than` ago and never finished
+    /// (kube-runtime dropped the request: its cache did not hold the object), and makes those
+    /// trunks due now. A run still going is not run twice: kube-runtime holds the new request
+    /// until it ends. Returns how many were freed.
+    pub fn reclaim(&self, older_than: Duration) -> usize {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let lost: Vec<Key> = inner
+            .slots
+            .iter()
+            .filter(|(_, s)| s.running && s.due.is_some_and(|started| now.duration_since(started) > older_than))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &lost {
+            if let Some(slot) = inner.slots.get_mut(k) {
+                slot.running = false;
+                slot.dirty = false;
+                slot.due = None;
+            }
+            inner.running -= 1;
+            inner.trigger(k.clone(), now);
+        }
+        drop(inner);
+        if !lost.is_empty() {
+            self.wake.notify_one();
+        }
+        lost.len()
     }
 
     /// Trunks known to the queue.
@@ -361,6 +412,39 @@ mod tests {
         q.observe(&Event::InitDone);
         assert_eq!(next(&mut s).await, "c");
         assert_eq!((q.len(), q.running()), (1, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trunk_new_in_a_relist_is_handed_out_only_once_the_relist_is_done() {
+        let q = Arc::new(WorkQueue::new(8, by_generation));
+        let mut s = Box::pin(q.clone().stream());
+        q.observe(&Event::Init);
+        q.observe(&Event::InitApply(trunk("new", 1)));
+        // The cache holds it only from InitDone on: a request now would be dropped.
+        nothing_within(&mut s, Duration::from_secs(60)).await;
+        q.observe(&Event::InitDone);
+        assert_eq!(next(&mut s).await, "new");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_never_finished_is_reclaimed_after_the_deadline_and_not_before() {
+        let q = Arc::new(WorkQueue::new(1, by_generation));
+        let mut s = Box::pin(q.clone().stream());
+        q.observe(&Event::Apply(trunk("a", 1)));
+        q.observe(&Event::Apply(trunk("b", 1)));
+        let lost = next(&mut s).await;
+        tokio::time::advance(Duration::from_secs(5 * 60)).await;
+        assert_eq!(q.reclaim(Duration::from_secs(10 * 60)), 0, "still within its deadline");
+        nothing_within(&mut s, Duration::from_secs(60)).await;
+        tokio::time::advance(Duration::from_secs(6 * 60)).await;
+        assert_eq!(q.reclaim(Duration::from_secs(10 * 60)), 1);
+        // Its place is free again: the other trunk runs, then the lost one again.
+        let mut got = vec![next(&mut s).await];
+        q.done(&trunk(&got[0], 1), None);
+        got.push(next(&mut s).await);
+        got.sort();
+        assert_eq!(got, ["a", "b"]);
+        assert!(got.contains(&lost));
     }
 
     #[tokio::test(start_paused = true)]
