@@ -32,10 +32,16 @@ pub const DEFAULT_DRIFT: Duration = Duration::from_secs(300);
 /// Shortest drift interval accepted (below 30s mostly spends the provider rate limit).
 pub const MIN_DRIFT: Duration = Duration::from_secs(1);
 
+/// A `driftCheckInterval` value (of a trunk or a provider object) that applies: set, and at
+/// least [`MIN_DRIFT`].
+pub fn drift_setting(value: Option<&str>) -> Option<Duration> {
+    value.and_then(parse_duration).filter(|d| *d >= MIN_DRIFT)
+}
+
 /// The drift-check interval of an account: its provider object's `driftCheckInterval`, or
 /// [`DEFAULT_DRIFT`] when unset or below [`MIN_DRIFT`].
 pub fn drift_interval(s: &crate::crd::ProviderSettings) -> Duration {
-    s.drift_check_interval.as_deref().and_then(parse_duration).filter(|d| *d >= MIN_DRIFT).unwrap_or(DEFAULT_DRIFT)
+    drift_setting(s.drift_check_interval.as_deref()).unwrap_or(DEFAULT_DRIFT)
 }
 
 /// Oldest snapshot a create may be decided on: a create is the one write that cannot be taken

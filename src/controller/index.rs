@@ -46,14 +46,17 @@ type TrunkRef = ObjectRef<SipTrunk>;
 
 /// A trunk or Secret as "namespace/name" (Kubernetes names and namespaces hold no '/'), shared
 /// between the maps: at 10,000 trunks each `ObjectRef` (with its resourceVersion and uid copies)
-/// held three times cost ≈ 1.4 KB per trunk; this layout holds ≈ 0.3 KB (P4, issue 12).
-type Key = Arc<str>;
+/// held three times cost ≈ 1.4 KB per trunk; this layout holds ≈ 0.3 KB (P4, issue 12). The work
+/// queue keys its slots the same way.
+pub(super) type Key = Arc<str>;
 
-fn key(ns: &str, name: &str) -> Key {
+/// The key of `ns/name`.
+pub(super) fn key(ns: &str, name: &str) -> Key {
     Arc::from(format!("{ns}/{name}"))
 }
 
-fn to_ref(k: &str) -> TrunkRef {
+/// The trunk a key names.
+pub(super) fn to_ref(k: &str) -> TrunkRef {
     let (ns, name) = k.split_once('/').unwrap_or(("", k));
     ObjectRef::new(name).within(ns)
 }
@@ -67,8 +70,8 @@ struct Entry {
 #[derive(Default)]
 struct Inner {
     by_trunk: HashMap<Key, Entry>,
-    /// A Secret is mostly one trunk's password: a list, not a set (an empty `HashSet` with one
-    /// entry allocates ≈ 100 bytes, ≈ 1 MB at 10,000 trunks).
+    /// A Secret is mostly one trunk's password: a list, not a set (a `HashSet` holding one entry
+    /// allocates ≈ 100 bytes, ≈ 1 MB at 10,000 trunks).
     by_password: HashMap<Key, Vec<Key>>,
     by_provider: HashMap<Arc<ProviderKey>, HashSet<Key>>,
     /// Trunks seen since a re-list began (`Init`); replaces `by_trunk` at `InitDone`.
@@ -152,7 +155,8 @@ impl Inner {
     }
 }
 
-fn trunk_key(t: &SipTrunk) -> Key {
+/// The key of a trunk.
+pub(super) fn trunk_key(t: &SipTrunk) -> Key {
     key(t.metadata.namespace.as_deref().unwrap_or_default(), t.metadata.name.as_deref().unwrap_or_default())
 }
 

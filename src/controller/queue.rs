@@ -26,23 +26,8 @@ use kube::runtime::watcher::Event;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::index::{Key, key, to_ref, trunk_key};
 use crate::crd::SipTrunk;
-
-/// "namespace/name" of a trunk (Kubernetes names and namespaces hold no '/').
-type Key = Arc<str>;
-
-fn key(ns: &str, name: &str) -> Key {
-    Arc::from(format!("{ns}/{name}"))
-}
-
-fn key_of(t: &SipTrunk) -> Key {
-    key(t.metadata.namespace.as_deref().unwrap_or_default(), t.metadata.name.as_deref().unwrap_or_default())
-}
-
-fn to_ref(k: &str) -> ObjectRef<SipTrunk> {
-    let (ns, name) = k.split_once('/').unwrap_or(("", k));
-    ObjectRef::new(name).within(ns)
-}
 
 /// What the queue knows of one trunk.
 #[derive(Default)]
@@ -160,7 +145,7 @@ impl WorkQueue {
         let mut inner = self.lock();
         match event {
             Event::Apply(t) | Event::InitApply(t) => {
-                let k = key_of(t);
+                let k = trunk_key(t);
                 if let (Event::InitApply(_), Some(seen)) = (event, inner.relist.as_mut()) {
                     seen.insert(k.clone());
                 }
@@ -176,7 +161,7 @@ impl WorkQueue {
                     inner.trigger(k, Instant::now());
                 }
             }
-            Event::Delete(t) => inner.remove(&key_of(t)),
+            Event::Delete(t) => inner.remove(&trunk_key(t)),
             Event::Init => {
                 inner.relist = Some(HashSet::new());
                 inner.relisted_due.clear();
@@ -217,7 +202,7 @@ impl WorkQueue {
     /// only), or at once if it changed while it ran.
     pub fn done(&self, trunk: &SipTrunk, next: Option<Duration>) {
         let mut inner = self.lock();
-        let k = key_of(trunk);
+        let k = trunk_key(trunk);
         let now = Instant::now();
         let Some(slot) = inner.slots.get_mut(&k) else { return };
         let was_running = std::mem::take(&mut slot.running);

@@ -15,7 +15,7 @@ use sha2::Sha256;
 use tracing::{debug, info, warn};
 
 use super::Context;
-use super::accounts::{Account, MIN_DRIFT};
+use super::accounts::Account;
 use super::create;
 use super::deref;
 use super::error::{Error, redact};
@@ -166,12 +166,7 @@ async fn apply(trunk: &SipTrunk, ctx: &Context, api: &Api<SipTrunk>) -> Result<N
 }
 
 fn drift_interval(trunk: &SipTrunk, ctx: &Context) -> Duration {
-    trunk
-        .spec
-        .drift_check_interval
-        .as_deref()
-        .and_then(validate::parse_duration)
-        .filter(|d| *d >= MIN_DRIFT)
+    super::accounts::drift_setting(trunk.spec.drift_check_interval.as_deref())
         .or_else(|| {
             // The account's interval, read from the provider object (no per-trunk record).
             deref::provider(trunk, &ctx.providers, &ctx.cluster_providers)
